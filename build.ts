@@ -1,0 +1,41 @@
+// Builds ./tracer: one executable with everything embedded.
+//
+//   deno run -A build.ts [--target bun-linux-x64-baseline] [--out PATH]
+//   bun build.ts
+//
+// Uses `bun build --compile` (works offline: the base is Bun's own binary); `deno compile` is
+// used instead with --deno where Deno's base runtime can be had.
+
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import process from "node:process";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    out: { type: "string", default: "tracer" },
+    target: { type: "string" },
+    deno: { type: "boolean", default: false },
+  },
+});
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error(`build: ${cmd} ${args.join(" ")} failed (status ${r.status})`);
+    process.exit(1);
+  }
+}
+
+const bin = (name: string) =>
+  existsSync(`node_modules/.bin/${name}`) ? `node_modules/.bin/${name}` : name;
+
+if (values.deno) {
+  run(bin("deno"), ["compile", "-A", "--output", values.out!, "src/main.ts"]);
+} else {
+  const args = ["build", "--compile", "--minify", "src/main.ts", "--outfile", values.out!];
+  if (values.target) args.push(`--target=${values.target}`);
+  run(bin("bun"), args);
+}
+console.error(`build: wrote ${values.out}`);

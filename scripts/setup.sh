@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything tracer needs to build, run and test on a fresh Debian 12 machine:
+# the pinned Deno and Bun runtimes (npm registry) and the Debian packages used at build and
+# test time (clang-19, llvm-19, libbpf-dev headers, bpftool, bpftrace as a peer, gcc).
+# Idempotent: does nothing that is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in clang-19 llvm-19 libbpf-dev bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ ! -d node_modules/@types/node ]; then
+  echo "setup: installing the pinned runtimes (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi

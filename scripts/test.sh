@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what it needs, then runs the format check,
+# lint, type check, the test suites under Deno and under Bun, and the compiled binary's smoke
+# test. Last line: "N passed, N failed[, N skipped]", summed from the runners' own counts.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+export NO_COLOR=1
+DENO=node_modules/.bin/deno
+BUN=node_modules/.bin/bun
+passed=0 failed=0 skipped=0
+log=$(mktemp -d)
+
+step() { # name, command...: a check that counts as one test
+  local name=$1; shift
+  if "$@" >"$log/step.out" 2>&1; then
+    passed=$((passed + 1)); echo "ok   $name"
+  else
+    failed=$((failed + 1)); echo "FAIL $name"; tail -n 40 "$log/step.out"
+  fi
+}
+
+step "deno fmt --check" $DENO fmt --check
+step "deno lint" $DENO lint
+step "deno check" $DENO check src/ test/ scripts/ build.ts
+
+# Deno: "ok | 12 passed | 0 failed | 1 ignored (...)"
+$DENO test -A --no-check test/ 2>&1 | sed -E 's/\x1b\[[0-9;]*m//g' | tee "$log/deno.out" | grep -E '^(FAILED|ERRORS|.* => |error)|\.\.\. (FAILED|ignored)' || true
+line=$(grep -E '^(ok|FAILED) \|' "$log/deno.out" | tail -n 1)
+if [ -n "$line" ]; then
+  count() { grep -oE "[0-9]+ $1" <<<"$line" | awk '{print $1}' | head -n 1; }
+  p=$(count passed); f=$(count failed); i=$(count ignored); p=${p:-0} f=${f:-0} i=${i:-0}
+  echo "deno test: $p passed, $f failed, $i ignored"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
+else
+  echo "deno test: no summary line"; tail -n 30 "$log/deno.out"; failed=$((failed + 1))
+fi
+
+# Bun: " 12 pass", " 1 skip", " 0 fail"
+$BUN test --timeout 120000 test/ >"$log/bun.out" 2>&1
+grep -E '^\(fail\)|^error:' "$log/bun.out" || true
+bp=$(grep -E '^ *[0-9]+ pass$' "$log/bun.out" | awk '{print $1}')
+bf=$(grep -E '^ *[0-9]+ fail$' "$log/bun.out" | awk '{print $1}')
+bs=$(grep -E '^ *[0-9]+ skip$' "$log/bun.out" | awk '{print $1}')
+if [ -n "$bp$bf" ]; then
+  echo "bun test: ${bp:-0} passed, ${bf:-0} failed, ${bs:-0} skipped"
+  passed=$((passed + ${bp:-0})); failed=$((failed + ${bf:-0})); skipped=$((skipped + ${bs:-0}))
+else
+  echo "bun test: no summary line"; tail -n 30 "$log/bun.out"; failed=$((failed + 1))
+fi
+
+# The compiled binary, copied alone to another directory.
+smoke() {
+  local dir; dir=$(mktemp -d)
+  $DENO run -A build.ts --out "$dir/tracer" >/dev/null 2>&1 || return 1
+  cd "$dir" && bash "$OLDPWD/test/smoke.sh" ./tracer
+}
+step "compiled binary smoke test" smoke
+
+rm -rf "$log"
+if [ "$skipped" -gt 0 ]; then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

@@ -1,0 +1,41 @@
+// Test helpers: privilege and kernel-feature gates. Under CI=true a missing requirement
+// fails the test; elsewhere it skips it with the reason.
+
+import process from "node:process";
+import { existsSync, readFileSync } from "node:fs";
+
+export const IN_CI = process.env.CI === "true";
+
+function capEff(): bigint {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? BigInt("0x" + m[1]) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+/** Why this process cannot run kernel tests, or null when it can. */
+export function missingKernelRequirements(): string | null {
+  const caps = capEff();
+  const has = (c: bigint) => ((caps >> c) & 1n) === 1n;
+  if (!(has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)))) {
+    return "needs root or CAP_BPF+CAP_PERFMON";
+  }
+  if (!existsSync("/sys/kernel/btf/vmlinux")) return "needs kernel BTF at /sys/kernel/btf/vmlinux";
+  return null;
+}
+
+/**
+ * Options for node:test's `test()`: `{ skip: reason }` outside CI when the kernel
+ * requirements are missing. In CI nothing is skipped, so the test runs and fails.
+ */
+export function kernelTest(): { skip?: string } {
+  const missing = missingKernelRequirements();
+  if (missing && !IN_CI) return { skip: missing };
+  return {};
+}
