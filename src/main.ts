@@ -6,8 +6,11 @@ import type { Command } from "./cli/command.ts";
 import { getPlatform } from "./platform/index.ts";
 import { VERSION } from "./version.ts";
 import { checkCommand } from "./cli/check.ts";
+import { btfCommand } from "./cli/btf.ts";
+import { inspectCommand } from "./cli/inspect.ts";
+import { execCommand } from "./cli/exec.ts";
 
-const COMMANDS: Command[] = [checkCommand];
+const COMMANDS: Command[] = [execCommand, checkCommand, btfCommand, inspectCommand];
 
 function usage(): string {
   const lines = [
