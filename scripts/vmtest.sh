@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs the compiled tracer on other kernels under qemu (software emulation, no KVM needed).
+#
+#   bash scripts/vmtest.sh [--kernel PKG] [--keep] GUEST_SCRIPT
+#
+# PKG is a Debian kernel package name (default: linux-image-6.1.0-<newest>-amd64-unsigned).
+# The kernel's bzImage is fetched once with `apt-get download` into .cache/kernels/. The guest
+# boots a busybox initramfs holding ./tracer (built for bun-linux-x64-baseline so it runs on
+# any x86-64 CPU qemu emulates), the C libraries it links, and GUEST_SCRIPT, which it runs as
+# root with /proc, /sys, tracefs and bpffs mounted. The guest's output is printed; the exit
+# status is the script's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+kernel_pkg=""
+keep=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --kernel) kernel_pkg=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
+    *) break ;;
+  esac
+done
+[ $# -eq 1 ] || { echo "usage: vmtest.sh [--kernel PKG] GUEST_SCRIPT" >&2; exit 2; }
+guest_script=$(realpath "$1")
+
+if [ -z "$kernel_pkg" ]; then
+  kernel_pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -n 1)
+  [ -n "$kernel_pkg" ] || { apt-get update -qq; kernel_pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -n 1); }
+fi
+cache=$root/.cache/kernels/$kernel_pkg
+if [ ! -f "$cache/bzImage" ]; then
+  mkdir -p "$cache"
+  (cd "$cache" && apt-get download "$kernel_pkg" >/dev/null 2>&1 && \
+    dpkg-deb --fsys-tarfile "$kernel_pkg"_*.deb | tar -xO --wildcards './boot/vmlinuz-*' > bzImage.tmp && \
+    mv bzImage.tmp bzImage && rm -f "$kernel_pkg"_*.deb)
+fi
+
+work=$(mktemp -d)
+trap '[ $keep -eq 1 ] || rm -rf "$work"' EXIT
+node_modules/.bin/deno run -A build.ts --target bun-linux-x64-baseline --out "$work/tracer" >/dev/null 2>&1
+init=$work/root
+mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}
+cp /bin/busybox "$init/bin/busybox"
+for app in sh mount mkdir cat echo ls poweroff sleep grep true false id uname head wc rm chmod env; do
+  ln -s busybox "$init/bin/$app"
+done
+cp "$work/tracer" "$init/work/tracer"
+cp "$guest_script" "$init/work/guest.sh"
+for lib in $(ldd "$work/tracer" | grep -oE '/[^ ]+\.so[^ ]*'); do
+  cp -L "$lib" "$init$lib"
+done
+cat > "$init/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t tmpfs tmp /tmp
+cd /work
+echo "VMTEST-BEGIN $(uname -r)"
+sh /work/guest.sh
+echo "VMTEST-EXIT=$?"
+poweroff -f
+INIT
+chmod +x "$init/init"
+(cd "$init" && find . | cpio -o -H newc --quiet) > "$work/initramfs.cpio"
+
+out=$work/console.log
+timeout 300 qemu-system-x86_64 -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+  -kernel "$cache/bzImage" -initrd "$work/initramfs.cpio" \
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init" > "$out" 2>&1 || true
+sed -n '/VMTEST-BEGIN/,/VMTEST-EXIT=/p' "$out" | tr -d '\r' | sed 's/.*VMTEST-BEGIN/VMTEST-BEGIN/'
+code=$(grep -oE 'VMTEST-EXIT=[0-9]+' "$out" | tail -n 1 | cut -d= -f2)
+if [ -z "$code" ]; then
+  echo "vmtest: the guest did not finish; last console lines:" >&2
+  tail -n 30 "$out" | tr -d '\r' >&2
+  exit 1
+fi
+exit "$code"
