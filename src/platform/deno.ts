@@ -1,4 +1,106 @@
-import type { Platform } from "./types.ts";
+// Deno back end: libc through Deno.dlopen (needs --allow-ffi, plus --allow-read for /proc).
+
+import { decodeEpollEvents, EINTR, epollEventSize, syscallNumbers } from "./libc.ts";
+import { createPlatform } from "./common.ts";
+import type { RawLibc } from "./raw.ts";
+import type { Platform, ReadyEvent } from "./types.ts";
+import { SysError } from "../errors.ts";
+
+const SYMBOLS = {
+  syscall_bpf: { name: "syscall", parameters: ["i64", "i64", "buffer", "i64"], result: "i64" },
+  syscall_perf: {
+    name: "syscall",
+    parameters: ["i64", "buffer", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
+  ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
+  mmap: { parameters: ["u64", "usize", "i32", "i32", "i32", "i64"], result: "u64" },
+  munmap: { parameters: ["u64", "usize"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  epoll_wait_async: {
+    name: "epoll_wait",
+    parameters: ["i32", "buffer", "i32", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  getpid: { parameters: [], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
 export function createDenoPlatform(): Platform {
-  throw new Error("TODO: Deno back end");
+  const lib = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  const arch = Deno.build.arch === "x86_64"
+    ? "x64"
+    : Deno.build.arch === "aarch64"
+    ? "arm64"
+    : Deno.build.arch;
+  const nr = syscallNumbers(arch);
+  // errno lives at a fixed per-thread address; all our synchronous calls run on this thread.
+  const errnoView = new Deno.UnsafePointerView(lib.__errno_location()!);
+  const num = (v: number | bigint) => Number(v);
+  const ptr = (addr: bigint) => Deno.UnsafePointer.create(addr);
+
+  const raw: RawLibc = {
+    runtime: "deno",
+    arch,
+    errno: () => errnoView.getInt32(0),
+    bpf: (cmd, attr, size) => num(lib.syscall_bpf(BigInt(nr.bpf), BigInt(cmd), attr, BigInt(size))),
+    perfEventOpen: (attr, pid, cpu, groupFd, flags) =>
+      num(
+        lib.syscall_perf(
+          BigInt(nr.perfEventOpen),
+          attr,
+          BigInt(pid),
+          BigInt(cpu),
+          BigInt(groupFd),
+          BigInt(flags),
+        ),
+      ),
+    ioctl: (fd, request, arg) => lib.ioctl(fd, BigInt(request), BigInt.asUintN(64, arg)),
+    mmap: (length, prot, flags, fd, offset) =>
+      BigInt(lib.mmap(0n, BigInt(length), prot, flags, fd, BigInt(offset))),
+    munmap: (addr, length) => lib.munmap(addr, BigInt(length)),
+    close: (fd) => lib.close(fd),
+    read: (fd, buf, length) => num(lib.read(fd, buf, BigInt(length))),
+    write: (fd, buf, length) => num(lib.write(fd, buf, BigInt(length))),
+    epollCreate1: (flags) => lib.epoll_create1(flags),
+    epollCtl: (epfd, op, fd, event) => lib.epoll_ctl(epfd, op, fd, event),
+    epollWaitSync: (epfd, events, max, timeout) => lib.epoll_wait(epfd, events, max, timeout),
+    getpid: () => lib.getpid(),
+    view: (addr, length) => Deno.UnsafePointerView.getArrayBuffer(ptr(addr)!, length),
+    addressOf(buf) {
+      // Touching .buffer moves a small V8 typed array out of the GC heap, so the address stays.
+      void buf.buffer;
+      return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+    },
+
+    async epollWait(epfd, maxEvents, timeoutMs): Promise<ReadyEvent[]> {
+      const buf = new Uint8Array(epollEventSize(arch) * maxEvents);
+      // Runs on another thread: the event loop stays free, but errno is that thread's.
+      let n = await lib.epoll_wait_async(epfd, buf, maxEvents, timeoutMs);
+      if (n < 0) {
+        // Find out why with a non-blocking call on this thread, where errno is ours.
+        n = lib.epoll_wait(epfd, buf, maxEvents, 0);
+        if (n < 0) {
+          const errno = errnoView.getInt32(0);
+          if (errno === EINTR) return [];
+          throw new SysError(`epoll_wait on fd ${epfd}`, errno);
+        }
+      }
+      return decodeEpollEvents(arch, buf, n);
+    },
+
+    onSignal(signal, handler) {
+      Deno.addSignalListener(signal, handler);
+      return () => Deno.removeSignalListener(signal, handler);
+    },
+
+    exit: (code) => Deno.exit(code),
+  };
+  return createPlatform(raw);
 }

@@ -8,7 +8,7 @@ export async function getPlatform(): Promise<Platform> {
   if (cached) return cached;
   const g = globalThis as { Deno?: unknown; Bun?: unknown };
   if (g.Bun !== undefined) {
-    cached = (await import("./bun.ts")).createBunPlatform();
+    cached = await (await import("./bun.ts")).createBunPlatform();
   } else if (g.Deno !== undefined) {
     cached = (await import("./deno.ts")).createDenoPlatform();
   } else {

@@ -1,0 +1,116 @@
+// The Platform built on a back end's raw libc calls: errno checks, SysError, write loops.
+
+import { SysError } from "../errors.ts";
+import { EAGAIN, EINTR, EPIPE, MAP_FAILED } from "./libc.ts";
+import { identity, possibleCpus } from "./procfs.ts";
+import type { RawLibc } from "./raw.ts";
+import type { Address, Platform, ReadyEvent } from "./types.ts";
+import { encodeEpollEvent, EPOLL_CLOEXEC, EPOLL_CTL_ADD } from "./libc.ts";
+
+/** Throws SysError(step, errno) when a raw call returned a negative value. */
+function check(libc: RawLibc, result: number, step: string): number {
+  if (result < 0) throw new SysError(step, libc.errno());
+  return result;
+}
+
+export function createPlatform(libc: RawLibc): Platform {
+  return {
+    runtime: libc.runtime,
+
+    bpf(cmd: number, attr: Uint8Array, step: string): number {
+      // Retry EINTR and EAGAIN: BPF_PROG_LOAD returns EAGAIN when the verifier was interrupted.
+      for (let attempt = 0;; attempt++) {
+        const r = libc.bpf(cmd, attr, attr.byteLength);
+        if (r >= 0) return r;
+        const errno = libc.errno();
+        if ((errno === EINTR || errno === EAGAIN) && attempt < 5) continue;
+        throw new SysError(step, errno);
+      }
+    },
+
+    perfEventOpen(attr, pid, cpu, groupFd, flags, step): number {
+      return check(libc, libc.perfEventOpen(attr, pid, cpu, groupFd, flags), step);
+    },
+
+    ioctl(fd, request, arg, step): number {
+      return check(libc, libc.ioctl(fd, request, BigInt(arg)), step);
+    },
+
+    mmap(length, prot, flags, fd, offset, step): Address {
+      const addr = libc.mmap(length, prot, flags, fd, offset);
+      if (addr === MAP_FAILED) throw new SysError(step, libc.errno());
+      return addr;
+    },
+
+    munmap(addr, length): void {
+      if (libc.munmap(addr, length) < 0) {
+        throw new SysError(`munmap of ${length} bytes`, libc.errno());
+      }
+    },
+
+    view: (addr, length) => libc.view(addr, length),
+    addressOf: (buf) => libc.addressOf(buf),
+
+    close(fd: number): void {
+      if (libc.close(fd) < 0) throw new SysError(`close fd ${fd}`, libc.errno());
+    },
+
+    read(fd, buf, step): number {
+      for (;;) {
+        const r = libc.read(fd, buf, buf.byteLength);
+        if (r >= 0) return r;
+        const errno = libc.errno();
+        if (errno !== EINTR) throw new SysError(step, errno);
+      }
+    },
+
+    epollCreate(): number {
+      return check(libc, libc.epollCreate1(EPOLL_CLOEXEC), "epoll_create1");
+    },
+
+    epollAdd(epfd, fd, events, data): void {
+      const ev = encodeEpollEvent(libc.arch, events, data);
+      check(libc, libc.epollCtl(epfd, EPOLL_CTL_ADD, fd, ev), `epoll_ctl ADD fd ${fd}`);
+    },
+
+    epollWait(epfd, maxEvents, timeoutMs): Promise<ReadyEvent[]> {
+      return libc.epollWait(epfd, maxEvents, timeoutMs);
+    },
+
+    onSignal: (signal, handler) => libc.onSignal(signal, handler),
+
+    writeAll(fd: number, bytes: Uint8Array): void {
+      let off = 0;
+      while (off < bytes.byteLength) {
+        const chunk = off === 0 ? bytes : bytes.subarray(off);
+        const r = libc.write(fd, chunk, chunk.byteLength);
+        if (r >= 0) {
+          off += r;
+          continue;
+        }
+        const errno = libc.errno();
+        if (errno === EINTR) continue;
+        if (errno === EPIPE) libc.exit(0);
+        if (errno === EAGAIN) {
+          // A non-blocking stdout (set by a parent): wait until it drains, briefly.
+          waitWritable(libc, fd);
+          continue;
+        }
+        throw new SysError(`write to fd ${fd}`, errno);
+      }
+    },
+
+    possibleCpus,
+    identity,
+    pid: () => libc.getpid(),
+  };
+}
+
+/** Sleeps ~1 ms synchronously (epoll_wait on an empty epoll set) so EAGAIN loops do not spin. */
+function waitWritable(libc: RawLibc, _fd: number): void {
+  const ep = libc.epollCreate1(EPOLL_CLOEXEC);
+  if (ep < 0) return;
+  const buf = new Uint8Array(16);
+  libc.epollWaitSync(ep, buf, 1, 1);
+  libc.close(ep);
+}

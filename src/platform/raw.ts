@@ -1,0 +1,35 @@
+// What each FFI back end provides: thin, synchronous libc calls that return the raw result
+// (-1 on failure) and let the caller read errno right after. common.ts builds the Platform
+// on top of this, so error handling is written once.
+
+import type { Address, ReadyEvent } from "./types.ts";
+
+export interface RawLibc {
+  readonly runtime: "deno" | "bun";
+  /** Node-style CPU architecture name ("x64", "arm64"). */
+  readonly arch: string;
+  /** errno of the last failed call on this thread. Must be read before anything else runs. */
+  errno(): number;
+
+  bpf(cmd: number, attr: Uint8Array, size: number): number;
+  perfEventOpen(attr: Uint8Array, pid: number, cpu: number, groupFd: number, flags: number): number;
+  ioctl(fd: number, request: number, arg: bigint): number;
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number): Address;
+  munmap(addr: Address, length: number): number;
+  close(fd: number): number;
+  read(fd: number, buf: Uint8Array, length: number): number;
+  write(fd: number, buf: Uint8Array, length: number): number;
+  epollCreate1(flags: number): number;
+  epollCtl(epfd: number, op: number, fd: number, event: Uint8Array): number;
+  /** A blocking epoll_wait on this thread (use with timeout 0, or short slices). */
+  epollWaitSync(epfd: number, events: Uint8Array, maxEvents: number, timeoutMs: number): number;
+  getpid(): number;
+
+  view(addr: Address, length: number): ArrayBuffer;
+  addressOf(buf: Uint8Array): Address;
+
+  /** Waits without blocking the event loop; see Platform.epollWait. */
+  epollWait(epfd: number, maxEvents: number, timeoutMs: number): Promise<ReadyEvent[]>;
+  onSignal(signal: "SIGINT" | "SIGTERM", handler: () => void): () => void;
+  exit(code: number): never;
+}
