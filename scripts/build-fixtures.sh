@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Rebuilds the CO-RE fixtures in test/fixtures/core/ with Debian's clang-19 and libbpf-dev
+# headers: the BPF objects (*.bpf.c -> *.bpf.o, debug info stripped, BTF kept) and the target
+# BTF variants (target_*.c -> target_*.btf, the raw .BTF section of a BPF-target compile).
+# The outputs are committed; run this after editing a fixture source.
+set -euo pipefail
+cd "$(dirname "$0")/../test/fixtures/core"
+CLANG=${CLANG:-clang-19}
+STRIP=${STRIP:-llvm-strip-19}
+OBJCOPY=${OBJCOPY:-llvm-objcopy-19}
+CFLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu -I.)
+
+for src in *.bpf.c; do
+  obj=${src%.c}.o
+  "$CLANG" "${CFLAGS[@]}" -c "$src" -o "$obj"
+  "$STRIP" -g "$obj"
+  echo "built $obj"
+done
+
+for src in target_*.c; do
+  tmp=$(mktemp)
+  "$CLANG" -g -O0 -target bpf -c "$src" -o "$tmp"
+  "$OBJCOPY" --dump-section ".BTF=${src%.c}.btf" "$tmp"
+  rm -f "$tmp"
+  echo "built ${src%.c}.btf"
+done
