@@ -1,0 +1,214 @@
+// Side-by-side benchmark of `tracer exec` against its peers, in one run on one machine:
+// startup (launch to ready), exec-storm capture and slowdown, peak RSS.
+//
+//   deno run -A scripts/bench-exec.ts [--runs 10] [--storm 20000] [--tracer ./tracer]
+//                                     [--peer NAME=COMMAND]...
+//
+// Peers by default: libbpf-tools execsnoop (/usr/sbin/execsnoop, Debian's libbpf-tools) and
+// bpftrace (Debian 0.17), when installed. `--peer name='cmd args'` adds another tracer binary
+// (its ready signal is its first output line). Needs root. Medians and ratios to `tracer` are
+// printed as a Markdown table.
+
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import process from "node:process";
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    runs: { type: "string", default: "10" },
+    storm: { type: "string", default: "20000" },
+    tracer: { type: "string", default: "./tracer" },
+    peer: { type: "string", multiple: true, default: [] },
+    only: { type: "string" },
+  },
+});
+const RUNS = Number(values.runs);
+const STORM = Number(values.storm);
+
+interface Peer {
+  name: string;
+  argv: string[];
+  /** A line that says the probes are attached. */
+  ready: RegExp;
+  /** Counts captured storm events in the output. */
+  count: (output: string) => number;
+  /** Lost events the tool itself reported, if it reports them. */
+  lost?: (output: string) => number;
+}
+
+// A storm exec shows as a line naming /bin/true (argv or file name; execsnoop reads argv at
+// execve entry and often prints it empty, so the arguments cannot be relied on), excluding the
+// storm driver's own command line.
+const stormLines = (out: string) =>
+  out.split("\n").filter((l) => l.includes("/bin/true") && !/storm \d/.test(l)).length;
+
+const peers: Peer[] = [{
+  name: "tracer",
+  argv: [values.tracer!, "exec"],
+  ready: /^tracer: tracing/m,
+  count: stormLines,
+  lost: (out) => {
+    let n = 0;
+    for (const m of out.matchAll(/lost (\d+) events?/g)) n = Math.max(n, Number(m[1]));
+    return n;
+  },
+}];
+if (existsSync("/usr/sbin/execsnoop")) {
+  peers.push({
+    name: "execsnoop",
+    argv: ["stdbuf", "-oL", "/usr/sbin/execsnoop"],
+    ready: /^PCOMM/m,
+    count: stormLines,
+  });
+}
+if (existsSync("/usr/bin/bpftrace")) {
+  peers.push({
+    name: "bpftrace",
+    argv: [
+      "/usr/bin/bpftrace",
+      "-e",
+      'BEGIN { printf("ready\\n"); } tracepoint:sched:sched_process_exec { printf("%s\\n", str(args->filename)); }',
+    ],
+    ready: /^ready$/m,
+    count: stormLines,
+    lost: (out) => {
+      let n = 0;
+      for (const m of out.matchAll(/Lost (\d+) events/g)) n += Number(m[1]);
+      return n;
+    },
+  });
+}
+for (const p of values.peer!) {
+  const eq = p.indexOf("=");
+  peers.push({
+    name: p.slice(0, eq),
+    argv: p.slice(eq + 1).split(" "),
+    ready: /./,
+    count: stormLines,
+  });
+}
+
+if (values.only) {
+  const keep = values.only.split(",");
+  peers.splice(0, peers.length, ...peers.filter((p) => keep.includes(p.name)));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function rssKb(pid: number, field: "VmHWM" | "VmRSS"): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
+      readFileSync(`/proc/${pid}/status`, "utf8"),
+    );
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+interface Running {
+  pid: number;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Starts a tracer; resolves once its ready line appears, with the time it took. */
+function start(peer: Peer): Promise<{ ms: number; run: Running }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(peer.argv[0], peer.argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let done = false;
+    const exited = new Promise<void>((r) => child.on("exit", () => r()));
+    const onData = (d: Uint8Array) => {
+      out += new TextDecoder().decode(d);
+      if (!done && peer.ready.test(out)) {
+        done = true;
+        resolve({
+          ms: performance.now() - t0,
+          run: {
+            pid: child.pid!,
+            output: () => out,
+            stop: async () => {
+              child.kill("SIGINT");
+              await exited;
+            },
+          },
+        });
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (!done) reject(new Error(`${peer.name} exited (${code}) before ready:\n${out}`));
+    });
+  });
+}
+
+const storm = mkdtempSync("/tmp/bench-exec-") + "/storm";
+const cc = spawnSync("gcc", ["-O2", "-o", storm, "scripts/bench/storm.c"], { stdio: "inherit" });
+if (cc.status !== 0) throw new Error("cannot build scripts/bench/storm.c");
+spawnSync("mount", ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"], { stdio: "ignore" });
+
+function runStorm(): { secs: number; ok: number } {
+  const r = spawnSync(storm, [String(STORM), "/bin/true"], { encoding: "utf8" });
+  const [secs, ok] = r.stdout.trim().split(" ");
+  return { secs: Number(secs), ok: Number(ok) };
+}
+
+const rows: string[] = [];
+const results: Record<
+  string,
+  { startup: number; rss: number; stormSecs: number; captured: number; lost: number }
+> = {};
+const base = runStorm();
+console.error(`untraced storm: ${STORM} execs in ${base.secs.toFixed(2)} s`);
+for (const peer of peers) {
+  const times: number[] = [];
+  const rss: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const { ms, run } = await start(peer);
+    times.push(ms);
+    rss.push(rssKb(run.pid, "VmRSS"));
+    await run.stop();
+  }
+  const { run } = await start(peer);
+  const s = runStorm();
+  await new Promise((r) => setTimeout(r, 1500));
+  const peak = rssKb(run.pid, "VmHWM");
+  await run.stop();
+  const out = run.output();
+  results[peer.name] = {
+    startup: median(times),
+    rss: median(rss) / 1024,
+    stormSecs: s.secs,
+    captured: peer.count(out),
+    lost: peer.lost ? peer.lost(out) : NaN,
+  };
+  results[peer.name].rss = Math.max(results[peer.name].rss, peak / 1024);
+  console.error(`${peer.name}: startup median ${median(times).toFixed(1)} ms over ${RUNS} runs`);
+}
+
+const t = results["tracer"] ?? Object.values(results)[0];
+rows.push(
+  "| tool | launch→ready (median ms) | ×tracer | storm time (s) | slowdown vs untraced | captured / " +
+    STORM + " | reported lost | peak RSS (MB) |",
+  "|---|---|---|---|---|---|---|---|",
+);
+for (const [name, r] of Object.entries(results)) {
+  rows.push(
+    `| ${name} | ${r.startup.toFixed(1)} | ${(r.startup / t.startup).toFixed(2)} | ${
+      r.stormSecs.toFixed(2)
+    } | ${(r.stormSecs / base.secs).toFixed(2)}× | ${r.captured} | ${
+      Number.isNaN(r.lost) ? "not reported" : r.lost
+    } | ${r.rss.toFixed(1)} |`,
+  );
+}
+console.log(`untraced: ${STORM} fork+exec of /bin/true in ${base.secs.toFixed(2)} s\n`);
+console.log(rows.join("\n"));
