@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * tracer exec: every exec, successful (sched_process_exec, argv read from the new mm) and,
+ * when asked, failed (sys_enter/sys_exit of execve and execveat: the user pointers are kept
+ * at entry and read at exit, only when the call failed).
+ *
+ * Only tracepoints and tp_btf: no kprobe, no fentry. Configuration is .rodata, set by the
+ * tracer before load. Nothing is dropped silently: see enum exec_stat.
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ---- configuration (.rodata, written by the tracer before load) ---- */
+const volatile __u32 target_uid = (__u32)-1; /* only this uid; -1 = any */
+const volatile __u32 target_ppid = 0;        /* only children of this tgid; 0 = any */
+const volatile __u32 follow_tgid = 0;        /* only descendants of this tgid; 0 = all */
+const volatile bool emit_success = true;
+const volatile bool emit_failed = false;
+const volatile __u32 max_args = 64;          /* args read by the failed-exec path */
+const volatile __u32 max_arg_bytes = EXEC_ARGS_MAX;
+const volatile __u64 wakeup_bytes = 0;       /* wake the reader past this fill; 0 = every event */
+
+/* Keeps struct exec_event in the object's BTF for the tracer's decoder. */
+struct exec_event *const unused_exec_event __attribute__((used)) = NULL;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* The event under construction, with slack so bounded writes past data[] stay in the value. */
+struct scratch {
+	struct exec_event e;
+	char slack[EXEC_ARGS_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} heap SEC(".maps");
+
+/* A failed-exec candidate: the syscall's user pointers, kept from entry to exit. */
+struct pending_exec {
+	__u64 filename;
+	__u64 argv;
+	__u32 flags;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32); /* tid */
+	__type(value, struct pending_exec);
+} pending SEC(".maps");
+
+/* Processes followed in "-- CMD" mode (follow_tgid != 0). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tgid */
+	__type(value, __u8);
+} traced SEC(".maps");
+
+static __always_inline void count(__u32 stat)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
+	if (v)
+		*v += 1;
+}
+
+/* Filters that only need the current task. Returns true when the event is wanted. */
+static __always_inline bool wanted(struct task_struct *task, __u32 tgid, __u32 uid)
+{
+	if (target_uid != (__u32)-1 && uid != target_uid)
+		return false;
+	if (target_ppid && BPF_CORE_READ(task, real_parent, tgid) != target_ppid)
+		return false;
+	if (follow_tgid && !bpf_map_lookup_elem(&traced, &tgid))
+		return false;
+	return true;
+}
+
+/* Fills the fixed fields of e from the current task. */
+static __always_inline void fill_common(struct exec_event *e, struct task_struct *task)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	e->time_ns = bpf_ktime_get_boot_ns();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	BPF_CORE_READ_STR_INTO(&e->pcomm, task, real_parent, comm);
+}
+
+/* Sends the used part of the event; wakes the reader only past wakeup_bytes of backlog. */
+static __always_inline void submit(struct exec_event *e, __u64 filename_len, __u64 args_len)
+{
+	__u64 size, flags = 0;
+
+	if (filename_len > EXEC_FILENAME_MAX)
+		filename_len = EXEC_FILENAME_MAX;
+	if (args_len > EXEC_ARGS_MAX)
+		args_len = EXEC_ARGS_MAX;
+	e->filename_len = filename_len;
+	e->args_len = args_len;
+	if (e->flags & EXEC_F_ARGS_TRUNCATED)
+		count(STAT_ARGS_TRUNCATED);
+	if (e->flags & EXEC_F_FILENAME_TRUNCATED)
+		count(STAT_FILENAME_TRUNCATED);
+	if (e->flags & EXEC_F_ARGS_FAULT)
+		count(STAT_ARGS_FAULT);
+	barrier_var(filename_len);
+	barrier_var(args_len);
+	size = __builtin_offsetof(struct exec_event, data) + filename_len + args_len;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
+				? BPF_RB_FORCE_WAKEUP
+				: BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, e, size, flags))
+		count(STAT_LOST);
+}
+
+/* Stores a file name (read_str result n, NUL included) and returns its length without NUL. */
+static __always_inline __u64 name_len(struct exec_event *e, long n)
+{
+	if (n <= 0)
+		return 0;
+	if (n >= EXEC_FILENAME_MAX)
+		e->flags |= EXEC_F_FILENAME_TRUNCATED;
+	return n - 1;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0, tgid;
+	__u64 start, end, fname_len, args_len, limit;
+	struct scratch *s;
+	struct exec_event *e;
+	long n;
+
+	if (!emit_success)
+		return 0;
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!wanted(task, tgid, (__u32)bpf_get_current_uid_gid()))
+		return 0;
+	s = bpf_map_lookup_elem(&heap, &zero);
+	if (!s)
+		return 0;
+	e = &s->e;
+	e->flags = 0;
+	fill_common(e, task);
+	e->ret = 0;
+	e->argc = BPF_CORE_READ(bprm, argc);
+
+	n = bpf_probe_read_kernel_str(e->data, EXEC_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
+	fname_len = name_len(e, n);
+	if (fname_len > EXEC_FILENAME_MAX - 1)
+		fname_len = EXEC_FILENAME_MAX - 1;
+
+	start = BPF_CORE_READ(task, mm, arg_start);
+	end = BPF_CORE_READ(task, mm, arg_end);
+	args_len = end > start ? end - start : 0;
+	limit = max_arg_bytes;
+	if (limit > EXEC_ARGS_MAX)
+		limit = EXEC_ARGS_MAX;
+	if (args_len > limit) {
+		args_len = limit;
+		e->flags |= EXEC_F_ARGS_TRUNCATED;
+	}
+	if (args_len > EXEC_ARGS_MAX)
+		args_len = EXEC_ARGS_MAX;
+	barrier_var(args_len); /* keep the bounded copy for the verifier */
+	barrier_var(fname_len);
+	if (bpf_probe_read_user(&e->data[fname_len], args_len, (void *)start)) {
+		e->flags |= EXEC_F_ARGS_FAULT;
+		args_len = 0;
+	}
+	submit(e, fname_len, args_len);
+	return 0;
+}
+
+static __always_inline int enter_exec(__u64 filename, __u64 argv, __u32 flags)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_exec p = { .filename = filename, .argv = argv, .flags = flags };
+
+	if (!emit_failed)
+		return 0;
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
+		count(STAT_PENDING_DROPPED);
+	return 0;
+}
+
+/* Reads argv (a user array of string pointers) into e->data after the file name. */
+static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __u64 argv)
+{
+	__u64 off = 0, limit = max_arg_bytes;
+	__u32 i, nmax = max_args;
+	const char *arg;
+	long n;
+
+	if (limit > EXEC_ARGS_MAX)
+		limit = EXEC_ARGS_MAX;
+	if (nmax > EXEC_ARGS_LIMIT)
+		nmax = EXEC_ARGS_LIMIT;
+	if (fname_len > EXEC_FILENAME_MAX - 1)
+		fname_len = EXEC_FILENAME_MAX - 1;
+	e->argc = 0;
+	for (i = 0; i < EXEC_ARGS_LIMIT + 1; i++) {
+		if (bpf_probe_read_user(&arg, sizeof(arg), (void *)(argv + i * sizeof(arg)))) {
+			e->flags |= EXEC_F_ARGS_FAULT;
+			break;
+		}
+		if (!arg)
+			break;
+		if (i >= nmax || off >= limit) {
+			e->flags |= EXEC_F_ARGS_TRUNCATED;
+			break;
+		}
+		if (off > EXEC_ARGS_MAX - 1)
+			break;
+		barrier_var(off);
+		n = bpf_probe_read_user_str(&e->data[fname_len + off], EXEC_ARGS_MAX, arg);
+		if (n <= 0) {
+			e->flags |= EXEC_F_ARGS_FAULT;
+			break;
+		}
+		off += n;
+		e->argc = i + 1;
+	}
+	if (off > limit) {
+		off = limit;
+		e->flags |= EXEC_F_ARGS_TRUNCATED;
+	}
+	return off;
+}
+
+static __always_inline int exit_exec(long ret)
+{
+	__u32 zero = 0, tid, tgid, uid;
+	__u64 fname_len, args_len;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task;
+	struct pending_exec *p;
+	struct scratch *s;
+	struct exec_event *e;
+	long n;
+
+	tid = (__u32)pid_tgid;
+	tgid = pid_tgid >> 32;
+	p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	if (ret >= 0)
+		goto done;
+	task = (struct task_struct *)bpf_get_current_task();
+	uid = (__u32)bpf_get_current_uid_gid();
+	if (!wanted(task, tgid, uid))
+		goto done;
+	s = bpf_map_lookup_elem(&heap, &zero);
+	if (!s)
+		goto done;
+	e = &s->e;
+	e->flags = p->flags;
+	fill_common(e, task);
+	e->ret = ret;
+	n = bpf_probe_read_user_str(e->data, EXEC_FILENAME_MAX, (void *)p->filename);
+	fname_len = name_len(e, n);
+	args_len = read_argv(e, fname_len, p->argv);
+	submit(e, fname_len, args_len);
+done:
+	bpf_map_delete_elem(&pending, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int enter_execve(struct syscall_enter_ctx *ctx)
+{
+	return enter_exec(ctx->args[0], ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(struct syscall_enter_ctx *ctx)
+{
+	return enter_exec(ctx->args[1], ctx->args[2], EXEC_F_EXECVEAT);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve(struct syscall_exit_ctx *ctx)
+{
+	return exit_exec(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(struct syscall_exit_ctx *ctx)
+{
+	return exit_exec(ctx->ret);
+}
+
+/* "-- CMD" mode: a child of a followed process is followed. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid, ctgid;
+	__u8 one = 1;
+
+	if (!follow_tgid)
+		return 0;
+	ptgid = BPF_CORE_READ(parent, tgid);
+	ctgid = BPF_CORE_READ(child, tgid);
+	if (ctgid == ptgid)
+		return 0; /* a thread */
+	if (ptgid != follow_tgid && !bpf_map_lookup_elem(&traced, &ptgid))
+		return 0;
+	if (bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY))
+		count(STAT_TRACED_FULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	__u32 tgid;
+
+	if (!follow_tgid)
+		return 0;
+	if (BPF_CORE_READ(task, pid) != (tgid = BPF_CORE_READ(task, tgid)))
+		return 0; /* a thread, not the whole process */
+	bpf_map_delete_elem(&traced, &tgid);
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The minimal kernel type header of tracer's BPF programs: hand-written, holding only the
+ * types and fields the programs use. Kernel structs carry preserve_access_index, so every
+ * field access becomes a CO-RE relocation that the tracer resolves against the running
+ * kernel's BTF (field names must match the kernel's; order, offsets and sizes need not).
+ * Not a generated vmlinux.h.
+ */
+#ifndef TRACER_VMLINUX_MIN_H
+#define TRACER_VMLINUX_MIN_H
+
+typedef signed char __s8;
+typedef unsigned char __u8;
+typedef short __s16;
+typedef unsigned short __u16;
+typedef int __s32;
+typedef unsigned int __u32;
+typedef long long __s64;
+typedef unsigned long long __u64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef int pid_t;
+typedef _Bool bool;
+#define true 1
+#define false 0
+#define NULL ((void *)0)
+
+/* UAPI constants (include/uapi/linux/bpf.h): stable ABI, no relocation needed. */
+enum {
+	BPF_MAP_TYPE_HASH = 1,
+	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
+	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_RINGBUF = 27,
+};
+enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
+enum { BPF_RB_NO_WAKEUP = 1, BPF_RB_FORCE_WAKEUP = 2 };
+enum { BPF_RB_AVAIL_DATA = 0 };
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct mnt_namespace {
+	struct ns_common ns;
+};
+
+struct nsproxy {
+	struct mnt_namespace *mnt_ns;
+};
+
+/* arg_start/arg_end sit in an anonymous struct in recent kernels: CO-RE finds them there. */
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+};
+
+struct task_struct {
+	pid_t pid;
+	pid_t tgid;
+	struct task_struct *real_parent;
+	struct mm_struct *mm;
+	struct nsproxy *nsproxy;
+	char comm[16];
+};
+
+struct linux_binprm {
+	int argc;
+	const char *filename;
+};
+
+#pragma clang attribute pop
+
+/*
+ * Syscall tracepoint records (tracefs events/syscalls/sys_enter_execve/format and friends): a fixed layout
+ * (8 bytes of common fields, the syscall number, then 8-byte argument slots), not BTF types.
+ */
+struct syscall_enter_ctx {
+	__u64 common;
+	int nr;
+	int pad;
+	unsigned long args[6];
+};
+
+struct syscall_exit_ctx {
+	__u64 common;
+	int nr;
+	int pad;
+	long ret;
+};
+
+#endif
