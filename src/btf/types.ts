@@ -193,6 +193,14 @@ export type NewType = BtfType extends infer T ? T extends BtfType ? Omit<T, "id"
  * ("task_struct___v1" → "task_struct"). libbpf's bpf_core_essential_name_len.
  */
 export function essentialName(name: string): string {
-  const i = name.lastIndexOf("___");
-  return i > 0 ? name.slice(0, i) : name;
+  // The last "X___Y" where X and Y are not underscores (bpf_core_is_flavor_sep).
+  for (let i = name.length - 5; i >= 0; i--) {
+    if (
+      name.charCodeAt(i) !== 0x5f && name.startsWith("___", i + 1) &&
+      name.charCodeAt(i + 4) !== 0x5f
+    ) {
+      return name.slice(0, i + 1);
+    }
+  }
+  return name;
 }

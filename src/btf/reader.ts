@@ -1,0 +1,617 @@
+// Lazy BTF reader. One pass over the type section fills typed index arrays (word offset and
+// kind of every type); a type is decoded only when asked, names are compared as bytes, so
+// looking up one name in the kernel's ~150k types decodes almost nothing. Handles object BTF,
+// kernel BTF, and split BTF (module BTF on top of vmlinux). Bad input raises FormatError with
+// the byte offset. Pure: imports nothing from a runtime.
+
+import { FormatError } from "../errors.ts";
+import {
+  type BtfType,
+  type EnumValue,
+  essentialName,
+  Kind,
+  KIND_NAMES,
+  type Member,
+  type Param,
+  type VarSecinfo,
+} from "./types.ts";
+
+export const BTF_MAGIC = 0xeb9f;
+export const BTF_HEADER_SIZE = 24;
+/** Deepest chain of typedefs/modifiers/arrays followed before calling it a loop. */
+const MAX_CHAIN = 256;
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+const encoder = new TextEncoder();
+
+export interface BtfParseOptions {
+  /** The base BTF of a split BTF blob (e.g. vmlinux under a module's BTF). */
+  base?: Btf;
+  /** What is being read, for error messages ("kernel BTF", "probe.bpf.o .BTF" ...). */
+  what?: string;
+}
+
+/** Number of extra 32-bit words after the 12-byte common header, or -1 for an unknown kind. */
+function extraWords(kind: number, vlen: number): number {
+  switch (kind) {
+    case Kind.INT:
+    case Kind.VAR:
+    case Kind.DECL_TAG:
+      return 1;
+    case Kind.PTR:
+    case Kind.FWD:
+    case Kind.TYPEDEF:
+    case Kind.VOLATILE:
+    case Kind.CONST:
+    case Kind.RESTRICT:
+    case Kind.FUNC:
+    case Kind.FLOAT:
+    case Kind.TYPE_TAG:
+      return 0;
+    case Kind.ARRAY:
+      return 3;
+    case Kind.STRUCT:
+    case Kind.UNION:
+    case Kind.DATASEC:
+    case Kind.ENUM64:
+      return 3 * vlen;
+    case Kind.ENUM:
+    case Kind.FUNC_PROTO:
+      return 2 * vlen;
+    default:
+      return -1;
+  }
+}
+
+export class Btf {
+  /** Valid ids are 0..count-1 (base types included for split BTF; 0 is void). */
+  readonly count: number;
+  /** 1, or base.count for split BTF. */
+  readonly firstId: number;
+  readonly base: Btf | undefined;
+  readonly what: string;
+  /** The blob's header fields. */
+  readonly header: {
+    version: number;
+    flags: number;
+    hdrLen: number;
+    typeOff: number;
+    typeLen: number;
+    strOff: number;
+    strLen: number;
+  };
+  /** The raw blob this was parsed from. */
+  readonly bytes: Uint8Array;
+
+  /** This blob's type section as 32-bit little-endian words. */
+  private readonly words: Uint32Array;
+  /** Word offset in `words` of each of this blob's types (index = id - firstId). */
+  private readonly offsets: Uint32Array;
+  private readonly kinds: Uint8Array;
+  /** This blob's string section. */
+  private readonly strings: Uint8Array;
+  /** String offsets below this belong to the base. */
+  private readonly strBase: number;
+  /** Byte offset of the type section within `bytes`, for error messages. */
+  private readonly typeStart: number;
+  private readonly cache = new Map<number, BtfType>();
+
+  private constructor(
+    bytes: Uint8Array,
+    what: string,
+    base: Btf | undefined,
+    header: Btf["header"],
+    words: Uint32Array,
+    offsets: Uint32Array,
+    kinds: Uint8Array,
+    strings: Uint8Array,
+    typeStart: number,
+  ) {
+    this.bytes = bytes;
+    this.what = what;
+    this.base = base;
+    this.header = header;
+    this.words = words;
+    this.offsets = offsets;
+    this.kinds = kinds;
+    this.strings = strings;
+    this.typeStart = typeStart;
+    this.firstId = base ? base.count : 1;
+    this.count = this.firstId + offsets.length;
+    this.strBase = base ? base.stringsEnd : 0;
+  }
+
+  /** Total size of the string space (base strings included): string offsets are below it. */
+  get stringsEnd(): number {
+    return this.strBase + this.strings.length;
+  }
+
+  /** Size in bytes of this blob's string section (base excluded). */
+  get stringsSize(): number {
+    return this.strings.length;
+  }
+
+  static parse(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
+    const what = opts.what ?? "BTF";
+    const base = opts.base;
+    if (!LITTLE_ENDIAN_HOST) throw new FormatError(what, 0, "big-endian hosts are not supported");
+    if (bytes.length < BTF_HEADER_SIZE) {
+      throw new FormatError(what, 0, `${bytes.length} bytes is shorter than a BTF header`);
+    }
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const magic = view.getUint16(0, true);
+    if (magic === 0x9feb) {
+      throw new FormatError(what, 0, "big-endian BTF is not supported");
+    }
+    if (magic !== BTF_MAGIC) {
+      throw new FormatError(what, 0, `bad BTF magic 0x${magic.toString(16)}`);
+    }
+    const header = {
+      version: bytes[2],
+      flags: bytes[3],
+      hdrLen: view.getUint32(4, true),
+      typeOff: view.getUint32(8, true),
+      typeLen: view.getUint32(12, true),
+      strOff: view.getUint32(16, true),
+      strLen: view.getUint32(20, true),
+    };
+    if (header.version !== 1) {
+      throw new FormatError(what, 2, `unsupported BTF version ${header.version}`);
+    }
+    const { hdrLen, typeOff, typeLen, strOff, strLen } = header;
+    if (hdrLen < BTF_HEADER_SIZE || hdrLen > bytes.length) {
+      throw new FormatError(what, 4, `bad header length ${hdrLen}`);
+    }
+    const body = bytes.length - hdrLen;
+    if (typeOff > body || typeLen > body - typeOff) {
+      throw new FormatError(
+        what,
+        8,
+        `type section [${typeOff}, +${typeLen}) past end of data (${body})`,
+      );
+    }
+    if (strOff > body || strLen > body - strOff) {
+      throw new FormatError(
+        what,
+        16,
+        `string section [${strOff}, +${strLen}) past end of data (${body})`,
+      );
+    }
+    if (typeOff % 4 !== 0 || typeLen % 4 !== 0) {
+      throw new FormatError(
+        what,
+        8,
+        `type section offset ${typeOff} / length ${typeLen} not 4-byte aligned`,
+      );
+    }
+    if (typeOff < strOff + strLen && strOff < typeOff + typeLen) {
+      throw new FormatError(what, 8, "type and string sections overlap");
+    }
+    const strings = bytes.subarray(hdrLen + strOff, hdrLen + strOff + strLen);
+    if (strLen > 0 && strings[strLen - 1] !== 0) {
+      throw new FormatError(
+        what,
+        hdrLen + strOff + strLen - 1,
+        "string section not NUL-terminated",
+      );
+    }
+    if (!base && (strLen === 0 || strings[0] !== 0)) {
+      throw new FormatError(
+        what,
+        hdrLen + strOff,
+        "string section does not start with an empty string",
+      );
+    }
+    const typeStart = hdrLen + typeOff;
+    const absolute = bytes.byteOffset + typeStart;
+    const words = absolute % 4 === 0
+      ? new Uint32Array(bytes.buffer, absolute, typeLen / 4)
+      : new Uint32Array(bytes.slice(typeStart, typeStart + typeLen).buffer);
+
+    // One pass: word offset and kind of every type; name offsets checked.
+    const strLimit = (base ? base.stringsEnd : 0) + strLen;
+    const max = Math.floor(words.length / 3);
+    const offsets = new Uint32Array(max);
+    const kinds = new Uint8Array(max);
+    const end = words.length;
+    let p = 0;
+    let n = 0;
+    while (p < end) {
+      if (end - p < 3) {
+        throw new FormatError(
+          what,
+          typeStart + p * 4,
+          `type ${(base ? base.count : 1) + n} truncated`,
+        );
+      }
+      const info = words[p + 1];
+      const kind = (info >>> 24) & 0x1f;
+      const extra = extraWords(kind, info & 0xffff);
+      if (extra < 0) {
+        throw new FormatError(
+          what,
+          typeStart + p * 4,
+          `unknown BTF kind ${kind} in type ${(base ? base.count : 1) + n}`,
+        );
+      }
+      if (words[p] >= strLimit) {
+        throw new FormatError(
+          what,
+          typeStart + p * 4,
+          `type ${(base ? base.count : 1) + n} name offset ${
+            words[p]
+          } past string section (${strLimit})`,
+        );
+      }
+      offsets[n] = p;
+      kinds[n] = kind;
+      n++;
+      p += 3 + extra;
+    }
+    if (p !== end) {
+      throw new FormatError(
+        what,
+        typeStart + offsets[n - 1] * 4,
+        `type ${(base ? base.count : 1) + n - 1} truncated`,
+      );
+    }
+    return new Btf(
+      bytes,
+      what,
+      base,
+      header,
+      words,
+      offsets.subarray(0, n),
+      kinds.subarray(0, n),
+      strings,
+      typeStart,
+    );
+  }
+
+  private checkId(id: number): void {
+    if (!(id >= 0 && id < this.count && Number.isInteger(id))) {
+      throw new RangeError(`${this.what}: type id ${id} out of range (0..${this.count - 1})`);
+    }
+  }
+
+  /** Kind of a type, without decoding it (0 = UNKN for void). */
+  kind(id: number): Kind {
+    if (id >= this.firstId && id < this.count) return this.kinds[id - this.firstId];
+    if (id === 0) return Kind.UNKN;
+    if (this.base && id > 0 && id < this.firstId) return this.base.kind(id);
+    this.checkId(id);
+    return Kind.UNKN;
+  }
+
+  /** Name of a type ("" when anonymous or void), without decoding it. */
+  name(id: number): string {
+    if (id === 0) return "";
+    if (this.base && id < this.firstId) return this.base.name(id);
+    this.checkId(id);
+    return this.string(this.words[this.offsets[id - this.firstId]]);
+  }
+
+  /** The string at a string-section offset (offsets below the base's end are the base's). */
+  string(offset: number): string {
+    if (offset < this.strBase) return this.base!.string(offset);
+    const s = this.strings;
+    const start = offset - this.strBase;
+    if (!(start >= 0 && start < s.length)) {
+      throw new FormatError(
+        this.what,
+        this.header.hdrLen + this.header.strOff,
+        `string offset ${offset} out of range`,
+      );
+    }
+    let ascii = true;
+    let end = start;
+    while (s[end] !== 0) {
+      if (s[end] >= 0x80) ascii = false;
+      end++;
+    }
+    if (end === start) return "";
+    if (ascii && end - start < 64) {
+      return String.fromCharCode.apply(null, s.subarray(start, end) as unknown as number[]);
+    }
+    return utf8.decode(s.subarray(start, end));
+  }
+
+  /** Whether the NUL-terminated string at `offset` equals `q` (bytes), and how far `q` matched. */
+  private matchAt(offset: number, q: Uint8Array): number {
+    if (offset < this.strBase) return this.base!.matchAt(offset, q);
+    const s = this.strings;
+    let i = offset - this.strBase;
+    let j = 0;
+    while (j < q.length && s[i] === q[j]) {
+      i++;
+      j++;
+    }
+    return j;
+  }
+
+  /** Byte after a prefix match of `len` bytes at `offset` (0 at the end of the string). */
+  private byteAfter(offset: number, len: number): number {
+    if (offset < this.strBase) return this.base!.byteAfter(offset, len);
+    return this.strings[offset - this.strBase + len];
+  }
+
+  private nameOff(id: number): number {
+    return this.words[this.offsets[id - this.firstId]];
+  }
+
+  /** Ids of the types named exactly `name` (optionally of one kind), ascending. */
+  byName(name: string, kind?: Kind): number[] {
+    const q = encoder.encode(name);
+    const out = this.base ? this.base.byName(name, kind) : [];
+    if (q.length === 0) return out;
+    const kinds = this.kinds;
+    const n = kinds.length;
+    for (let i = 0; i < n; i++) {
+      if (kind !== undefined && kinds[i] !== kind) continue;
+      const off = this.words[this.offsets[i]];
+      if (off === 0) continue;
+      if (this.matchAt(off, q) === q.length && this.byteAfter(off, q.length) === 0) {
+        out.push(i + this.firstId);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * CO-RE candidates: ids of all types of `kind` whose essential name (cut at the last
+   * "___" flavor suffix) is `essential`. Compares bytes; decodes only flavored names.
+   */
+  candidates(essential: string, kind: Kind): number[] {
+    const q = encoder.encode(essential);
+    const out = this.base ? this.base.candidates(essential, kind) : [];
+    if (q.length === 0) return out;
+    const kinds = this.kinds;
+    const n = kinds.length;
+    for (let i = 0; i < n; i++) {
+      if (kinds[i] !== kind) continue;
+      const off = this.words[this.offsets[i]];
+      if (off === 0 || this.matchAt(off, q) !== q.length) continue;
+      const next = this.byteAfter(off, q.length);
+      if (next === 0) {
+        out.push(i + this.firstId);
+      } else if (next === 0x5f && essentialName(this.string(off)) === essential) {
+        out.push(i + this.firstId);
+      }
+    }
+    return out;
+  }
+
+  /** Skips TYPEDEF, CONST, VOLATILE, RESTRICT and TYPE_TAG; returns the first other id. */
+  resolve(id: number): number {
+    for (let depth = 0; depth < MAX_CHAIN; depth++) {
+      switch (this.kind(id)) {
+        case Kind.TYPEDEF:
+        case Kind.CONST:
+        case Kind.VOLATILE:
+        case Kind.RESTRICT:
+        case Kind.TYPE_TAG:
+          id = this.refOf(id);
+          break;
+        default:
+          return id;
+      }
+    }
+    throw this.formatError(
+      id,
+      `type chain longer than ${MAX_CHAIN} (a loop through typedefs or modifiers?)`,
+    );
+  }
+
+  /** Size in bytes, through typedefs, modifiers and arrays. Throws FormatError on loops. */
+  sizeOf(id: number): number {
+    let mult = 1;
+    for (let depth = 0; depth < MAX_CHAIN; depth++) {
+      const k = this.kind(id);
+      switch (k) {
+        case Kind.INT:
+        case Kind.STRUCT:
+        case Kind.UNION:
+        case Kind.ENUM:
+        case Kind.ENUM64:
+        case Kind.FLOAT:
+        case Kind.DATASEC: {
+          const size = mult * this.sizeField(id);
+          if (size > 0xffffffff) throw this.formatError(id, `size ${size} exceeds 4 GiB`);
+          return size;
+        }
+        case Kind.PTR:
+          return mult * 8;
+        case Kind.TYPEDEF:
+        case Kind.CONST:
+        case Kind.VOLATILE:
+        case Kind.RESTRICT:
+        case Kind.TYPE_TAG:
+        case Kind.VAR:
+          id = this.refOf(id);
+          break;
+        case Kind.ARRAY: {
+          const t = this.type(id);
+          if (t.kind !== Kind.ARRAY) throw this.formatError(id, "not an array");
+          mult *= t.nelems;
+          id = t.elemType;
+          break;
+        }
+        default:
+          throw this.formatError(id, `a ${KIND_NAMES[k] ?? k} (type ${id}) has no size`);
+      }
+    }
+    throw this.formatError(
+      id,
+      `type chain longer than ${MAX_CHAIN} (a loop through typedefs or arrays?)`,
+    );
+  }
+
+  /** The third word of a type's common header (size or referenced type), checked for refs. */
+  private sizeField(id: number): number {
+    if (this.base && id < this.firstId) return this.base.sizeField(id);
+    return this.words[this.offsets[id - this.firstId] + 2];
+  }
+
+  private refOf(id: number): number {
+    if (this.base && id < this.firstId) return this.base.refOf(id);
+    const ref = this.words[this.offsets[id - this.firstId] + 2];
+    if (ref >= this.count) {
+      throw this.formatError(id, `refers to type ${ref}, past the last id ${this.count - 1}`);
+    }
+    return ref;
+  }
+
+  /** Byte offset of a type's record in the blob (for error messages). */
+  recordOffset(id: number): number {
+    if (this.base && id < this.firstId) return this.base.recordOffset(id);
+    if (id < this.firstId || id >= this.count) return this.typeStart;
+    return this.typeStart + this.offsets[id - this.firstId] * 4;
+  }
+
+  private formatError(id: number, detail: string): FormatError {
+    return new FormatError(this.what, this.recordOffset(id), `type ${id}: ${detail}`);
+  }
+
+  private ref(id: number, ref: number, what: string): number {
+    if (ref >= this.count) {
+      throw this.formatError(
+        id,
+        `${what} refers to type ${ref}, past the last id ${this.count - 1}`,
+      );
+    }
+    return ref;
+  }
+
+  /** Decodes a type (cached). Id 0 (void) throws a RangeError. */
+  type(id: number): BtfType {
+    if (this.base && id > 0 && id < this.firstId) return this.base.type(id);
+    if (id === 0) throw new RangeError(`${this.what}: type 0 is void and has no record`);
+    this.checkId(id);
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    const t = this.decode(id);
+    this.cache.set(id, t);
+    return t;
+  }
+
+  private decode(id: number): BtfType {
+    const w = this.words;
+    const p = this.offsets[id - this.firstId];
+    const name = this.string(w[p]);
+    const info = w[p + 1];
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const kflag = (info >>> 31) === 1;
+    const sizeOrType = w[p + 2];
+    const q = p + 3;
+    switch (kind) {
+      case Kind.INT: {
+        const v = w[q];
+        return {
+          id,
+          name,
+          kind,
+          size: sizeOrType,
+          encoding: (v >>> 24) & 0x0f,
+          offset: (v >>> 16) & 0xff,
+          bits: v & 0xff,
+        };
+      }
+      case Kind.PTR:
+      case Kind.TYPEDEF:
+      case Kind.VOLATILE:
+      case Kind.CONST:
+      case Kind.RESTRICT:
+      case Kind.TYPE_TAG:
+        return { id, name, kind, type: this.ref(id, sizeOrType, "it") };
+      case Kind.ARRAY:
+        return {
+          id,
+          name,
+          kind,
+          elemType: this.ref(id, w[q], "element type"),
+          indexType: this.ref(id, w[q + 1], "index type"),
+          nelems: w[q + 2],
+        };
+      case Kind.STRUCT:
+      case Kind.UNION: {
+        const members: Member[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const m = q + i * 3;
+          const off = w[m + 2];
+          members[i] = {
+            name: this.string(w[m]),
+            type: this.ref(id, w[m + 1], `member ${i}`),
+            bitOffset: kflag ? off & 0xffffff : off,
+            bitfieldSize: kflag ? off >>> 24 : 0,
+          };
+        }
+        return { id, name, kind, size: sizeOrType, kindFlag: kflag, members };
+      }
+      case Kind.ENUM: {
+        const values: EnumValue[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const v = w[q + i * 2 + 1];
+          values[i] = {
+            name: this.string(w[q + i * 2]),
+            value: kflag ? BigInt(v | 0) : BigInt(v),
+          };
+        }
+        return { id, name, kind, size: sizeOrType, signed: kflag, values };
+      }
+      case Kind.ENUM64: {
+        const values: EnumValue[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const m = q + i * 3;
+          const u = (BigInt(w[m + 2]) << 32n) | BigInt(w[m + 1]);
+          values[i] = { name: this.string(w[m]), value: kflag ? BigInt.asIntN(64, u) : u };
+        }
+        return { id, name, kind, size: sizeOrType, signed: kflag, values };
+      }
+      case Kind.FWD:
+        return { id, name, kind, union: kflag };
+      case Kind.FUNC:
+        return { id, name, kind, type: this.ref(id, sizeOrType, "prototype"), linkage: vlen };
+      case Kind.FUNC_PROTO: {
+        const params: Param[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          params[i] = {
+            name: this.string(w[q + i * 2]),
+            type: this.ref(id, w[q + i * 2 + 1], `parameter ${i}`),
+          };
+        }
+        return { id, name, kind, returnType: this.ref(id, sizeOrType, "return type"), params };
+      }
+      case Kind.VAR:
+        return { id, name, kind, type: this.ref(id, sizeOrType, "variable type"), linkage: w[q] };
+      case Kind.DATASEC: {
+        const vars: VarSecinfo[] = new Array(vlen);
+        for (let i = 0; i < vlen; i++) {
+          const m = q + i * 3;
+          vars[i] = { type: this.ref(id, w[m], `variable ${i}`), offset: w[m + 1], size: w[m + 2] };
+        }
+        return { id, name, kind, size: sizeOrType, vars };
+      }
+      case Kind.FLOAT:
+        return { id, name, kind, size: sizeOrType };
+      case Kind.DECL_TAG:
+        return {
+          id,
+          name,
+          kind,
+          type: this.ref(id, sizeOrType, "tagged type"),
+          componentIdx: w[q] | 0,
+        };
+      default:
+        throw this.formatError(id, `unknown BTF kind ${kind}`);
+    }
+  }
+
+  /** Counts of types per kind (this blob's own types), indexed by Kind. */
+  kindCounts(): number[] {
+    const counts = new Array(KIND_NAMES.length).fill(0);
+    for (const k of this.kinds) counts[k]++;
+    return counts;
+  }
+}

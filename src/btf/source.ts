@@ -1,0 +1,53 @@
+// Where BTF comes from: a raw BTF file, the .BTF section of an ELF file (a BPF object or a
+// vmlinux), split BTF over a base, and the running kernel's BTF (cached). Reads files with
+// node:fs; the parsing itself is pure.
+
+import { readFileSync } from "node:fs";
+import { FormatError, TracerError } from "../errors.ts";
+import { parseElf } from "../elf/reader.ts";
+import { Btf } from "./reader.ts";
+
+export const KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux";
+
+function readBytes(path: string, what: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? String(e);
+    throw new TracerError(`reading ${what} ${path}: ${code}`, { cause: e });
+  }
+}
+
+/**
+ * The BTF in `bytes`: a raw BTF blob, or an ELF file's .BTF section (any machine).
+ * `base` makes it split BTF on top of that base (module BTF over vmlinux).
+ */
+export function btfFromBytes(bytes: Uint8Array, what: string, base?: Btf): Btf {
+  if (
+    bytes.length >= 4 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c &&
+    bytes[3] === 0x46
+  ) {
+    const elf = parseElf(bytes, what, { anyMachine: true });
+    const sec = elf.sectionByName(".BTF");
+    if (!sec) throw new FormatError(what, 0, "ELF file has no .BTF section");
+    return Btf.parse(sec.data, { base, what: `${what} .BTF` });
+  }
+  return Btf.parse(bytes, { base, what });
+}
+
+/** Reads BTF from a file: raw BTF, or an ELF file's .BTF section; split BTF given a base. */
+export function readBtfFile(path: string, base?: Btf): Btf {
+  return btfFromBytes(readBytes(path, "BTF file"), path, base);
+}
+
+const kernelCache = new Map<string, Btf>();
+
+/** The running kernel's BTF (cached per path). Module BTF: readBtfFile(path, kernelBtf()). */
+export function kernelBtf(path = KERNEL_BTF_PATH): Btf {
+  let btf = kernelCache.get(path);
+  if (!btf) {
+    btf = Btf.parse(readBytes(path, "kernel BTF"), { what: `kernel BTF ${path}` });
+    kernelCache.set(path, btf);
+  }
+  return btf;
+}
