@@ -1,5 +1,6 @@
 // tracefs: where it is, mounting it if needed, and tracepoint ids.
 
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 
 const CANDIDATES = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
@@ -10,13 +11,20 @@ export function tracefsRoot(): string | null {
   return null;
 }
 
-/**
- * The tracefs root; when none is mounted, tries `mount -t tracefs` through the given mount
- * function (the caller decides how: the platform has no mount(2) binding).
- */
-export function ensureTracefs(mount?: (target: string) => boolean): string | null {
+/** Runs `mount -t tracefs tracefs <target>`; true on success. */
+export function mountTracefs(target: string): boolean {
+  try {
+    return spawnSync("mount", ["-t", "tracefs", "tracefs", target], { stdio: "ignore" }).status ===
+      0;
+  } catch {
+    return false;
+  }
+}
+
+/** The tracefs root; when none is mounted, tries to mount it at /sys/kernel/tracing. */
+export function ensureTracefs(mount: (target: string) => boolean = mountTracefs): string | null {
   const root = tracefsRoot();
-  if (root || !mount) return root;
+  if (root) return root;
   return mount(CANDIDATES[0]) ? tracefsRoot() : null;
 }
 

@@ -1,0 +1,404 @@
+// Feature probes: each one asks the kernel by loading (and where cheap, attaching) a tiny
+// hand-assembled program, and reports what happened. Nothing is guessed from versions.
+
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { asm, encode } from "../asm/insn.ts";
+import { BPF_PSEUDO_MAP_FD } from "../asm/opcodes.ts";
+import * as op from "../asm/opcodes.ts";
+import { KERNEL_BTF_PATH, kernelBtf } from "../btf/source.ts";
+import { Kind } from "../btf/types.ts";
+import { SysError, TracerError } from "../errors.ts";
+import type { Platform } from "../platform/types.ts";
+import { type BpfProgram, linkCreate, mapCreate, progLoad, rawTracepointOpen } from "./bpf.ts";
+import {
+  AttachType,
+  Helper,
+  MAP_SHARED,
+  MapType,
+  ProgType,
+  PROT_READ,
+  PROT_WRITE,
+} from "./constants.ts";
+import { kprobeEvent, type PerfEvent, tracepointEvent } from "./perf.ts";
+import { ensureTracefs, kprobePmu, tracepointId } from "./tracefs.ts";
+
+export interface ProbeResult {
+  feature: string;
+  available: boolean;
+  detail: string;
+  /** errno name when the kernel refused ("EPERM"). */
+  errno?: string;
+}
+
+/** Closes everything opened by a probe, newest first, ignoring close errors. */
+class Scope {
+  private readonly items: { close(): void }[] = [];
+  add<T extends { close(): void }>(x: T): T {
+    this.items.push(x);
+    return x;
+  }
+  close(): void {
+    for (const x of this.items.reverse()) {
+      try {
+        x.close();
+      } catch { /* already gone */ }
+    }
+  }
+}
+
+const ok = (feature: string, detail: string): ProbeResult => ({ feature, available: true, detail });
+const no = (feature: string, detail: string, errno?: string): ProbeResult =>
+  errno === undefined
+    ? { feature, available: false, detail }
+    : { feature, available: false, detail, errno };
+
+/** Runs a probe body; a SysError becomes "unavailable" with its step and errno. */
+function attempt(feature: string, body: (s: Scope) => ProbeResult): ProbeResult {
+  const s = new Scope();
+  try {
+    return body(s);
+  } catch (e) {
+    if (e instanceof SysError) {
+      const why = e.errno === 1 ? " (refused: kernel lockdown or missing capability)" : "";
+      return no(feature, `${e.step}: ${e.errnoName}${why}`, e.errnoName);
+    }
+    if (e instanceof TracerError) return no(feature, e.message);
+    throw e;
+  } finally {
+    s.close();
+  }
+}
+
+const RET0 = encode([asm.mov64Imm(0, 0), asm.exit()]);
+
+function load(
+  p: Platform,
+  name: string,
+  type: number,
+  extra: { expectedAttachType?: number; attachBtfId?: number; insns?: Uint8Array } = {},
+): BpfProgram {
+  return progLoad(p, {
+    type,
+    insns: extra.insns ?? RET0,
+    license: "GPL",
+    name,
+    expectedAttachType: extra.expectedAttachType,
+    attachBtfId: extra.attachBtfId,
+  });
+}
+
+// ------------------------------------------------------------------ privileges
+
+const CAP_SYS_ADMIN = 21n;
+const CAP_PERFMON = 38n;
+const CAP_BPF = 39n;
+
+export function probePrivileges(p: Platform): ProbeResult {
+  const id = p.identity();
+  const has = (c: bigint) => ((id.capEff >> c) & 1n) === 1n;
+  const f = "privileges";
+  if (id.euid === 0 && has(CAP_SYS_ADMIN)) return ok(f, "root (euid 0, CAP_SYS_ADMIN)");
+  if (has(CAP_BPF) && has(CAP_PERFMON)) return ok(f, `CAP_BPF+CAP_PERFMON (euid ${id.euid})`);
+  if (has(CAP_SYS_ADMIN)) return ok(f, `CAP_SYS_ADMIN (euid ${id.euid})`);
+  return no(f, `euid ${id.euid} without CAP_BPF+CAP_PERFMON: run with sudo, or grant them`);
+}
+
+// ------------------------------------------------------------------ BTF
+
+export function probeKernelBtf(): ProbeResult {
+  const f = "kernel BTF";
+  if (!existsSync(KERNEL_BTF_PATH)) {
+    return no(f, `${KERNEL_BTF_PATH} missing: needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`);
+  }
+  try {
+    const size = statSync(KERNEL_BTF_PATH).size;
+    const t0 = performance.now();
+    const btf = kernelBtf();
+    const ms = performance.now() - t0;
+    return ok(
+      f,
+      `${KERNEL_BTF_PATH}, ${size} bytes, ${btf.count - 1} types (indexed in ${ms.toFixed(1)} ms)`,
+    );
+  } catch (e) {
+    return no(f, `${KERNEL_BTF_PATH}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The id of the first `kind` type named one of `names` in kernel BTF, or null. */
+function btfId(names: string[], kind: Kind): { id: number; name: string } | null {
+  let btf;
+  try {
+    btf = kernelBtf();
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const ids = btf.byName(name, kind);
+    if (ids.length > 0) return { id: ids[0], name };
+  }
+  return null;
+}
+
+// ------------------------------------------------------------------ bpf(), maps
+
+export function probeBpf(p: Platform): ProbeResult {
+  return attempt("bpf() syscall", (s) => {
+    const prog = s.add(load(p, "probe_bpf", ProgType.SOCKET_FILTER));
+    const info = prog.info();
+    return ok("bpf() syscall", `loaded a socket filter (program id ${info.id})`);
+  });
+}
+
+export function probeRingbuf(p: Platform): ProbeResult {
+  const f = "ring buffer maps";
+  return attempt(f, (s) => {
+    const page = 4096;
+    const map = s.add(
+      mapCreate(p, {
+        type: MapType.RINGBUF,
+        keySize: 0,
+        valueSize: 0,
+        maxEntries: page,
+        name: "probe_rb",
+      }),
+    );
+    const cons = p.mmap(
+      page,
+      PROT_READ | PROT_WRITE,
+      MAP_SHARED,
+      map.fd,
+      0,
+      "mmap ring buffer consumer page",
+    );
+    s.add({ close: () => p.munmap(cons, page) });
+    const prod = p.mmap(
+      3 * page,
+      PROT_READ,
+      MAP_SHARED,
+      map.fd,
+      page,
+      "mmap ring buffer producer and data pages",
+    );
+    s.add({ close: () => p.munmap(prod, 3 * page) });
+    // A program that calls bpf_ringbuf_output on it: proves the helper, not just the map.
+    const insns = encode([
+      asm.stMem(op.BPF_DW, 10, -8, 0),
+      ...asm.ldImm64(1, BigInt(map.fd), BPF_PSEUDO_MAP_FD),
+      asm.mov64Reg(2, 10),
+      asm.alu64Imm(op.BPF_ADD, 2, -8),
+      asm.mov64Imm(3, 8),
+      asm.mov64Imm(4, 0),
+      asm.call(Helper.ringbuf_output),
+      asm.mov64Imm(0, 0),
+      asm.exit(),
+    ]);
+    s.add(load(p, "probe_rb_out", ProgType.TRACEPOINT, { insns }));
+    return ok(f, "BPF_MAP_TYPE_RINGBUF created, mmapped, bpf_ringbuf_output accepted");
+  });
+}
+
+export function probePerfBuffer(p: Platform): ProbeResult {
+  const f = "perf event arrays";
+  return attempt(f, (s) => {
+    s.add(mapCreate(p, {
+      type: MapType.PERF_EVENT_ARRAY,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: p.possibleCpus(),
+      name: "probe_perfbuf",
+    }));
+    return ok(f, `BPF_MAP_TYPE_PERF_EVENT_ARRAY created (${p.possibleCpus()} CPUs)`);
+  });
+}
+
+// ------------------------------------------------------------------ tracepoints
+
+const TP = { category: "syscalls", name: "sys_enter_getpid" };
+
+function openTracepoint(p: Platform, s: Scope): PerfEvent {
+  const root = ensureTracefs();
+  if (!root) {
+    throw new TracerError("tracefs is not mounted and could not be mounted at /sys/kernel/tracing");
+  }
+  const id = tracepointId(TP.category, TP.name, root);
+  if (id === null) throw new TracerError(`${root}/events/${TP.category}/${TP.name}/id not found`);
+  return s.add(tracepointEvent(p, id, `${TP.category}/${TP.name}`));
+}
+
+export function probeTracepoints(p: Platform): ProbeResult {
+  const f = "tracepoints";
+  return attempt(f, (s) => {
+    const ev = openTracepoint(p, s);
+    const prog = s.add(load(p, "probe_tp", ProgType.TRACEPOINT));
+    ev.setBpf(prog.fd);
+    ev.enable();
+    return ok(f, `attached to ${TP.category}/${TP.name} (perf event + PERF_EVENT_IOC_SET_BPF)`);
+  });
+}
+
+export function probePerfLink(p: Platform): ProbeResult {
+  const f = "perf event links";
+  return attempt(f, (s) => {
+    const ev = openTracepoint(p, s);
+    const prog = s.add(load(p, "probe_tp_link", ProgType.TRACEPOINT));
+    s.add(linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT, { what: "program probe_tp_link" }));
+    return ok(f, `BPF_LINK_CREATE on a perf event (${TP.category}/${TP.name})`);
+  });
+}
+
+export function probeRawTracepoint(p: Platform): ProbeResult {
+  const f = "raw tracepoints";
+  return attempt(f, (s) => {
+    const prog = s.add(load(p, "probe_raw_tp", ProgType.RAW_TRACEPOINT));
+    s.add(rawTracepointOpen(p, "sched_switch", prog.fd));
+    return ok(f, "attached to sched_switch");
+  });
+}
+
+export function probeTpBtf(p: Platform): ProbeResult {
+  const f = "tp_btf";
+  const t = btfId(["btf_trace_sched_switch"], Kind.TYPEDEF);
+  if (!t) return no(f, "no btf_trace_sched_switch typedef in kernel BTF");
+  return attempt(f, (s) => {
+    const prog = s.add(load(p, "probe_tp_btf", ProgType.TRACING, {
+      expectedAttachType: AttachType.TRACE_RAW_TP,
+      attachBtfId: t.id,
+    }));
+    s.add(rawTracepointOpen(p, null, prog.fd, "tp_btf sched_switch"));
+    return ok(f, `attached to sched_switch (BTF id ${t.id})`);
+  });
+}
+
+/** Kernel functions that fentry/fexit/kprobe probes try, in order. */
+export const PROBE_FUNCS = ["do_unlinkat", "vfs_read", "do_sys_openat2"];
+
+function probeTrampoline(p: Platform, f: string, attachType: number): ProbeResult {
+  const fn = btfId(PROBE_FUNCS, Kind.FUNC);
+  if (!fn) return no(f, `none of ${PROBE_FUNCS.join(", ")} found in kernel BTF`);
+  return attempt(f, (s) => {
+    const prog = s.add(load(p, `probe_${f}`, ProgType.TRACING, {
+      expectedAttachType: attachType,
+      attachBtfId: fn.id,
+    }));
+    s.add(rawTracepointOpen(p, null, prog.fd, `${f} ${fn.name}`));
+    return ok(f, `attached to ${fn.name}`);
+  });
+}
+
+export const probeFentry = (p: Platform) => probeTrampoline(p, "fentry", AttachType.TRACE_FENTRY);
+export const probeFexit = (p: Platform) => probeTrampoline(p, "fexit", AttachType.TRACE_FEXIT);
+
+export function probeKprobePmu(p: Platform): ProbeResult {
+  const f = "kprobes (perf PMU)";
+  const pmu = kprobePmu();
+  if (!pmu) {
+    return no(f, "no /sys/bus/event_source/devices/kprobe: kernel built without CONFIG_KPROBES");
+  }
+  const fn = btfId(PROBE_FUNCS, Kind.FUNC)?.name ?? PROBE_FUNCS[0];
+  return attempt(f, (s) => {
+    const prog = s.add(load(p, "probe_kprobe", ProgType.KPROBE));
+    const ev = s.add(kprobeEvent(p, pmu.type, fn));
+    s.add(linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT, { what: "program probe_kprobe" }));
+    return ok(f, `attached to ${fn} (PMU type ${pmu.type})`);
+  });
+}
+
+export function probeKprobeTracefs(): ProbeResult {
+  const f = "kprobes (tracefs)";
+  const root = ensureTracefs();
+  if (!root) return no(f, "tracefs not mounted");
+  const path = `${root}/kprobe_events`;
+  if (!existsSync(path)) return no(f, `${path} missing: kernel built without CONFIG_KPROBE_EVENTS`);
+  try {
+    readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? "error";
+    return no(f, `${path}: ${code}`, code);
+  }
+  return ok(f, `${path} present`);
+}
+
+export function probeLsm(p: Platform): ProbeResult {
+  const f = "BPF LSM";
+  let lsms = "";
+  try {
+    lsms = readFileSync("/sys/kernel/security/lsm", "utf8").trim();
+  } catch { /* securityfs not mounted */ }
+  const fn = btfId(["bpf_lsm_file_open"], Kind.FUNC);
+  if (!fn) return no(f, "no bpf_lsm_file_open in kernel BTF: kernel built without CONFIG_BPF_LSM");
+  const r = attempt(f, (s) => {
+    s.add(load(p, "probe_lsm", ProgType.LSM, {
+      expectedAttachType: AttachType.LSM_MAC,
+      attachBtfId: fn.id,
+    }));
+    // Loading is the probe: attaching would run on every open in the system.
+    return ok(f, "loaded an LSM program for file_open");
+  });
+  if (lsms && !lsms.split(",").includes("bpf")) {
+    return { ...r, available: false, detail: `${r.detail}; "bpf" not in active LSMs (${lsms})` };
+  }
+  return r;
+}
+
+// ------------------------------------------------------------------ all of them
+
+export interface CheckReport {
+  ok: boolean;
+  kernel: string;
+  runtime: string;
+  features: ProbeResult[];
+  /** What the exec/open/connect tracers need and this host lacks, with what to do. */
+  missing: string[];
+}
+
+function kernelRelease(): string {
+  try {
+    return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+export function runProbes(p: Platform): CheckReport {
+  const priv = probePrivileges(p);
+  const btf = probeKernelBtf();
+  const features = [priv, btf, probeBpf(p)];
+  const bpfOk = features[2].available;
+  const needBpf = (feature: string, f: () => ProbeResult) =>
+    bpfOk ? f() : no(feature, "skipped: bpf() is not usable");
+  features.push(
+    needBpf("ring buffer maps", () => probeRingbuf(p)),
+    needBpf("perf event arrays", () => probePerfBuffer(p)),
+    needBpf("tracepoints", () => probeTracepoints(p)),
+    needBpf("perf event links", () => probePerfLink(p)),
+    needBpf("raw tracepoints", () => probeRawTracepoint(p)),
+    needBpf("tp_btf", () => probeTpBtf(p)),
+    needBpf("fentry", () => probeFentry(p)),
+    needBpf("fexit", () => probeFexit(p)),
+    needBpf("kprobes (perf PMU)", () => probeKprobePmu(p)),
+    probeKprobeTracefs(),
+    needBpf("BPF LSM", () => probeLsm(p)),
+  );
+  const by = (name: string) => features.find((x) => x.feature === name)!;
+  const missing: string[] = [];
+  if (!priv.available) missing.push("privileges: run as root (sudo) or with CAP_BPF+CAP_PERFMON");
+  if (!btf.available) missing.push("kernel BTF: use a kernel with CONFIG_DEBUG_INFO_BTF=y");
+  if (!bpfOk) {
+    missing.push("bpf(): check kernel.unprivileged_bpf_disabled, seccomp, and privileges");
+  }
+  if (bpfOk && !by("ring buffer maps").available && !by("perf event arrays").available) {
+    missing.push("event transport: neither ring buffer nor perf event array maps work");
+  }
+  if (bpfOk && !by("tracepoints").available) {
+    missing.push(
+      "tracepoints: mount tracefs at /sys/kernel/tracing (mount -t tracefs tracefs /sys/kernel/tracing)",
+    );
+  }
+  return {
+    ok: missing.length === 0,
+    kernel: kernelRelease(),
+    runtime: p.runtime,
+    features,
+    missing,
+  };
+}
