@@ -1,0 +1,86 @@
+// Aligned text columns for streamed rows. Widths start from the header (or a given minimum)
+// and only grow: a value wider than its column is printed whole and the column widens for
+// the rows that follow, and columns are always separated by at least one space, so two
+// values never run together. The last column is never padded.
+// Pure: imports nothing from a runtime.
+
+export interface Column {
+  name: string;
+  /** "right" for numbers. */
+  align?: "left" | "right";
+  /** Minimum width (the header's width is always the floor). */
+  width?: number;
+}
+
+export class Table {
+  readonly columns: readonly Column[];
+  private widths: number[];
+
+  constructor(columns: Column[]) {
+    this.columns = columns;
+    this.widths = columns.map((c) => Math.max(c.width ?? 0, displayWidth(c.name)));
+  }
+
+  /** The header line (with its newline). */
+  header(): string {
+    return this.line(this.columns.map((c) => c.name));
+  }
+
+  /** One row (with its newline); cells must already be escaped single-line text. */
+  row(cells: readonly string[]): string {
+    if (cells.length !== this.columns.length) {
+      throw new Error(`table: ${cells.length} cells for ${this.columns.length} columns`);
+    }
+    return this.line(cells);
+  }
+
+  private line(cells: readonly string[]): string {
+    let s = "";
+    const last = cells.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const cell = cells[i];
+      const w = displayWidth(cell);
+      if (w > this.widths[i] && i < last) this.widths[i] = w;
+      if (i === last) {
+        s += this.columns[i].align === "right"
+          ? " ".repeat(Math.max(0, this.widths[i] - w)) + cell
+          : cell;
+        break;
+      }
+      const pad = " ".repeat(this.widths[i] - w);
+      s += (this.columns[i].align === "right" ? pad + cell : cell + pad) + " ";
+    }
+    return s.trimEnd() + "\n";
+  }
+}
+
+/**
+ * Terminal columns taken by text: one per code point, two for East Asian wide and emoji
+ * ranges, none for combining marks. Close enough for alignment; never less than the truth
+ * for the ranges covered.
+ */
+export function displayWidth(text: string): number {
+  let w = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x300) {
+      w++;
+      continue;
+    }
+    const cp = text.codePointAt(i)!;
+    if (cp > 0xffff) i++;
+    if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x200b && cp <= 0x200d)) continue;
+    if (
+      (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
+      (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+      (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+      (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1faff) ||
+      (cp >= 0x20000 && cp <= 0x3fffd)
+    ) {
+      w += 2;
+    } else {
+      w++;
+    }
+  }
+  return w;
+}
