@@ -41,14 +41,22 @@ export function perfEventOpen(
   return new PerfEvent(p, fd, opts.what);
 }
 
-/** A tracepoint perf event (id from tracefs events/<category>/<name>/id), all tasks, one CPU. */
-export function tracepointEvent(p: Platform, id: number, what: string, cpu = 0): PerfEvent {
+/**
+ * A tracepoint perf event (id from tracefs events/<category>/<name>/id). A BPF program attached
+ * to it runs for every task on every CPU, whatever pid/cpu the event was opened for.
+ */
+export function tracepointEvent(
+  p: Platform,
+  id: number,
+  what: string,
+  opts: { pid?: number; cpu?: number } = {},
+): PerfEvent {
   return perfEventOpen(p, {
     type: PerfType.TRACEPOINT,
     config: BigInt(id),
     samplePeriod: 1n,
     wakeupEvents: 1,
-  }, { pid: -1, cpu, what: `tracepoint ${what}` });
+  }, { pid: opts.pid ?? -1, cpu: opts.cpu ?? 0, what: `tracepoint ${what}` });
 }
 
 /**
