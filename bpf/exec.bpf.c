@@ -227,6 +227,8 @@ static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __
 	if (fname_len > EXEC_FILENAME_MAX - 1)
 		fname_len = EXEC_FILENAME_MAX - 1;
 	e->argc = 0;
+	if (!argv)
+		return 0; /* execve(path, NULL, ...) is allowed: no arguments */
 	for (i = 0; i < EXEC_ARGS_LIMIT + 1; i++) {
 		if (bpf_probe_read_user(&arg, sizeof(arg), (void *)(argv + i * sizeof(arg)))) {
 			e->flags |= EXEC_F_ARGS_FAULT;

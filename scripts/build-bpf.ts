@@ -24,8 +24,8 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..");
-const BPF_DIR = join(ROOT, "bpf");
-const GENERATED = join(ROOT, "src/generated/objects.ts");
+export const BPF_DIR = join(ROOT, "bpf");
+export const GENERATED = join(ROOT, "src/generated/objects.ts");
 
 const CLANG = process.env.CLANG ?? "clang-19";
 const STRIP = process.env.LLVM_STRIP ?? "llvm-strip-19";
@@ -58,8 +58,8 @@ function run(cmd: string, args: string[], cwd: string): void {
 }
 
 /** The names (without .bpf.c) of the BPF sources, sorted. */
-export function sources(): string[] {
-  return readdirSync(BPF_DIR).filter((f) => f.endsWith(".bpf.c")).map((f) => f.slice(0, -6))
+export function sources(srcDir = BPF_DIR): string[] {
+  return readdirSync(srcDir).filter((f) => f.endsWith(".bpf.c")).map((f) => f.slice(0, -6))
     .sort();
 }
 
@@ -86,13 +86,13 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
-/** Compiles every bpf/NAME.bpf.c into outDir/NAME.bpf.o. Returns name -> object bytes. */
-export function buildAll(outDir: string): Map<string, Uint8Array> {
+/** Compiles every srcDir/NAME.bpf.c (default bpf/) into outDir/NAME.bpf.o. Returns name -> object bytes. */
+export function buildAll(outDir: string, srcDir = BPF_DIR): Map<string, Uint8Array> {
   const result = new Map<string, Uint8Array>();
-  for (const name of sources()) {
+  for (const name of sources(srcDir)) {
     const out = join(outDir, `${name}.bpf.o`);
-    run(CLANG, clangArgs(`${name}.bpf.c`, out), BPF_DIR);
-    run(STRIP, ["-g", out], BPF_DIR);
+    run(CLANG, clangArgs(`${name}.bpf.c`, out), srcDir);
+    run(STRIP, ["-g", out], srcDir);
     result.set(name, new Uint8Array(readFileSync(out)));
   }
   return result;

@@ -1,0 +1,172 @@
+// The exec tracer (the TypeScript execsnoop): which object and programs, the .rodata
+// configuration from the options, and how a struct exec_event becomes an ExecRecord.
+// Field offsets come from the object's BTF through EventLayout. Pure.
+
+import type { EventLayout, TracerDescription } from "./types.ts";
+
+/** Hard limits compiled into bpf/exec.bpf.c (bpf/events.h). */
+export const EXEC_ARGS_MAX_BYTES = 8192;
+export const EXEC_ARGS_LIMIT = 128;
+export const DEFAULT_MAX_ARGS = 64;
+
+/** exec_event.flags bits (bpf/events.h). */
+export const EXEC_F_ARGS_TRUNCATED = 1;
+export const EXEC_F_FILENAME_TRUNCATED = 2;
+export const EXEC_F_ARGS_FAULT = 4;
+export const EXEC_F_EXECVEAT = 8;
+
+/** Names of the `stats` counters, by index (enum exec_stat in bpf/events.h). */
+export const EXEC_STATS = [
+  "lost",
+  "args_truncated",
+  "filename_truncated",
+  "args_fault",
+  "pending_dropped",
+  "traced_full",
+];
+
+export interface ExecOptions {
+  /** Include failed execs (-x). */
+  failed?: boolean;
+  /** Only failed execs. */
+  failedOnly?: boolean;
+  uid?: number;
+  ppid?: number;
+  /** Only descendants of this process (the `-- CMD` mode: the tracer's own pid). */
+  followTgid?: number;
+  /** Keep at most this many arguments (default 64, at most 128). */
+  maxArgs?: number;
+  /** Only execs whose new comm matches (user space). */
+  name?: RegExp;
+  /** Wake the reader when this many bytes wait in the ring (0: every event). */
+  wakeupBytes?: number;
+}
+
+export interface ExecRecord {
+  /** CLOCK_BOOTTIME of the event, ns. */
+  timeNs: bigint;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  /** 0, or the negative errno of a failed exec. */
+  ret: number;
+  comm: Uint8Array;
+  pcomm: Uint8Array;
+  filename: Uint8Array;
+  args: Uint8Array[];
+  argsTruncated: boolean;
+  filenameTruncated: boolean;
+  argsFault: boolean;
+  /** Failed execveat(): filename is relative to a directory fd. */
+  execveat: boolean;
+  cgroupId: bigint;
+  mntnsId: number;
+}
+
+const PROGRAMS_SUCCESS = ["handle_exec"];
+const PROGRAMS_FAILED = ["enter_execve", "exit_execve", "enter_execveat", "exit_execveat"];
+const PROGRAMS_FOLLOW = ["handle_fork", "handle_exit"];
+
+/** The exec tracer for these options. */
+export function execTracer(opts: ExecOptions = {}): TracerDescription<ExecRecord> {
+  const maxArgs = Math.min(opts.maxArgs ?? DEFAULT_MAX_ARGS, EXEC_ARGS_LIMIT);
+  const emitSuccess = !opts.failedOnly;
+  const emitFailed = !!(opts.failed || opts.failedOnly);
+  const programs = [
+    ...(opts.followTgid ? PROGRAMS_FOLLOW : []),
+    ...(emitSuccess ? PROGRAMS_SUCCESS : []),
+    ...(emitFailed ? PROGRAMS_FAILED : []),
+  ];
+  return {
+    object: "exec",
+    programs,
+    rodata: {
+      target_uid: opts.uid ?? 0xffffffff,
+      target_ppid: opts.ppid ?? 0,
+      follow_tgid: opts.followTgid ?? 0,
+      emit_success: emitSuccess,
+      emit_failed: emitFailed,
+      max_args: maxArgs,
+      max_arg_bytes: EXEC_ARGS_MAX_BYTES,
+      wakeup_bytes: BigInt(opts.wakeupBytes ?? 0),
+    },
+    ringbuf: "events",
+    stats: { map: "stats", lostIndex: 0, names: EXEC_STATS },
+    eventType: "exec_event",
+    decoder: (layout) => execDecoder(layout, maxArgs, opts.name),
+  };
+}
+
+/** Splits NUL-terminated args; a last piece without its NUL (cut) is kept. */
+export function splitArgs(bytes: Uint8Array): Uint8Array[] {
+  const args: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] === 0) {
+      args.push(bytes.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  if (start < bytes.length) args.push(bytes.subarray(start));
+  return args;
+}
+
+function cBytes(bytes: Uint8Array): Uint8Array {
+  const nul = bytes.indexOf(0);
+  return nul < 0 ? bytes : bytes.subarray(0, nul);
+}
+
+/** The record decoder of struct exec_event, from its BTF layout. */
+export function execDecoder(
+  layout: EventLayout,
+  maxArgs = DEFAULT_MAX_ARGS,
+  name?: RegExp,
+): (view: DataView, offset: number, len: number) => ExecRecord | null {
+  const f = (n: string) => layout.field(n).offset;
+  const oTime = f("time_ns"), oCgroup = f("cgroup_id"), oMntns = f("mntns_id");
+  const oPid = f("pid"), oTid = f("tid"), oPpid = f("ppid"), oUid = f("uid"), oGid = f("gid");
+  const oRet = f("ret"), oArgc = f("argc"), oFlen = f("filename_len"), oAlen = f("args_len");
+  const oFlags = f("flags");
+  const comm = layout.field("comm"), pcomm = layout.field("pcomm"), data = layout.field("data");
+  const latin1 = new TextDecoder("latin1");
+  return (view, offset, len) => {
+    const bytesAt = (o: number, n: number) =>
+      new Uint8Array(view.buffer, view.byteOffset + offset + o, n).slice();
+    const commBytes = cBytes(bytesAt(comm.offset, comm.size));
+    if (name && !name.test(latin1.decode(commBytes))) return null;
+    const flen = view.getUint32(offset + oFlen, true);
+    const alen = view.getUint32(offset + oAlen, true);
+    if (data.offset + flen + alen > len) {
+      throw new RangeError(`exec_event: ${flen}+${alen} data bytes in a ${len}-byte record`);
+    }
+    const flags = view.getUint32(offset + oFlags, true);
+    const argc = view.getUint32(offset + oArgc, true);
+    let args = splitArgs(bytesAt(data.offset + flen, alen));
+    let truncated = (flags & EXEC_F_ARGS_TRUNCATED) !== 0 || argc > args.length;
+    if (args.length > maxArgs) {
+      args = args.slice(0, maxArgs);
+      truncated = true;
+    }
+    return {
+      timeNs: view.getBigUint64(offset + oTime, true),
+      pid: view.getUint32(offset + oPid, true),
+      tid: view.getUint32(offset + oTid, true),
+      ppid: view.getUint32(offset + oPpid, true),
+      uid: view.getUint32(offset + oUid, true),
+      gid: view.getUint32(offset + oGid, true),
+      ret: view.getInt32(offset + oRet, true),
+      comm: commBytes,
+      pcomm: cBytes(bytesAt(pcomm.offset, pcomm.size)),
+      filename: bytesAt(data.offset, flen),
+      args,
+      argsTruncated: truncated,
+      filenameTruncated: (flags & EXEC_F_FILENAME_TRUNCATED) !== 0,
+      argsFault: (flags & EXEC_F_ARGS_FAULT) !== 0,
+      execveat: (flags & EXEC_F_EXECVEAT) !== 0,
+      cgroupId: view.getBigUint64(offset + oCgroup, true),
+      mntnsId: Number(view.getBigUint64(offset + oMntns, true)),
+    };
+  };
+}

@@ -1,0 +1,33 @@
+// What a tracer is, as data: which embedded object, which programs to attach, the .rodata
+// configuration, the event struct and how a decoded event becomes a record. A generic
+// runner (run.ts) loads the object, attaches the programs, reads the ring buffer and hands
+// each record to the caller. Pure: imports nothing from a runtime.
+
+/** Where each field of the event struct sits, from the object's BTF (never hand-written). */
+export interface EventLayout {
+  /** Byte offset and size of a top-level field; throws if the struct has no such field. */
+  field(name: string): { offset: number; size: number };
+  /** The fixed size of the struct. */
+  size: number;
+}
+
+export interface TracerDescription<R> {
+  /** Key of the embedded object in src/generated/objects.ts, e.g. "exec". */
+  object: string;
+  /** Names (function symbols) of the programs to load and attach, in attach order. */
+  programs: string[];
+  /** .rodata variables to set before load, by name. */
+  rodata: Record<string, number | bigint | boolean>;
+  /** The ring buffer map the events arrive in. */
+  ringbuf: string;
+  /** The BPF_MAP_TYPE_ARRAY/PERCPU_ARRAY of u64 counters, and the index of the lost count. */
+  stats: { map: string; lostIndex: number; names: string[] };
+  /** Name of the event struct in the object's BTF. */
+  eventType: string;
+  /**
+   * Builds the record decoder once the layout is known. The returned function reads the
+   * `len` bytes of one sample at `offset` of `view` and returns a record, or null to drop it
+   * (user-space filters).
+   */
+  decoder(layout: EventLayout): (view: DataView, offset: number, len: number) => R | null;
+}
