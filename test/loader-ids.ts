@@ -1,0 +1,37 @@
+// Test helper: the kernel ids of a collection's objects, and a check that they are gone.
+import type { Platform } from "../src/platform/types.ts";
+import type { Collection } from "../src/loader/collection.ts";
+import type { Link } from "../src/link/link.ts";
+import { allIds, linkGetNextId, mapGetNextId, progGetNextId } from "../src/kernel/bpf.ts";
+
+export interface OurIds {
+  progs: number[];
+  maps: number[];
+  links: number[];
+}
+
+export function idsOf(coll: Collection, links: Link[] = []): OurIds {
+  return {
+    progs: [...coll.programs.values()].map((p) => p.program.info().id),
+    maps: [...coll.maps.values()].map((m) => m.info().id),
+    links: links.map((l) => l.id).filter((id) => id > 0),
+  };
+}
+
+/**
+ * Which of `ids` the kernel still lists. Maps are freed from a workqueue after their last
+ * reference goes, so this waits up to `waitMs` for them to disappear.
+ */
+export async function stillLoaded(p: Platform, ids: OurIds, waitMs = 3000): Promise<OurIds> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const live = {
+      progs: allIds(p, progGetNextId).filter((id) => ids.progs.includes(id)),
+      maps: allIds(p, mapGetNextId).filter((id) => ids.maps.includes(id)),
+      links: allIds(p, linkGetNextId).filter((id) => ids.links.includes(id)),
+    };
+    const n = live.progs.length + live.maps.length + live.links.length;
+    if (n === 0 || Date.now() > deadline) return live;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
