@@ -1,0 +1,138 @@
+// Differential test: every CO-RE relocation of every fixture object and every shipped
+// tracer object (bpf/*.bpf.o), against every target BTF of the corpus (the running kernel,
+// Debian 6.1 generic and PREEMPT_RT, the fixture target variants), must be decided exactly
+// as Debian's libbpf 1.1 decides it: same instruction, same new value, same poison
+// decision, same memory-size change, same matched target type, same failures.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { kernelTest } from "./env.ts";
+import { type LibbpfDecision, runLibbpf } from "./harness/libbpf-log.ts";
+import { loadObjectSpec } from "../src/object/load.ts";
+import { type CoreRelocationResult, relocateObject } from "../src/core/relocate.ts";
+import { CoreError } from "../src/core/errors.ts";
+import { readBtfFile } from "../src/btf/source.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const FIXTURES = join(ROOT, "test/fixtures/core");
+
+function objects(): string[] {
+  const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith(".bpf.o")).map((f) =>
+    join(FIXTURES, f)
+  );
+  const bpfDir = join(ROOT, "bpf");
+  const shipped = existsSync(bpfDir)
+    ? readdirSync(bpfDir).filter((f) => f.endsWith(".bpf.o")).map((f) => join(bpfDir, f))
+    : [];
+  return [...fixtures.sort(), ...shipped.sort()];
+}
+
+/** The cached Debian 6.1 kernel BTF of a flavor ("amd64" or "rt-amd64"), fetched if absent. */
+function debianBtf(flavor: "amd64" | "rt-amd64"): string {
+  const find = () => {
+    const dir = join(ROOT, ".cache/kernels");
+    if (!existsSync(dir)) return null;
+    const re = new RegExp(`^6\\.1\\.0-\\d+-${flavor}$`);
+    const hit = readdirSync(dir).filter((d) => re.test(d)).sort().pop();
+    return hit && existsSync(join(dir, hit, "vmlinux.btf")) ? join(dir, hit, "vmlinux.btf") : null;
+  };
+  let path = find();
+  if (!path) {
+    execFileSync("bash", [join(ROOT, "scripts/fetch-kernels.sh")], { stdio: "ignore" });
+    path = find();
+  }
+  assert.ok(path, `Debian 6.1 ${flavor} BTF not available (scripts/fetch-kernels.sh failed)`);
+  return path;
+}
+
+let compared = 0;
+let pairs = 0;
+
+function fmt(d: LibbpfDecision): string {
+  return `${d.program} relo #${d.relo} insn #${d.insn} ${
+    d.poisoned ? "poisoned" : `-> ${d.new}`
+  } target [${d.targetType}]${d.memSize ? ` mem_sz ${d.memSize.old}->${d.memSize.new}` : ""}`;
+}
+
+function ours(r: CoreRelocationResult): string {
+  return `${r.program} relo #${r.relo} insn #${r.insn} ${
+    r.poisoned ? "poisoned" : `-> ${BigInt(r.new)}`
+  } target [${r.targetType}]${r.memSize ? ` mem_sz ${r.memSize.old}->${r.memSize.new}` : ""}`;
+}
+
+function compareOne(object: string, targetPath: string): void {
+  const lib = runLibbpf(object, targetPath);
+  const name = object.split("/").pop()!;
+  const spec = loadObjectSpec(new Uint8Array(readFileSync(object)), name);
+  const target = readBtfFile(targetPath);
+  const results: CoreRelocationResult[] = [];
+  let error: unknown = null;
+  try {
+    relocateObject(spec, target, results);
+  } catch (e) {
+    error = e;
+  }
+  const where = `${name} vs ${targetPath}`;
+  if (lib.failure) {
+    assert.ok(
+      error instanceof CoreError,
+      `${where}: libbpf failed (${lib.failure.line}) but we did not: ${error}`,
+    );
+    assert.equal(error.context.program, lib.failure.program, `${where}: failing program`);
+    assert.equal(error.context.relo, lib.failure.relo, `${where}: failing relocation`);
+  } else if (error) {
+    throw error;
+  }
+  // libbpf logs a spec line for the failing relocation too; it has no decision.
+  const decided = lib.decisions.filter((d) =>
+    !(lib.failure && d.program === lib.failure.program && d.relo === lib.failure.relo)
+  );
+  assert.equal(
+    results.length,
+    decided.length,
+    `${where}: ${results.length} relocations, libbpf made ${decided.length}`,
+  );
+  decided.forEach((d, i) => {
+    const r = results[i];
+    // Ours and libbpf's, each as one line: any difference shows both.
+    const expect = fmt(d);
+    assert.equal(ours(r), expect, `${where}: relocation ${i}`);
+  });
+  compared += decided.length;
+  pairs++;
+}
+
+function compareTarget(targetPath: string): void {
+  for (const o of objects()) compareOne(o, targetPath);
+}
+
+test("CO-RE agrees with libbpf: all objects vs the running kernel's BTF", kernelTest(), () => {
+  compareTarget("/sys/kernel/btf/vmlinux");
+});
+
+test("CO-RE agrees with libbpf: all objects vs Debian 6.1 generic BTF", kernelTest(), () => {
+  compareTarget(debianBtf("amd64"));
+});
+
+test("CO-RE agrees with libbpf: all objects vs Debian 6.1 PREEMPT_RT BTF", kernelTest(), () => {
+  compareTarget(debianBtf("rt-amd64"));
+});
+
+test("CO-RE agrees with libbpf: all objects vs fixture target A", kernelTest(), () => {
+  compareTarget(join(FIXTURES, "target_a.btf"));
+});
+
+test("CO-RE agrees with libbpf: all objects vs fixture target B", kernelTest(), () => {
+  compareTarget(join(FIXTURES, "target_b.btf"));
+});
+
+test("CO-RE differential test compared relocations (count printed)", kernelTest(), () => {
+  console.log(
+    `CO-RE differential: ${compared} relocations compared with libbpf over ${pairs} object/target pairs`,
+  );
+  assert.ok(pairs >= 5 * objects().length, `only ${pairs} pairs compared`);
+  assert.ok(compared > 500, `only ${compared} relocations compared`);
+});

@@ -1,0 +1,102 @@
+// Runs Debian's libbpf on a BPF object against a target BTF (test/harness/core_harness.c,
+// compiled on first use) and parses its debug log into per-relocation decisions.
+
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface LibbpfDecision {
+  program: string;
+  relo: number;
+  insn: number | null;
+  /** New value (u64 as printed by libbpf), null when poisoned. */
+  new: bigint | null;
+  poisoned: boolean;
+  memSize: { old: number; new: number } | null;
+  /** Type id of the first matching candidate, null when none matched. */
+  targetType: number | null;
+}
+
+export interface LibbpfRun {
+  decisions: LibbpfDecision[];
+  /** The relocation libbpf failed on, when it failed. */
+  failure: { program: string; relo: number; line: string } | null;
+  log: string;
+}
+
+let harness: string | null = null;
+
+/** Compiles the harness once per process (cc + -lbpf from libbpf-dev). */
+export function harnessPath(): string {
+  if (harness && existsSync(harness)) return harness;
+  const dir = mkdtempSync(join(tmpdir(), "core-harness-"));
+  const out = join(dir, "core_harness");
+  const src = new URL("./core_harness.c", import.meta.url).pathname;
+  execFileSync("cc", ["-O1", "-o", out, src, "-lbpf"], { stdio: ["ignore", "pipe", "pipe"] });
+  harness = out;
+  return out;
+}
+
+const RE_PROG = /^libbpf: prog '([^']+)': relo #(\d+): (.*)$/;
+
+export function parseLibbpfLog(log: string): LibbpfRun {
+  const byKey = new Map<string, LibbpfDecision>();
+  const decisions: LibbpfDecision[] = [];
+  let failure: LibbpfRun["failure"] = null;
+  const get = (program: string, relo: number): LibbpfDecision => {
+    const key = `${program}#${relo}`;
+    let d = byKey.get(key);
+    if (!d) {
+      d = {
+        program,
+        relo,
+        insn: null,
+        new: null,
+        poisoned: false,
+        memSize: null,
+        targetType: null,
+      };
+      byKey.set(key, d);
+      decisions.push(d);
+    }
+    return d;
+  };
+  for (const line of log.split("\n")) {
+    const m = RE_PROG.exec(line);
+    if (!m) continue;
+    const [, program, reloStr, rest] = m;
+    const relo = Number(reloStr);
+    let x: RegExpExecArray | null;
+    if ((x = /^patched insn #(\d+) \([^)]*\) (?:imm|off|imm64) (\d+) -> (\d+)$/.exec(rest))) {
+      const d = get(program, relo);
+      d.insn = Number(x[1]);
+      d.new = BigInt(x[3]);
+    } else if ((x = /^patched insn #(\d+) \(LDX\/ST\/STX\) mem_sz (\d+) -> (\d+)$/.exec(rest))) {
+      get(program, relo).memSize = { old: Number(x[2]), new: Number(x[3]) };
+    } else if ((x = /^substituting insn #(\d+) w\/ invalid insn$/.exec(rest))) {
+      const d = get(program, relo);
+      const i = Number(x[1]);
+      d.insn = d.insn === null ? i : Math.min(d.insn, i);
+      d.poisoned = true;
+    } else if ((x = /^matching candidate #\d+ <[a-z_0-9]+> \[(\d+)\]/.exec(rest))) {
+      const d = get(program, relo);
+      if (d.targetType === null) d.targetType = Number(x[1]);
+    } else if (/^<[a-z_0-9]+> \[\d+\]/.test(rest)) {
+      get(program, relo);
+    } else if (/failed to relocate|failed to patch insn|failed to record/.test(rest)) {
+      failure ??= { program, relo, line };
+    }
+  }
+  return { decisions, failure, log };
+}
+
+/** Runs libbpf on `object` with btf_custom_path = `targetBtf`. */
+export function runLibbpf(object: string, targetBtf: string): LibbpfRun {
+  const log = execFileSync(harnessPath(), [object, targetBtf], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return parseLibbpfLog(log);
+}
