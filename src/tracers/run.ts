@@ -1,0 +1,155 @@
+// The generic tracer runner: loads a tracer's embedded object (CO-RE against the kernel's
+// BTF, .rodata from the description), attaches its programs, and reads its ring buffer,
+// turning samples into records with the description's decoder. Owns every kernel object
+// it creates; close() releases them all.
+
+import type { Btf } from "../btf/reader.ts";
+import { kernelBtf } from "../btf/source.ts";
+import { TracerError } from "../errors.ts";
+import { relocateCore } from "../core/relocate.ts";
+import type { ObjectSpec, ProgramSpec } from "../object/types.ts";
+import { type Collection, type CoreRelocator, loadCollection } from "../loader/collection.ts";
+import { specFromElf } from "../loader/spec-from-elf.ts";
+import type { LoaderObjectSpec } from "../loader/spec.ts";
+import { attachProgram } from "../link/attach.ts";
+import { closeAll, type Link } from "../link/link.ts";
+import { RingBufReader } from "../events/ringbuf.ts";
+import type { Platform } from "../platform/types.ts";
+import { embeddedObject } from "./embedded.ts";
+import { eventLayout } from "./layout.ts";
+import type { TracerDescription } from "./types.ts";
+
+export interface RunOptions {
+  /** Target BTF (default: the running kernel's, /sys/kernel/btf/vmlinux). */
+  btf?: Btf;
+  /** Ring buffer size in bytes (power of two, multiple of the page size). */
+  ringBytes?: number;
+}
+
+export interface RunningTracer<R> {
+  /**
+   * Waits up to `timeoutMs` for data, then delivers every committed record to `onRecord`.
+   * Always drains what is there, even without a wakeup (the programs may not wake us).
+   * Resolves to the number of samples read.
+   */
+  poll(timeoutMs: number, onRecord: (r: R) => void): Promise<number>;
+  /** Drains what is committed now, without waiting. */
+  drain(onRecord: (r: R) => void): number;
+  /** The stats counters, summed over CPUs, by index. */
+  stats(): bigint[];
+  /** Programs attached, as "kind target" strings. */
+  readonly attached: string[];
+  close(): void;
+}
+
+/** A CO-RE relocator for the loader: one code section at a time, against `target`. */
+export function coreRelocator(target: Btf): CoreRelocator {
+  return (spec: LoaderObjectSpec, section) => {
+    const program = {
+      name: section.name,
+      section: section.name,
+      sectionIndex: section.index,
+      offset: 0,
+      insns: section.insns,
+    } as unknown as ProgramSpec;
+    relocateCore(spec as unknown as ObjectSpec, program, target);
+  };
+}
+
+/** Loads, attaches and starts reading a tracer. */
+export function startTracer<R>(
+  p: Platform,
+  desc: TracerDescription<R>,
+  opts: RunOptions = {},
+): RunningTracer<R> {
+  const spec = specFromElf(embeddedObject(desc.object), desc.object);
+  const target = () => opts.btf ?? kernelBtf();
+  const layout = eventLayout(spec.btf, desc.eventType);
+  const decode = desc.decoder(layout);
+  let collection: Collection | null = null;
+  const links: Link[] = [];
+  let reader: RingBufReader | null = null;
+  try {
+    collection = loadCollection(p, spec, {
+      constants: desc.rodata,
+      programs: desc.programs,
+      core: coreRelocator(target()),
+      kernelBtf: target,
+      mapSizes: opts.ringBytes ? { [desc.ringbuf]: opts.ringBytes } : undefined,
+    });
+    for (const name of desc.programs) links.push(attachProgram(p, collection.program(name)));
+    const ring = collection.map(desc.ringbuf);
+    const ringSpec = spec.maps.find((m) => m.name === desc.ringbuf);
+    reader = new RingBufReader(p, {
+      fd: ring.fd,
+      name: desc.ringbuf,
+      type: ringSpec!.type,
+      maxEntries: opts.ringBytes ?? ringSpec!.maxEntries,
+    });
+  } catch (e) {
+    reader?.close();
+    closeAll(links.reverse());
+    collection?.close();
+    throw e;
+  }
+  const c = collection;
+  const r = reader;
+  const statsMap = c.map(desc.stats.map);
+  const ncpu = p.possibleCpus();
+  const attached = links.map((l) => `${l.kind} ${l.target}`);
+  let closed = false;
+  let failure: unknown = null;
+  const handler = (onRecord: (rec: R) => void) => (view: DataView, off: number, len: number) => {
+    try {
+      const rec = decode(view, off, len);
+      if (rec !== null) onRecord(rec);
+    } catch (e) {
+      failure ??= e;
+    }
+  };
+  const check = () => {
+    if (failure !== null) {
+      const e = failure;
+      failure = null;
+      throw e instanceof TracerError ? e : new TracerError(`decoding ${desc.eventType}: ${e}`);
+    }
+  };
+  return {
+    attached,
+    async poll(timeoutMs, onRecord) {
+      if (closed) return 0;
+      const n = await r.poll(handler(onRecord), timeoutMs);
+      check();
+      return n;
+    },
+    drain(onRecord) {
+      if (closed) return 0;
+      const n = r.drain(handler(onRecord));
+      check();
+      return n;
+    },
+    stats() {
+      const out: bigint[] = [];
+      const key = new Uint8Array(4);
+      for (let i = 0; i < desc.stats.names.length; i++) {
+        new DataView(key.buffer).setUint32(0, i, true);
+        const v = statsMap.lookup(key);
+        let sum = 0n;
+        if (v) {
+          const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+          const stride = v.byteLength / ncpu;
+          for (let cpu = 0; cpu < ncpu; cpu++) sum += dv.getBigUint64(cpu * stride, true);
+        }
+        out.push(sum);
+      }
+      return out;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      r.close();
+      closeAll(links.reverse());
+      c.close();
+    },
+  };
+}
