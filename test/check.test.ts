@@ -1,0 +1,252 @@
+// `tracer check` run as a subprocess, compared with the test's own attempts on this kernel.
+// Nothing here knows this host's answers: each expectation comes from trying it directly.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { kernelTest } from "./env.ts";
+import { runScript } from "./platform-run.ts";
+import { getPlatform } from "../src/platform/index.ts";
+import { asm, encode } from "../src/asm/insn.ts";
+import * as op from "../src/asm/opcodes.ts";
+import { kernelBtf } from "../src/btf/source.ts";
+import { Kind } from "../src/btf/types.ts";
+import { SysError } from "../src/errors.ts";
+import { linkCreate, mapCreate, progLoad, rawTracepointOpen } from "../src/kernel/bpf.ts";
+import { AttachType, Helper, MapType, ProgType } from "../src/kernel/constants.ts";
+import { tracepointEvent } from "../src/kernel/perf.ts";
+import { tracepointId } from "../src/kernel/tracefs.ts";
+import type { CheckReport } from "../src/kernel/probes.ts";
+
+const p = await getPlatform();
+const RET0 = encode([asm.mov64Imm(0, 0), asm.exit()]);
+
+let cached: { status: number | null; report: CheckReport } | undefined;
+function checkJson() {
+  if (!cached) {
+    const r = runScript("src/main.ts", "check", "--json");
+    assert.equal(r.stderr, "");
+    cached = { status: r.status, report: JSON.parse(r.stdout) as CheckReport };
+  }
+  return cached;
+}
+function feature(name: string) {
+  const f = checkJson().report.features.find((x) => x.feature === name);
+  assert.ok(f, `check --json has no feature '${name}'`);
+  return f;
+}
+
+/** Runs `body`, closing what it opened; true when no step failed. */
+function works(body: (keep: <T extends { close(): void }>(x: T) => T) => void): boolean {
+  const opened: { close(): void }[] = [];
+  try {
+    body((x) => {
+      opened.push(x);
+      return x;
+    });
+    return true;
+  } catch (e) {
+    if (e instanceof SysError) return false;
+    throw e;
+  } finally {
+    for (const x of opened.reverse()) x.close();
+  }
+}
+
+function btfId(name: string, kind: Kind): number | undefined {
+  return kernelBtf().byName(name, kind)[0];
+}
+
+test(
+  "check --json: one object, a list of {feature, available, detail}, exit status = ok",
+  kernelTest(),
+  () => {
+    const { status, report } = checkJson();
+    assert.equal(typeof report.ok, "boolean");
+    assert.equal(status, report.ok ? 0 : 1);
+    assert.ok(report.features.length >= 14);
+    for (const f of report.features) {
+      assert.equal(typeof f.feature, "string");
+      assert.equal(typeof f.available, "boolean");
+      assert.ok(f.detail.length > 0, `${f.feature}: empty detail`);
+      if (f.errno !== undefined) assert.match(f.errno, /^E[A-Z0-9]+$/);
+    }
+    assert.equal(report.missing.length === 0, report.ok);
+  },
+);
+
+test("check agrees: bpf(), privileges and kernel BTF", kernelTest(), () => {
+  assert.equal(feature("kernel BTF").available, existsSync("/sys/kernel/btf/vmlinux"));
+  const loaded = works((keep) => {
+    keep(progLoad(p, { type: ProgType.SOCKET_FILTER, insns: RET0, license: "GPL", name: "t_chk" }));
+  });
+  assert.equal(feature("bpf() syscall").available, loaded);
+  const id = p.identity();
+  const root = id.euid === 0 && ((id.capEff >> 21n) & 1n) === 1n;
+  if (root) assert.equal(feature("privileges").available, true);
+});
+
+test("check agrees: ring buffer maps", kernelTest(), () => {
+  const direct = works((keep) => {
+    const rb = keep(
+      mapCreate(p, {
+        type: MapType.RINGBUF,
+        keySize: 0,
+        valueSize: 0,
+        maxEntries: 4096,
+        name: "t_chk_rb",
+      }),
+    );
+    const insns = encode([
+      asm.stMem(op.BPF_DW, 10, -8, 0),
+      ...asm.ldImm64(1, BigInt(rb.fd), op.BPF_PSEUDO_MAP_FD),
+      asm.mov64Reg(2, 10),
+      asm.alu64Imm(op.BPF_ADD, 2, -8),
+      asm.mov64Imm(3, 8),
+      asm.mov64Imm(4, 0),
+      asm.call(Helper.ringbuf_output),
+      asm.mov64Imm(0, 0),
+      asm.exit(),
+    ]);
+    keep(progLoad(p, { type: ProgType.TRACEPOINT, insns, license: "GPL", name: "t_chk_rbout" }));
+  });
+  assert.equal(feature("ring buffer maps").available, direct);
+});
+
+test("check agrees: tracepoints and perf event links", kernelTest(), () => {
+  const id = tracepointId("syscalls", "sys_enter_getpid");
+  const attach = (how: "ioctl" | "link") =>
+    id !== null && works((keep) => {
+      const prog = keep(
+        progLoad(p, { type: ProgType.TRACEPOINT, insns: RET0, license: "GPL", name: "t_chk_tp" }),
+      );
+      const ev = keep(tracepointEvent(p, id, "syscalls/sys_enter_getpid"));
+      if (how === "ioctl") {
+        ev.setBpf(prog.fd);
+        ev.enable();
+      } else {
+        keep(linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT));
+      }
+    });
+  assert.equal(feature("tracepoints").available, attach("ioctl"));
+  assert.equal(feature("perf event links").available, attach("link"));
+});
+
+test("check agrees: raw tracepoints and tp_btf", kernelTest(), () => {
+  const raw = works((keep) => {
+    const prog = keep(
+      progLoad(p, {
+        type: ProgType.RAW_TRACEPOINT,
+        insns: RET0,
+        license: "GPL",
+        name: "t_chk_raw",
+      }),
+    );
+    keep(rawTracepointOpen(p, "sched_switch", prog.fd));
+  });
+  assert.equal(feature("raw tracepoints").available, raw);
+  const tid = btfId("btf_trace_sched_switch", Kind.TYPEDEF);
+  const tpBtf = tid !== undefined && works((keep) => {
+    const prog = keep(progLoad(p, {
+      type: ProgType.TRACING,
+      insns: RET0,
+      license: "GPL",
+      name: "t_chk_tpbtf",
+      expectedAttachType: AttachType.TRACE_RAW_TP,
+      attachBtfId: tid,
+    }));
+    keep(rawTracepointOpen(p, null, prog.fd));
+  });
+  assert.equal(feature("tp_btf").available, tpBtf);
+});
+
+test("check agrees: fentry and fexit (whatever this kernel says)", kernelTest(), () => {
+  const fn = ["do_unlinkat", "vfs_read", "do_sys_openat2"].map((n) => btfId(n, Kind.FUNC))
+    .find((x) => x !== undefined);
+  for (
+    const [name, type] of [["fentry", AttachType.TRACE_FENTRY], [
+      "fexit",
+      AttachType.TRACE_FEXIT,
+    ]] as const
+  ) {
+    let errno: string | undefined;
+    const direct = fn !== undefined && works((keep) => {
+      try {
+        const prog = keep(progLoad(p, {
+          type: ProgType.TRACING,
+          insns: RET0,
+          license: "GPL",
+          name: `t_chk_${name}`,
+          expectedAttachType: type,
+          attachBtfId: fn,
+        }));
+        keep(rawTracepointOpen(p, null, prog.fd));
+      } catch (e) {
+        if (e instanceof SysError) errno = e.errnoName;
+        throw e;
+      }
+    });
+    const f = feature(name);
+    assert.equal(f.available, direct, `${name}: check says ${f.detail}`);
+    assert.equal(f.errno, errno);
+  }
+});
+
+test("check agrees: kprobes through the perf PMU and tracefs", kernelTest(), () => {
+  const pmu = existsSync("/sys/bus/event_source/devices/kprobe/type");
+  if (!pmu) assert.equal(feature("kprobes (perf PMU)").available, false);
+  else assert.match(feature("kprobes (perf PMU)").detail, /PMU type|kprobe/);
+  const tracefs = existsSync("/sys/kernel/tracing/kprobe_events") ||
+    existsSync("/sys/kernel/debug/tracing/kprobe_events");
+  assert.equal(feature("kprobes (tracefs)").available, tracefs);
+});
+
+test("check agrees: BPF LSM load", kernelTest(), () => {
+  const fn = btfId("bpf_lsm_file_open", Kind.FUNC);
+  let errno: string | undefined;
+  const direct = fn !== undefined && works((keep) => {
+    try {
+      keep(progLoad(p, {
+        type: ProgType.LSM,
+        insns: RET0,
+        license: "GPL",
+        name: "t_chk_lsm",
+        expectedAttachType: AttachType.LSM_MAC,
+        attachBtfId: fn,
+      }));
+    } catch (e) {
+      if (e instanceof SysError) errno = e.errnoName;
+      throw e;
+    }
+  });
+  const f = feature("BPF LSM");
+  if (!direct) {
+    assert.equal(f.available, false);
+    assert.equal(f.errno, errno);
+  } else {
+    // Loaded: available unless "bpf" is missing from the active LSM list.
+    assert.ok(f.available || /not in active LSMs/.test(f.detail), f.detail);
+  }
+});
+
+test("check table: one aligned line per feature, then the verdict", kernelTest(), () => {
+  const r = runScript("src/main.ts", "check");
+  const { report } = checkJson();
+  assert.equal(r.status, report.ok ? 0 : 1);
+  const lines = r.stdout.split("\n");
+  assert.match(lines[0], /^kernel \S+ \((deno|bun)\)$/);
+  const rows = lines.slice(1, 1 + report.features.length);
+  const col = rows[0].search(/ (yes|no ) /);
+  for (const [i, f] of report.features.entries()) {
+    assert.ok(rows[i].startsWith(f.feature), rows[i]);
+    assert.equal(rows[i].slice(col + 1, col + 4), f.available ? "yes" : "no ", rows[i]);
+  }
+  assert.match(r.stdout, report.ok ? /\nok: this host can run/ : /\nnot ready: the tracers need:/);
+});
+
+test("check rejects unknown options with exit status 2", () => {
+  const r = runScript("src/main.ts", "check", "--bogus");
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^tracer check: .*bogus/);
+  assert.equal(runScript("src/main.ts", "check", "--help").status, 0);
+});
