@@ -2,9 +2,21 @@
 # Smoke test of a compiled ./tracer binary copied alone to a directory: $1 is its path.
 set -euo pipefail
 bin=$1
+dir_err=$(mktemp)
+trap 'rm -f "$dir_err"' EXIT
 "$bin" --version | grep -qE '^tracer [0-9]+\.[0-9]+\.[0-9]+$'
 "$bin" --help | grep -q 'usage: tracer'
 set +e
 "$bin" no-such-command 2>/dev/null; [ $? -eq 2 ] || { echo "unknown command: want exit 2"; exit 1; }
+# check: probes the kernel from the compiled binary (bun:ffi inside it); 0 = ready, 1 = not.
+json=$("$bin" check --json); rc=$?
+[ $rc -le 1 ] || { echo "check --json: exit $rc"; exit 1; }
+grep -q '"features":\[{"feature":"privileges"' <<<"$json" || { echo "check --json: bad output: $json"; exit 1; }
+if [ "$(id -u)" = 0 ] && [ -e /sys/kernel/btf/vmlinux ]; then
+  [ $rc -eq 0 ] || { echo "check: not ready as root with BTF: $json"; exit 1; }
+fi
+# stdout closed early (EPIPE): exits like a Unix tool, with no noise on stderr.
+"$bin" check 2>"$dir_err" | head -c1 >/dev/null; rc=${PIPESTATUS[0]}
+[ $rc -le 1 ] && [ ! -s "$dir_err" ] || { echo "check | head: exit $rc, stderr: $(cat "$dir_err")"; exit 1; }
 set -e
 echo "smoke: ok"
