@@ -1,4 +1,4 @@
-// The loader on the real kernel: loads test/fixtures/loader/getpid-nocore.bpf.o (BTF maps,
+// The loader on the real kernel: loads test/fixtures/loader/getpid.bpf.o (BTF maps, CO-RE reads in a subprogram,
 // .rodata config, .bss counter, .data value, subprogram calls, func/line info), attaches it,
 // triggers real getpid() calls, reads the events from the ring buffer and checks every field;
 // then closes and checks no program, map or link of ours is left in the kernel.
@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { kernelTest } from "./env.ts";
 import { getPlatform } from "../src/platform/index.ts";
-import { specFromElf } from "../src/loader/spec-from-elf.ts";
+import { loadObjectSpec } from "../src/object/load.ts";
+import process from "node:process";
 import { loadCollection } from "../src/loader/collection.ts";
 import { attachProgram } from "../src/link/attach.ts";
 import { RingBufReader } from "../src/events/ringbuf.ts";
@@ -24,7 +25,7 @@ test(
   kernelTest(),
   async () => {
     const p = await getPlatform();
-    const spec = specFromElf(fixture("getpid-nocore.bpf.o"), "getpid-nocore.bpf.o");
+    const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
     const me = p.pid();
     const coll = loadCollection(p, spec, {
       programs: ["on_getpid"],
@@ -53,7 +54,7 @@ test(
           assert.equal(e.pid, me);
           assert.equal(e.seq, i + 1);
           assert.equal(e.magic, -123456);
-          assert.equal(e.ppid, 0);
+          assert.equal(e.ppid, process.ppid); // CO-RE: task->real_parent->tgid
           assert.equal(e.cookie, 0x1122334455667788n);
           assert.equal(typeof e.comm, "string");
           assert.deepEqual(e.in, { neg: -2, flags: [1, 2, 3] });

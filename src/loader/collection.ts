@@ -5,11 +5,11 @@
 // Runtime-neutral: reaches the kernel only through the Platform and src/kernel wrappers.
 
 import { SysError, TracerError } from "../errors.ts";
-import { InsnBuffer } from "../asm/insn.ts";
 import type { Btf } from "../btf/reader.ts";
+import { kernelBtf } from "../btf/source.ts";
 import { Kind } from "../btf/types.ts";
-import { SHF_EXECINSTR } from "../elf/constants.ts";
-import type { Rel } from "../elf/reader.ts";
+import type { MapSpec, ObjectSpec, ProgramSpec } from "../object/types.ts";
+import { type CoreRelocationResult, relocateCore } from "../core/relocate.ts";
 import type { Platform } from "../platform/types.ts";
 import {
   type BpfMap,
@@ -20,37 +20,22 @@ import {
   progLoad,
 } from "../kernel/bpf.ts";
 import { MapType } from "../kernel/constants.ts";
-import type { LoaderMapSpec, LoaderObjectSpec, LoaderProgramSpec } from "./spec.ts";
 import { fixDatasecs } from "./btf-fixup.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
 import { relocateMaps } from "./relocate-maps.ts";
-import {
-  type CodeSection,
-  encodeFuncInfo,
-  encodeLineInfo,
-  functionsOf,
-  linkProgram,
-} from "./link-subprograms.ts";
+import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
 
 export class LoadError extends TracerError {}
-
-/**
- * Applies CO-RE relocations to one code section's private copy (instruction offsets in the
- * .BTF.ext records are relative to that section). The CO-RE engine (src/core) provides it.
- */
-export type CoreRelocator = (
-  spec: LoaderObjectSpec,
-  section: { name: string; index: number; insns: Uint8Array },
-) => void;
 
 export interface LoadOptions {
   /** `const volatile` variables of .rodata to set before load, by name. */
   constants?: Record<string, ConstantValue>;
   /** Load only these programs (default: all). */
   programs?: string[];
-  /** The CO-RE engine; required when the object has CO-RE relocations. */
-  core?: CoreRelocator;
-  /** Kernel BTF, for tp_btf / fentry attach ids (loaded lazily when needed). */
+  /**
+   * The BTF CO-RE relocates against and tp_btf / fentry attach ids come from: the running
+   * kernel's by default (/sys/kernel/btf/vmlinux, read only when needed).
+   */
   kernelBtf?: () => Btf;
   /** Per-map overrides, e.g. a ring buffer size chosen on the command line. */
   mapSizes?: Record<string, number>;
@@ -60,10 +45,12 @@ export interface LoadOptions {
 
 export interface LoadedProgram {
   name: string;
-  spec: LoaderProgramSpec;
+  spec: ProgramSpec;
   program: BpfProgram;
   /** Instruction count after linking. */
   insnCount: number;
+  /** Where each function landed in the linked program. */
+  layout: { name: string; start: number }[];
 }
 
 export class Collection {
@@ -75,8 +62,10 @@ export class Collection {
   btf: BtfObject | null = null;
   /** Things that went wrong but did not stop the load (e.g. BTF rejected). */
   readonly warnings: string[] = [];
+  /** What CO-RE did, relocation by relocation (for `inspect` and tests). */
+  readonly coreResults: CoreRelocationResult[] = [];
 
-  constructor(readonly spec: LoaderObjectSpec) {}
+  constructor(readonly spec: ObjectSpec) {}
 
   map(name: string): BpfMap {
     const m = this.maps.get(name) ?? this.dataMaps.get(name);
@@ -98,7 +87,7 @@ export class Collection {
   }
 }
 
-function mapSize(spec: LoaderMapSpec, opts: LoadOptions, possibleCpus: number): number {
+function mapSize(spec: MapSpec, opts: LoadOptions, possibleCpus: number): number {
   const n = opts.mapSizes?.[spec.name];
   if (n !== undefined) return n;
   if (spec.type === MapType.PERF_EVENT_ARRAY && spec.maxEntries === 0) return possibleCpus;
@@ -138,7 +127,7 @@ function createMaps(p: Platform, c: Collection, opts: LoadOptions): void {
       c.dataMaps.set(m.data.section, map);
       const isRodata = m.data.section.startsWith(".rodata");
       const value = isRodata && opts.constants
-        ? applyConstants(spec.btf, m, opts.constants)
+        ? applyConstants(spec.btf, m, opts.constants, (name) => symbolOffset(spec, m, name))
         : m.data.bytes;
       map.update(new Uint8Array(4), value);
       if (isRodata) map.freeze();
@@ -154,34 +143,23 @@ function createMaps(p: Platform, c: Collection, opts: LoadOptions): void {
   }
 }
 
-/** Private copies of every code section with its relocations, func and line info. */
-function codeSections(spec: LoaderObjectSpec): Map<number, CodeSection> {
-  const out = new Map<number, CodeSection>();
-  for (const s of spec.elf.sections) {
-    if (!(s.flags & SHF_EXECINSTR) || s.size === 0) continue;
-    const rels = new Map<number, Rel>();
-    for (const r of spec.elf.relocationsFor(s.index)) rels.set(r.offset / 8, r);
-    out.set(s.index, {
-      index: s.index,
-      name: s.name,
-      insns: new InsnBuffer(s.data.slice()),
-      rels,
-      funcInfo: spec.ext?.funcInfo.get(s.name) ?? [],
-      lineInfo: spec.ext?.lineInfo.get(s.name) ?? [],
-    });
-  }
-  return out;
+/** A global variable's offset in its data section, from its ELF symbol. */
+function symbolOffset(spec: ObjectSpec, m: MapSpec, name: string): number | undefined {
+  const sec = m.data && spec.elf.sectionByName(m.data.section);
+  if (!sec) return undefined;
+  return spec.elf.symbols.find((s) => s.shndx === sec.index && s.name === name)?.value;
 }
 
-function attachBtfId(prog: LoaderProgramSpec, opts: LoadOptions): number | undefined {
+function requireKernelBtf(opts: LoadOptions): Btf {
+  return (opts.kernelBtf ?? kernelBtf)();
+}
+
+function attachBtfId(prog: ProgramSpec, opts: LoadOptions): number | undefined {
   const a = prog.attach;
   if (a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm") {
     return undefined;
   }
-  if (!opts.kernelBtf) {
-    throw new LoadError(`program ${prog.name} (${a.kind}): needs the kernel's BTF to attach`);
-  }
-  const kbtf = opts.kernelBtf();
+  const kbtf = requireKernelBtf(opts);
   const [name, kind] = a.kind === "tp_btf"
     ? [`btf_trace_${a.target}`, Kind.TYPEDEF]
     : a.kind === "lsm"
@@ -201,21 +179,19 @@ function attachBtfId(prog: LoaderProgramSpec, opts: LoadOptions): number | undef
 function loadProgram(
   p: Platform,
   c: Collection,
-  prog: LoaderProgramSpec,
-  sections: Map<number, CodeSection>,
+  prog: ProgramSpec,
+  pool: ProgramSpec[],
   opts: LoadOptions,
 ): void {
-  const { spec } = c;
-  const funcs = functionsOf(spec.elf, sections);
-  const entry = funcs.find((f) => f.name === prog.name && f.section.index === prog.sectionIndex);
-  if (!entry) throw new LoadError(`program ${prog.name}: no function symbol in ${prog.section}`);
-  const linked = linkProgram(entry, funcs, spec.elf);
+  const entry = pool.find((f) => f.name === prog.name && f.sectionIndex === prog.sectionIndex);
+  if (!entry) throw new LoadError(`program ${prog.name}: not among the object's functions`);
+  const linked = linkProgram(entry, pool);
   const withBtf = c.btf !== null && linked.funcInfo.length > 0;
   try {
     const program = progLoad(p, {
       type: prog.progType,
       insns: linked.insns,
-      license: spec.license,
+      license: c.spec.license,
       name: prog.name,
       expectedAttachType: prog.expectedAttachType,
       attachBtfId: attachBtfId(prog, opts),
@@ -233,6 +209,7 @@ function loadProgram(
       spec: prog,
       program,
       insnCount: linked.insns.length / 8,
+      layout: linked.layout,
     });
   } catch (e) {
     const k = prog.attach.kind;
@@ -257,7 +234,7 @@ function loadProgram(
  */
 export function loadCollection(
   p: Platform,
-  spec: LoaderObjectSpec,
+  spec: ObjectSpec,
   opts: LoadOptions = {},
 ): Collection {
   const c = new Collection(spec);
@@ -270,23 +247,22 @@ export function loadCollection(
     }
     createMaps(p, c, opts);
 
-    const sections = codeSections(spec);
-    const codeIdx = new Set(sections.keys());
+    // Private copies of every function: CO-RE and map relocations patch them in place.
+    const pool = spec.programs.concat(spec.subprograms).map((f) => ({
+      ...f,
+      insns: f.insns.slice(),
+    }));
     const resolver = {
-      mapFd: (name: string) => c.maps.get(name)?.fd,
+      mapFd: (section: string, symbol: string) =>
+        c.maps.get(spec.maps.find((m) => m.section === section && m.symbol === symbol)?.name ?? "")
+          ?.fd,
       dataFd: (section: string) => c.dataMaps.get(section)?.fd,
     };
-    for (const sec of sections.values()) {
-      const relos = spec.ext?.coreRelos.get(sec.name);
-      if (relos && relos.length > 0) {
-        if (!opts.core) {
-          throw new LoadError(
-            `object ${spec.name}: section ${sec.name} has ${relos.length} CO-RE relocations and no CO-RE engine was given`,
-          );
-        }
-        opts.core(spec, { name: sec.name, index: sec.index, insns: sec.insns.bytes });
-      }
-      relocateMaps(sec, spec.elf, codeIdx, resolver);
+    const hasCore = [...(spec.ext?.coreRelos.values() ?? [])].some((r) => r.length > 0);
+    const target = hasCore ? requireKernelBtf(opts) : null;
+    for (const fn of pool) {
+      if (target) c.coreResults.push(...relocateCore(spec, fn, target));
+      relocateMaps(fn, resolver);
     }
 
     const wanted = opts.programs ?? spec.programs.map((x) => x.name);
@@ -299,7 +275,7 @@ export function loadCollection(
           })`,
         );
       }
-      loadProgram(p, c, prog, sections, opts);
+      loadProgram(p, c, prog, pool, opts);
     }
     return c;
   } catch (e) {

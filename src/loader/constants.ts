@@ -4,7 +4,7 @@
 import { TracerError } from "../errors.ts";
 import type { Btf } from "../btf/reader.ts";
 import { INT_BOOL, INT_SIGNED, Kind } from "../btf/types.ts";
-import type { LoaderMapSpec } from "./spec.ts";
+import type { MapSpec } from "../object/types.ts";
 
 export type ConstantValue = number | bigint | boolean | string;
 
@@ -72,12 +72,14 @@ function writeValue(
 
 /**
  * Returns a copy of the data map's initial bytes with `constants` written in.
- * Unknown names are an error that lists the variables the section has.
+ * Unknown names are an error that lists the variables the section has. `offsetOf` gives a
+ * variable's offset (from its ELF symbol: clang leaves the BTF DATASEC offsets at 0).
  */
 export function applyConstants(
   btf: Btf,
-  map: LoaderMapSpec,
+  map: MapSpec,
   constants: Record<string, ConstantValue>,
+  offsetOf: (name: string) => number | undefined = () => undefined,
 ): Uint8Array {
   const data = map.data;
   if (!data) throw new ConstantError(`map ${map.name} holds no global data`);
@@ -91,10 +93,11 @@ export function applyConstants(
         `constant ${name}: no such variable in ${data.section} (it has: ${known})`,
       );
     }
-    if (v.offset + v.size > out.length) {
+    const offset = offsetOf(name) ?? v.offset;
+    if (offset + v.size > out.length) {
       throw new ConstantError(`constant ${name}: lies outside ${data.section}`);
     }
-    writeValue(btf, v.typeId, dv, v.offset, name, value);
+    writeValue(btf, v.typeId, dv, offset, name, value);
   }
   return out;
 }

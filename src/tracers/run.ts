@@ -6,11 +6,8 @@
 import type { Btf } from "../btf/reader.ts";
 import { kernelBtf } from "../btf/source.ts";
 import { TracerError } from "../errors.ts";
-import { relocateCore } from "../core/relocate.ts";
-import type { ObjectSpec, ProgramSpec } from "../object/types.ts";
-import { type Collection, type CoreRelocator, loadCollection } from "../loader/collection.ts";
-import { specFromElf } from "../loader/spec-from-elf.ts";
-import type { LoaderObjectSpec } from "../loader/spec.ts";
+import { loadObjectSpec } from "../object/load.ts";
+import { type Collection, loadCollection } from "../loader/collection.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";
 import { RingBufReader } from "../events/ringbuf.ts";
@@ -42,27 +39,13 @@ export interface RunningTracer<R> {
   close(): void;
 }
 
-/** A CO-RE relocator for the loader: one code section at a time, against `target`. */
-export function coreRelocator(target: Btf): CoreRelocator {
-  return (spec: LoaderObjectSpec, section) => {
-    const program = {
-      name: section.name,
-      section: section.name,
-      sectionIndex: section.index,
-      offset: 0,
-      insns: section.insns,
-    } as unknown as ProgramSpec;
-    relocateCore(spec as unknown as ObjectSpec, program, target);
-  };
-}
-
 /** Loads, attaches and starts reading a tracer. */
 export function startTracer<R>(
   p: Platform,
   desc: TracerDescription<R>,
   opts: RunOptions = {},
 ): RunningTracer<R> {
-  const spec = specFromElf(embeddedObject(desc.object), desc.object);
+  const spec = loadObjectSpec(embeddedObject(desc.object), desc.object);
   const target = () => opts.btf ?? kernelBtf();
   const layout = eventLayout(spec.btf, desc.eventType);
   const decode = desc.decoder(layout);
@@ -73,7 +56,6 @@ export function startTracer<R>(
     collection = loadCollection(p, spec, {
       constants: desc.rodata,
       programs: desc.programs,
-      core: coreRelocator(target()),
       kernelBtf: target,
       mapSizes: opts.ringBytes ? { [desc.ringbuf]: opts.ringBytes } : undefined,
     });
