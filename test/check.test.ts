@@ -3,9 +3,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import process from "node:process";
+import { spawnSync } from "node:child_process";
 import { kernelTest } from "./env.ts";
-import { runScript } from "./platform-run.ts";
+import { runScript, runtimeArgv } from "./platform-run.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { asm, encode } from "../src/asm/insn.ts";
 import * as op from "../src/asm/opcodes.ts";
@@ -16,7 +18,8 @@ import { linkCreate, mapCreate, progLoad, rawTracepointOpen } from "../src/kerne
 import { AttachType, Helper, MapType, ProgType } from "../src/kernel/constants.ts";
 import { tracepointEvent } from "../src/kernel/perf.ts";
 import { tracepointId } from "../src/kernel/tracefs.ts";
-import type { CheckReport } from "../src/kernel/probes.ts";
+import { type CheckReport, missingFor, type ProbeResult } from "../src/kernel/probes.ts";
+import { formatCheckTable } from "../src/cli/check.ts";
 
 const p = await getPlatform();
 const RET0 = encode([asm.mov64Imm(0, 0), asm.exit()]);
@@ -250,3 +253,77 @@ test("check rejects unknown options with exit status 2", () => {
   assert.match(r.stderr, /^tracer check: .*bogus/);
   assert.equal(runScript("src/main.ts", "check", "--help").status, 0);
 });
+
+test("verdict: what the tracers need, and what to do when it is missing", () => {
+  const f = (feature: string, available: boolean): ProbeResult => ({
+    feature,
+    available,
+    detail: "x",
+  });
+  const all = [
+    "privileges",
+    "kernel BTF",
+    "bpf() syscall",
+    "ring buffer maps",
+    "perf event arrays",
+    "tracepoints",
+  ];
+  assert.deepEqual(missingFor(all.map((n) => f(n, true))), []);
+  // A perf event array alone is enough transport; fentry/kprobes are never required.
+  assert.deepEqual(
+    missingFor([
+      ...all.map((n) => f(n, n !== "ring buffer maps")),
+      f("fentry", false),
+      f("kprobes (perf PMU)", false),
+    ]),
+    [],
+  );
+  const none = missingFor(all.map((n) => f(n, false)));
+  assert.equal(none.length, 3);
+  assert.match(none[0], /^privileges: run as root \(sudo\) or with CAP_BPF\+CAP_PERFMON$/);
+  assert.match(none[1], /^kernel BTF: /);
+  assert.match(none[2], /^bpf\(\): /);
+  const noTp = missingFor(all.map((n) => f(n, n !== "tracepoints")));
+  assert.equal(noTp.length, 1);
+  assert.match(noTp[0], /mount -t tracefs tracefs \/sys\/kernel\/tracing/);
+  const table = formatCheckTable({
+    ok: false,
+    kernel: "9.9.9",
+    runtime: "bun",
+    features: [f("privileges", false), f("tracepoints", true)],
+    missing: ["privileges: run as root"],
+  });
+  assert.equal(
+    table,
+    "kernel 9.9.9 (bun)\nprivileges   no   x\ntracepoints  yes  x\n\nnot ready: the tracers need:\n  - privileges: run as root\n",
+  );
+});
+
+test(
+  "check as an unprivileged user (setpriv to nobody): not ready, exit 1, says what to do",
+  kernelTest(),
+  () => {
+    if (process.getuid!() !== 0) return; // only root can drop to another user here
+    const dir = `/tmp/tracer-check-nobody-${process.pid}`;
+    const [cmd, ...args] = runtimeArgv("src/main.ts", "check", "--json");
+    const r = spawnSync(
+      "setpriv",
+      ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", cmd, ...args],
+      { encoding: "utf8", env: { ...process.env, HOME: "/tmp", DENO_DIR: dir } },
+    );
+    spawnSync("rm", ["-rf", dir]);
+    assert.equal(r.status, 1, r.stderr);
+    const report = JSON.parse(r.stdout) as CheckReport;
+    assert.equal(report.ok, false);
+    const priv = report.features.find((x) => x.feature === "privileges")!;
+    assert.equal(priv.available, false);
+    assert.match(priv.detail, /^euid 65534 without CAP_BPF\+CAP_PERFMON/);
+    assert.match(report.missing[0], /^privileges: run as root/);
+    if (readFileSync("/proc/sys/kernel/unprivileged_bpf_disabled", "utf8").trim() !== "0") {
+      const bpf = report.features.find((x) => x.feature === "bpf() syscall")!;
+      assert.equal(bpf.available, false);
+      assert.equal(bpf.errno, "EPERM");
+      assert.match(bpf.detail, /needs root or CAP_BPF\+CAP_PERFMON/);
+    }
+  },
+);

@@ -52,14 +52,23 @@ const no = (feature: string, detail: string, errno?: string): ProbeResult =>
     ? { feature, available: false, detail }
     : { feature, available: false, detail, errno };
 
+/** Whether this process holds what bpf() needs (root, or CAP_BPF+CAP_PERFMON). */
+function privileged(p: Platform): boolean {
+  return probePrivileges(p).available;
+}
+
 /** Runs a probe body; a SysError becomes "unavailable" with its step and errno. */
-function attempt(feature: string, body: (s: Scope) => ProbeResult): ProbeResult {
+function attempt(p: Platform, feature: string, body: (s: Scope) => ProbeResult): ProbeResult {
   const s = new Scope();
   try {
     return body(s);
   } catch (e) {
     if (e instanceof SysError) {
-      const why = e.errno === 1 ? " (refused: kernel lockdown or missing capability)" : "";
+      const why = e.errno !== 1
+        ? ""
+        : privileged(p)
+        ? " (refused by the kernel: lockdown or security policy)"
+        : " (needs root or CAP_BPF+CAP_PERFMON)";
       return no(feature, `${e.step}: ${e.errnoName}${why}`, e.errnoName);
     }
     if (e instanceof TracerError) return no(feature, e.message);
@@ -142,7 +151,7 @@ function btfId(names: string[], kind: Kind): { id: number; name: string } | null
 // ------------------------------------------------------------------ bpf(), maps
 
 export function probeBpf(p: Platform): ProbeResult {
-  return attempt("bpf() syscall", (s) => {
+  return attempt(p, "bpf() syscall", (s) => {
     const prog = s.add(load(p, "probe_bpf", ProgType.SOCKET_FILTER));
     const info = prog.info();
     return ok("bpf() syscall", `loaded a socket filter (program id ${info.id})`);
@@ -151,7 +160,7 @@ export function probeBpf(p: Platform): ProbeResult {
 
 export function probeRingbuf(p: Platform): ProbeResult {
   const f = "ring buffer maps";
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     const page = 4096;
     const map = s.add(
       mapCreate(p, {
@@ -199,7 +208,7 @@ export function probeRingbuf(p: Platform): ProbeResult {
 
 export function probePerfBuffer(p: Platform): ProbeResult {
   const f = "perf event arrays";
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     s.add(mapCreate(p, {
       type: MapType.PERF_EVENT_ARRAY,
       keySize: 4,
@@ -227,7 +236,7 @@ function openTracepoint(p: Platform, s: Scope): PerfEvent {
 
 export function probeTracepoints(p: Platform): ProbeResult {
   const f = "tracepoints";
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     const ev = openTracepoint(p, s);
     const prog = s.add(load(p, "probe_tp", ProgType.TRACEPOINT));
     ev.setBpf(prog.fd);
@@ -238,7 +247,7 @@ export function probeTracepoints(p: Platform): ProbeResult {
 
 export function probePerfLink(p: Platform): ProbeResult {
   const f = "perf event links";
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     const ev = openTracepoint(p, s);
     const prog = s.add(load(p, "probe_tp_link", ProgType.TRACEPOINT));
     s.add(linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT, { what: "program probe_tp_link" }));
@@ -248,7 +257,7 @@ export function probePerfLink(p: Platform): ProbeResult {
 
 export function probeRawTracepoint(p: Platform): ProbeResult {
   const f = "raw tracepoints";
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     const prog = s.add(load(p, "probe_raw_tp", ProgType.RAW_TRACEPOINT));
     s.add(rawTracepointOpen(p, "sched_switch", prog.fd));
     return ok(f, "attached to sched_switch");
@@ -259,7 +268,7 @@ export function probeTpBtf(p: Platform): ProbeResult {
   const f = "tp_btf";
   const t = btfId(["btf_trace_sched_switch"], Kind.TYPEDEF);
   if (!t) return no(f, "no btf_trace_sched_switch typedef in kernel BTF");
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     const prog = s.add(load(p, "probe_tp_btf", ProgType.TRACING, {
       expectedAttachType: AttachType.TRACE_RAW_TP,
       attachBtfId: t.id,
@@ -275,7 +284,7 @@ export const PROBE_FUNCS = ["do_unlinkat", "vfs_read", "do_sys_openat2"];
 function probeTrampoline(p: Platform, f: string, attachType: number): ProbeResult {
   const fn = btfId(PROBE_FUNCS, Kind.FUNC);
   if (!fn) return no(f, `none of ${PROBE_FUNCS.join(", ")} found in kernel BTF`);
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     const prog = s.add(load(p, `probe_${f}`, ProgType.TRACING, {
       expectedAttachType: attachType,
       attachBtfId: fn.id,
@@ -295,7 +304,7 @@ export function probeKprobePmu(p: Platform): ProbeResult {
     return no(f, "no /sys/bus/event_source/devices/kprobe: kernel built without CONFIG_KPROBES");
   }
   const fn = btfId(PROBE_FUNCS, Kind.FUNC)?.name ?? PROBE_FUNCS[0];
-  return attempt(f, (s) => {
+  return attempt(p, f, (s) => {
     const prog = s.add(load(p, "probe_kprobe", ProgType.KPROBE));
     const ev = s.add(kprobeEvent(p, pmu.type, fn));
     s.add(linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT, { what: "program probe_kprobe" }));
@@ -326,7 +335,7 @@ export function probeLsm(p: Platform): ProbeResult {
   } catch { /* securityfs not mounted */ }
   const fn = btfId(["bpf_lsm_file_open"], Kind.FUNC);
   if (!fn) return no(f, "no bpf_lsm_file_open in kernel BTF: kernel built without CONFIG_BPF_LSM");
-  const r = attempt(f, (s) => {
+  const r = attempt(p, f, (s) => {
     s.add(load(p, "probe_lsm", ProgType.LSM, {
       expectedAttachType: AttachType.LSM_MAC,
       attachBtfId: fn.id,
@@ -359,6 +368,33 @@ function kernelRelease(): string {
   }
 }
 
+/**
+ * What the exec/open/connect tracers need and `features` lacks, each with what to do.
+ * Needed: privileges, kernel BTF, bpf(), an event transport (ring buffer or perf event array),
+ * tracepoints.
+ */
+export function missingFor(features: ProbeResult[]): string[] {
+  const has = (name: string) => features.find((x) => x.feature === name)?.available === true;
+  const missing: string[] = [];
+  if (!has("privileges")) {
+    missing.push("privileges: run as root (sudo) or with CAP_BPF+CAP_PERFMON");
+  }
+  if (!has("kernel BTF")) missing.push("kernel BTF: use a kernel with CONFIG_DEBUG_INFO_BTF=y");
+  if (!has("bpf() syscall")) {
+    missing.push("bpf(): check privileges, kernel.unprivileged_bpf_disabled and seccomp");
+    return missing;
+  }
+  if (!has("ring buffer maps") && !has("perf event arrays")) {
+    missing.push("event transport: neither ring buffer nor perf event array maps work");
+  }
+  if (!has("tracepoints")) {
+    missing.push(
+      "tracepoints: mount tracefs (mount -t tracefs tracefs /sys/kernel/tracing); needs CONFIG_FTRACE_SYSCALLS",
+    );
+  }
+  return missing;
+}
+
 export function runProbes(p: Platform): CheckReport {
   const priv = probePrivileges(p);
   const btf = probeKernelBtf();
@@ -379,21 +415,7 @@ export function runProbes(p: Platform): CheckReport {
     probeKprobeTracefs(),
     needBpf("BPF LSM", () => probeLsm(p)),
   );
-  const by = (name: string) => features.find((x) => x.feature === name)!;
-  const missing: string[] = [];
-  if (!priv.available) missing.push("privileges: run as root (sudo) or with CAP_BPF+CAP_PERFMON");
-  if (!btf.available) missing.push("kernel BTF: use a kernel with CONFIG_DEBUG_INFO_BTF=y");
-  if (!bpfOk) {
-    missing.push("bpf(): check kernel.unprivileged_bpf_disabled, seccomp, and privileges");
-  }
-  if (bpfOk && !by("ring buffer maps").available && !by("perf event arrays").available) {
-    missing.push("event transport: neither ring buffer nor perf event array maps work");
-  }
-  if (bpfOk && !by("tracepoints").available) {
-    missing.push(
-      "tracepoints: mount tracefs at /sys/kernel/tracing (mount -t tracefs tracefs /sys/kernel/tracing)",
-    );
-  }
+  const missing = missingFor(features);
   return {
     ok: missing.length === 0,
     kernel: kernelRelease(),
