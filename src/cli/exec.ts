@@ -1,10 +1,115 @@
+// `tracer exec`: trace process execution, like execsnoop.
+
 import type { Command } from "./command.ts";
-import { TracerError } from "../errors.ts";
+import { intOption, out, parse } from "./command.ts";
+import { UsageError } from "../errors.ts";
+import { EXEC_ARGS_LIMIT } from "../tracers/exec.ts";
+import { type ExecSessionOptions, runExecSession } from "../tracers/exec-session.ts";
+
+export const EXEC_USAGE = `usage: tracer exec [options] [-- CMD [ARGS...]]
+
+Trace exec() of new programs: one line (or JSON object) per exec.
+
+options:
+  -x, --failed          include failed execs (RET < 0)
+      --failed-only     only failed execs
+  -u, --uid UID         only execs by this user id
+      --ppid PID        only children of this process
+  -n, --name REGEX      only execs whose command name matches REGEX
+  -T, --time            print a clock time column (HH:MM:SS)
+  -t, --timestamp       print seconds since the tracer started
+  -U, --print-uid       print a UID column
+      --max-args N      print at most N arguments (default 64, at most ${EXEC_ARGS_LIMIT})
+  -j, --json            JSON lines (fields: see README); lost-event records included
+  -o, --output FILE     write events to FILE instead of stdout
+  -d, --duration SECS   stop after SECS seconds
+  -c, --count N         stop after N events
+      --btf FILE        kernel BTF to relocate against (default /sys/kernel/btf/vmlinux)
+      --wakeup-bytes N  wake the reader when N bytes wait (default 65536; 0: every event);
+                        events are read at least every 100 ms anyway
+  -h, --help            this help
+  -- CMD [ARGS...]      run CMD once the probes are attached, trace only CMD and its
+                        descendants, exit with CMD's exit status
+`;
+
+const OPTIONS = {
+  failed: { type: "boolean", short: "x" },
+  "failed-only": { type: "boolean" },
+  uid: { type: "string", short: "u" },
+  ppid: { type: "string" },
+  name: { type: "string", short: "n" },
+  time: { type: "boolean", short: "T" },
+  timestamp: { type: "boolean", short: "t" },
+  "print-uid": { type: "boolean", short: "U" },
+  "max-args": { type: "string" },
+  json: { type: "boolean", short: "j" },
+  output: { type: "string", short: "o" },
+  duration: { type: "string", short: "d" },
+  count: { type: "string", short: "c" },
+  btf: { type: "string" },
+  "wakeup-bytes": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Parses `tracer exec` arguments. Returns null for --help. */
+export function parseExecArgs(args: string[]): ExecSessionOptions | null {
+  const dash = args.indexOf("--");
+  const own = dash < 0 ? args : args.slice(0, dash);
+  const cmd = dash < 0 ? [] : args.slice(dash + 1);
+  const { values: v, positionals } = parse("exec", own, OPTIONS, true);
+  if (v.help) return null;
+  if (positionals.length) {
+    throw new UsageError(
+      `exec: unexpected argument '${positionals[0]}' (to run a command: tracer exec -- CMD ARGS)`,
+    );
+  }
+  if (dash >= 0 && cmd.length === 0) throw new UsageError("exec: '--' needs a command after it");
+  let name: RegExp | undefined;
+  if (v.name !== undefined) {
+    try {
+      name = new RegExp(v.name);
+    } catch (e) {
+      throw new UsageError(`exec: --name: bad regular expression: ${(e as Error).message}`);
+    }
+  }
+  const duration = v.duration === undefined ? undefined : Number(v.duration);
+  if (duration !== undefined && !(duration > 0 && Number.isFinite(duration))) {
+    throw new UsageError(
+      `exec: --duration expects a positive number of seconds, got '${v.duration}'`,
+    );
+  }
+  if (v.failed && v["failed-only"]) {
+    throw new UsageError("exec: --failed and --failed-only: choose one");
+  }
+  return {
+    failed: !!v.failed,
+    failedOnly: !!v["failed-only"],
+    uid: intOption("exec", "uid", v.uid, { max: 0xfffffffe }),
+    ppid: intOption("exec", "ppid", v.ppid, { min: 1, max: 0x3fffffff }),
+    name,
+    clock: !!v.time,
+    elapsed: !!v.timestamp,
+    uidColumn: !!v["print-uid"],
+    maxArgs: intOption("exec", "max-args", v["max-args"], { min: 1, max: EXEC_ARGS_LIMIT }),
+    json: !!v.json,
+    output: v.output,
+    durationMs: duration === undefined ? undefined : duration * 1000,
+    count: intOption("exec", "count", v.count, { min: 1 }),
+    btf: v.btf,
+    wakeupBytes: intOption("exec", "wakeup-bytes", v["wakeup-bytes"]) ?? 65536,
+    cmd,
+  };
+}
 
 export const execCommand: Command = {
   name: "exec",
   summary: "trace process execution (like execsnoop)",
-  run() {
-    return Promise.reject(new TracerError("not implemented yet"));
+  async run(args, platform) {
+    const opts = parseExecArgs(args);
+    if (!opts) {
+      out(platform, EXEC_USAGE);
+      return 0;
+    }
+    return await runExecSession(platform, opts);
   },
 };

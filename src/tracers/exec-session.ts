@@ -1,0 +1,158 @@
+// One `tracer exec` run: start the tracer, optionally run `-- CMD`, print records until
+// the duration, the count, CMD's exit or a signal, report lost events, close everything.
+// CLI-level: uses node:fs and node:child_process.
+
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { closeSync, openSync, writeSync } from "node:fs";
+import { readBtfFile } from "../btf/source.ts";
+import { TracerError } from "../errors.ts";
+import type { Platform } from "../platform/types.ts";
+import { measureBootClock } from "./boot-clock.ts";
+import { execFormatter } from "./exec-format.ts";
+import { type ExecRecord, execTracer } from "./exec.ts";
+import { startTracer } from "./run.ts";
+
+export interface ExecSessionOptions {
+  failed: boolean;
+  failedOnly: boolean;
+  uid?: number;
+  ppid?: number;
+  name?: RegExp;
+  clock: boolean;
+  elapsed: boolean;
+  uidColumn: boolean;
+  maxArgs?: number;
+  json: boolean;
+  output?: string;
+  durationMs?: number;
+  count?: number;
+  btf?: string;
+  wakeupBytes: number;
+  /** `-- CMD ARGS...`: empty when not given. */
+  cmd: string[];
+}
+
+/** Longest time events wait in the ring before they are printed. */
+const POLL_MS = 100;
+
+const encoder = new TextEncoder();
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGTERM: 15,
+};
+
+export async function runExecSession(p: Platform, o: ExecSessionOptions): Promise<number> {
+  const btf = o.btf ? readBtfFile(o.btf) : undefined;
+  const followTgid = o.cmd.length ? p.pid() : undefined;
+  const tracer = startTracer(
+    p,
+    execTracer({
+      failed: o.failed,
+      failedOnly: o.failedOnly,
+      uid: o.uid,
+      ppid: o.ppid,
+      followTgid,
+      maxArgs: o.maxArgs,
+      name: o.name,
+      wakeupBytes: o.wakeupBytes,
+    }),
+    { btf },
+  );
+  let fd = 1;
+  let status = 0;
+  const removers: (() => void)[] = [];
+  try {
+    if (o.output) {
+      try {
+        fd = openSync(o.output, "w");
+      } catch (e) {
+        throw new TracerError(`cannot open output file ${o.output}: ${(e as Error).message}`);
+      }
+    }
+    const write = (text: string) => {
+      if (!text) return;
+      const bytes = encoder.encode(text);
+      if (fd === 1) p.writeAll(1, bytes);
+      else for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+    };
+    const clock = measureBootClock();
+    const fmt = execFormatter({
+      json: o.json,
+      clock: o.clock,
+      elapsed: o.elapsed,
+      uidColumn: o.uidColumn,
+      wallOffsetNs: clock.wallOffsetNs,
+      startBootNs: clock.bootNowNs,
+    });
+    write(fmt.header());
+
+    let stop = false;
+    let printed = 0;
+    let lostSeen = 0n;
+    const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
+
+    let child: { done: boolean; status: number } | null = null;
+    if (o.cmd.length) {
+      const state = { done: false, status: 0 };
+      child = state;
+      const proc = spawn(o.cmd[0], o.cmd.slice(1), { stdio: "inherit" });
+      proc.on("error", (e: NodeJS.ErrnoException) => {
+        process.stderr.write(`tracer exec: cannot run ${o.cmd[0]}: ${e.code ?? e.message}\n`);
+        state.status = e.code === "ENOENT" ? 127 : 126;
+        state.done = true;
+      });
+      proc.on("exit", (code, signal) => {
+        state.status = code ?? 128 + (signal ? SIGNALS[signal] ?? 0 : 0);
+        state.done = true;
+      });
+    }
+    // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      removers.push(p.onSignal(sig, () => {
+        if (!child) stop = true;
+      }));
+    }
+
+    let batch = "";
+    const onRecord = (r: ExecRecord) => {
+      if (stop) return;
+      batch += fmt.record(r);
+      printed++;
+      if (o.count !== undefined && printed >= o.count) stop = true;
+    };
+    const reportLost = () => {
+      const lost = tracer.stats()[0];
+      if (lost !== lostSeen) {
+        batch += fmt.lost(Number(lost - lostSeen), Number(lost), clock.bootNowNs);
+        lostSeen = lost;
+      }
+    };
+    while (!stop) {
+      const childDone = child?.done ?? false;
+      const wait = Math.max(0, Math.min(POLL_MS, deadline - performance.now()));
+      if (childDone) tracer.drain(onRecord);
+      else await tracer.poll(wait, onRecord);
+      reportLost();
+      write(batch);
+      batch = "";
+      if (childDone || performance.now() >= deadline) break;
+    }
+    tracer.drain(onRecord);
+    reportLost();
+    write(batch);
+    if (child) {
+      while (!child.done) await new Promise((res) => setTimeout(res, 10));
+      status = child.status;
+    }
+  } finally {
+    for (const remove of removers) remove();
+    tracer.close();
+    if (fd !== 1) closeSync(fd);
+  }
+  return status;
+}
