@@ -81,8 +81,11 @@ export function createDenoPlatform(): Platform {
 
     async epollWait(epfd, maxEvents, timeoutMs): Promise<ReadyEvent[]> {
       const buf = new Uint8Array(epollEventSize(arch) * maxEvents);
-      // Runs on another thread: the event loop stays free, but errno is that thread's.
-      let n = await lib.epoll_wait_async(epfd, buf, maxEvents, timeoutMs);
+      // A poll (timeout 0) runs here; a wait runs on another thread so the event loop stays
+      // free, but then errno is that thread's.
+      let n = timeoutMs === 0
+        ? lib.epoll_wait(epfd, buf, maxEvents, 0)
+        : await lib.epoll_wait_async(epfd, buf, maxEvents, timeoutMs);
       if (n < 0) {
         // Find out why with a non-blocking call on this thread, where errno is ours.
         n = lib.epoll_wait(epfd, buf, maxEvents, 0);
