@@ -57,9 +57,10 @@ export interface CoreRelocationResult {
 
 /** Candidate lists per local type id, shared by all relocations of one object vs one target. */
 type CandidateCache = Map<number, number[]>;
-const caches = new WeakMap<ObjectSpec, WeakMap<Btf, CandidateCache>>();
+const caches = new WeakMap<object, WeakMap<Btf, CandidateCache>>();
 
-function cacheFor(spec: ObjectSpec, target: Btf): CandidateCache {
+/** The candidate cache of one object (any object identity: a spec) against one target. */
+export function cacheFor(spec: object, target: Btf): CandidateCache {
   let m = caches.get(spec);
   if (!m) caches.set(spec, m = new WeakMap());
   let c = m.get(target);
@@ -204,21 +205,40 @@ function explainPoison(kind: number, localSpec: string, note?: string): string {
   return `field ${localSpec} not found in the target`;
 }
 
-function relocateRecord(
-  spec: ObjectSpec,
-  fn: ProgramSpec,
+/** What relocateRecord needs of a function: where it sits in its section. */
+export interface FunctionRange {
+  name: string;
+  section: string;
+  /** Byte offset of the function within the section. */
+  offset: number;
+}
+
+/** What relocateRecord needs of an object. */
+export interface CoreObject {
+  name: string;
+  btf: Btf;
+}
+
+/**
+ * Resolves and applies one record. `buf` holds the instructions `fn` starts at, unless
+ * `bufBase` says where the function starts within `buf` (instructions).
+ */
+export function relocateRecord(
+  spec: CoreObject,
+  fn: FunctionRange,
   buf: InsnBuffer,
   rec: CoreReloRecord,
   index: number,
   target: Btf,
   cache: CandidateCache,
+  bufBase = 0,
 ): CoreRelocationResult {
   const insn = (rec.insnOff - fn.offset) / INSN_SIZE;
   const ctx: CoreErrorContext = { object: spec.name, program: fn.name, relo: index, insn };
   const r = resolve(spec.btf, rec, target, cache, ctx);
   let outcome;
   try {
-    outcome = patchInsn(buf, insn, r.values);
+    outcome = patchInsn(buf, bufBase + insn, r.values);
   } catch (e) {
     if (e instanceof CoreStepError) throw new CoreError(ctx, e.message);
     throw e;

@@ -121,9 +121,9 @@ function legacyMaps(what: string, elf: ElfFile, section: Section): MapSpec[] {
 /** libbpf's internal_map_name: object-name prefix + section name, 15 characters at most. */
 export function internalMapName(objectName: string, section: string): string {
   const objName = objectName.split(".")[0];
-  const sfx = section.length;
+  const sfx = Math.min(Math.max(7, section.length), OBJ_NAME_LEN - 1);
   const pfx = section.indexOf(".", 1) >= 0 ? 0 : Math.min(OBJ_NAME_LEN - sfx - 1, objName.length);
-  const name = (objName.slice(0, Math.max(pfx, 0)) + section).slice(0, OBJ_NAME_LEN - 1);
+  const name = objName.slice(0, pfx) + section.slice(0, sfx);
   return name.replace(/[^A-Za-z0-9_.]/g, "_");
 }
 
