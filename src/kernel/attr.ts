@@ -6,6 +6,13 @@ import { BPF_OBJ_NAME_LEN } from "./constants.ts";
 /** Resolves a typed array to its address (Platform.addressOf). */
 export type AddressOf = (buf: Uint8Array) => bigint;
 
+/**
+ * Buffers an attr points at, keyed by the attr's bytes: while the bytes are alive (they are the
+ * system call's argument), so are the buffers whose addresses they hold, even when nothing else
+ * refers to them (a license or tracepoint name string made just for the call).
+ */
+const POINTED_AT = new WeakMap<Uint8Array, Uint8Array[]>();
+
 /** A little-endian struct being filled in; keeps every buffer it points at reachable. */
 export class Struct {
   readonly bytes: Uint8Array;
@@ -16,6 +23,7 @@ export class Struct {
   constructor(size: number, private readonly addressOf?: AddressOf) {
     this.bytes = new Uint8Array(size);
     this.dv = new DataView(this.bytes.buffer);
+    POINTED_AT.set(this.bytes, this.pins);
   }
 
   u32(off: number, v: number): this {
