@@ -94,7 +94,39 @@ function mapSize(spec: MapSpec, opts: LoadOptions, possibleCpus: number): number
   return spec.maxEntries;
 }
 
-function createMaps(p: Platform, c: Collection, opts: LoadOptions): void {
+/**
+ * The initial value of each global-data map, by section, with the constants written into
+ * .rodata: computed before anything is created, so a bad constant costs no kernel object.
+ */
+function initialData(spec: ObjectSpec, opts: LoadOptions): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  const constants = opts.constants ?? {};
+  const rodata = spec.maps.find((m) => m.data?.section === ".rodata");
+  if (!rodata && Object.keys(constants).length) {
+    throw new LoadError(
+      `object ${spec.name} has no .rodata, cannot set constants ${
+        Object.keys(constants).join(", ")
+      }`,
+    );
+  }
+  for (const m of spec.maps) {
+    if (!m.data) continue;
+    out.set(
+      m.data.section,
+      m === rodata
+        ? applyConstants(spec.btf, m, constants, (name) => symbolOffset(spec, m, name))
+        : m.data.bytes,
+    );
+  }
+  return out;
+}
+
+function createMaps(
+  p: Platform,
+  c: Collection,
+  opts: LoadOptions,
+  initial: Map<string, Uint8Array>,
+): void {
   const { spec } = c;
   const btfFd = c.btf?.fd;
   for (const m of spec.maps) {
@@ -125,20 +157,10 @@ function createMaps(p: Platform, c: Collection, opts: LoadOptions): void {
     c.maps.set(m.name, map);
     if (m.data) {
       c.dataMaps.set(m.data.section, map);
-      const isRodata = m.data.section.startsWith(".rodata");
-      const value = isRodata && opts.constants
-        ? applyConstants(spec.btf, m, opts.constants, (name) => symbolOffset(spec, m, name))
-        : m.data.bytes;
-      map.update(new Uint8Array(4), value);
-      if (isRodata) map.freeze();
-    }
-  }
-  if (opts.constants && !spec.maps.some((m) => m.data?.section === ".rodata")) {
-    const names = Object.keys(opts.constants);
-    if (names.length) {
-      throw new LoadError(
-        `object ${spec.name} has no .rodata, cannot set constants ${names.join(", ")}`,
-      );
+      map.update(new Uint8Array(4), initial.get(m.data.section)!);
+      // Read-only data (configuration, string literals): frozen, so the verifier can
+      // treat it as constant and user space cannot change it under the programs.
+      if (m.data.section.startsWith(".rodata")) map.freeze();
     }
   }
 }
@@ -237,6 +259,7 @@ export function loadCollection(
   spec: ObjectSpec,
   opts: LoadOptions = {},
 ): Collection {
+  const initial = initialData(spec, opts);
   const c = new Collection(spec);
   try {
     try {
@@ -245,7 +268,7 @@ export function loadCollection(
       if (!(e instanceof TracerError)) throw e;
       c.warnings.push(`BTF not loaded, programs go without func/line info: ${e.message}`);
     }
-    createMaps(p, c, opts);
+    createMaps(p, c, opts, initial);
 
     // Private copies of every function: CO-RE and map relocations patch them in place.
     const pool = spec.programs.concat(spec.subprograms).map((f) => ({

@@ -1,0 +1,222 @@
+// The loader and links on the real kernel, beyond the tracepoint path (loader.test.ts):
+// raw_tp and tp_btf attachment, the perf buffer reader, a program the verifier rejects,
+// and the attach kinds this host refuses (fentry: EPERM; kprobes: absent), whose errors
+// must say so.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import process from "node:process";
+import { kernelTest } from "./env.ts";
+import { idsOf, stillLoaded } from "./loader-ids.ts";
+import { getPlatform } from "../src/platform/index.ts";
+import type { Platform } from "../src/platform/types.ts";
+import { loadObjectSpec } from "../src/object/load.ts";
+import { type Collection, loadCollection } from "../src/loader/collection.ts";
+import { attachProgram } from "../src/link/attach.ts";
+import { attachKprobe } from "../src/link/kprobe.ts";
+import { RingBufReader } from "../src/events/ringbuf.ts";
+import { PerfBufReader } from "../src/events/perfbuf.ts";
+import { structDecoder } from "../src/events/decoder.ts";
+import { SysError, TracerError } from "../src/errors.ts";
+import { kprobePmu } from "../src/kernel/tracefs.ts";
+
+const fixture = (name: string) =>
+  new Uint8Array(readFileSync(new URL(`./fixtures/loader/${name}`, import.meta.url)));
+
+/** Loads one program of getpid.bpf.o, attaches it, makes 3 getpid calls, returns the events. */
+async function eventsFrom(p: Platform, program: string) {
+  const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
+  const coll = loadCollection(p, spec, {
+    programs: [program],
+    constants: { target_tgid: p.pid() },
+  });
+  try {
+    const link = attachProgram(p, coll.program(program));
+    const ids = idsOf(coll, [link]);
+    const reader = new RingBufReader(p, coll.map("events"));
+    const decoder = structDecoder(spec.btf, "event");
+    const events: Record<string, unknown>[] = [];
+    try {
+      for (let i = 0; i < 3; i++) p.pid();
+      await reader.poll((v, off, len) => events.push(decoder.decode(v, off, len)), 1000);
+    } finally {
+      reader.close();
+      link.close();
+    }
+    return { events, link, ids, coll };
+  } finally {
+    coll.close();
+  }
+}
+
+test(
+  "loader: raw_tp program on sys_enter delivers exact events and leaves nothing behind",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const { events, link, ids } = await eventsFrom(p, "on_sys_enter_raw");
+    assert.equal(link.kind, "raw_tp");
+    assert.equal(link.target, "sys_enter");
+    assert.equal(events.length, 3);
+    events.forEach((e, i) => {
+      assert.equal(e.pid, p.pid());
+      assert.equal(e.magic, 1001);
+      assert.equal(e.seq, i + 1);
+      assert.equal(e.ppid, process.ppid);
+    });
+    assert.deepEqual(await stillLoaded(p, ids), { progs: [], maps: [], links: [] });
+  },
+);
+
+test(
+  "loader: tp_btf program (attach BTF id of btf_trace_sys_enter) delivers exact events",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const { events, link, ids } = await eventsFrom(p, "on_sys_enter_btf");
+    assert.equal(link.kind, "tp_btf");
+    assert.equal(events.length, 3);
+    events.forEach((e, i) => {
+      assert.equal(e.pid, p.pid());
+      assert.equal(e.magic, 1002);
+      assert.equal(e.seq, i + 1);
+    });
+    assert.deepEqual(await stillLoaded(p, ids), { progs: [], maps: [], links: [] });
+  },
+);
+
+test(
+  "loader: perf buffer reader receives bpf_perf_event_output samples",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
+    const coll = loadCollection(p, spec, {
+      programs: ["to_perf"],
+      constants: { target_tgid: p.pid() },
+    });
+    try {
+      assert.equal(coll.map("samples").maxEntries, p.possibleCpus());
+      const link = attachProgram(p, coll.program("to_perf"));
+      const reader = new PerfBufReader(p, coll.map("samples"), 8);
+      const decoder = structDecoder(spec.btf, "perf_sample");
+      try {
+        for (let i = 0; i < 4; i++) p.pid();
+        const got: Record<string, unknown>[] = [];
+        // Samples may sit on either CPU: poll until all four are in (or a second passes).
+        const deadline = Date.now() + 1000;
+        while (got.length < 4 && Date.now() < deadline) {
+          await reader.poll((v, off, len) => got.push(decoder.decode(v, off, len)), 100);
+        }
+        got.sort((a, b) => Number(a.seq) - Number(b.seq));
+        assert.deepEqual(got.map((s) => s.seq), [1, 2, 3, 4]);
+        for (const s of got) {
+          assert.equal(s.pid, p.pid());
+          assert.ok((s.cpu as number) < p.possibleCpus());
+        }
+        assert.equal(reader.lost, 0);
+      } finally {
+        reader.close();
+        link.close();
+      }
+    } finally {
+      coll.close();
+    }
+  },
+);
+
+test(
+  "loader: a program the verifier rejects fails with its name, the errno and the verifier log",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("bad.bpf.o"), "bad.bpf.o");
+    let coll: Collection | undefined;
+    assert.throws(
+      () => {
+        coll = loadCollection(p, spec);
+      },
+      (e: unknown) => {
+        assert.ok(e instanceof SysError);
+        assert.match(e.message, /^BPF_PROG_LOAD of program derefs_scalar: EACCES: verifier log:/);
+        assert.match(e.message, /invalid mem access 'scalar'/);
+        return true;
+      },
+    );
+    assert.equal(coll, undefined);
+  },
+);
+
+test(
+  "loader: fentry refused at load (EPERM here) says so and names the program",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
+    try {
+      const coll = loadCollection(p, spec, { programs: ["fentry_vfs_read"] });
+      // A kernel that allows fentry: it must then attach and detach cleanly.
+      const link = attachProgram(p, coll.program("fentry_vfs_read"));
+      assert.equal(link.kind, "fentry");
+      link.close();
+      coll.close();
+    } catch (e) {
+      assert.ok(e instanceof SysError, String(e));
+      assert.equal(e.errnoName, "EPERM");
+      assert.match(e.message, /program fentry_vfs_read/);
+      assert.match(e.message, /refuses fentry programs/);
+    }
+  },
+);
+
+test(
+  "link: kprobe attach on a kernel without kprobes explains that kprobes are unavailable",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
+    const coll = loadCollection(p, spec, { programs: ["kprobe_vfs_read"] });
+    try {
+      const prog = coll.program("kprobe_vfs_read");
+      if (kprobePmu() === null) {
+        assert.throws(
+          () => attachProgram(p, prog),
+          (e: unknown) =>
+            e instanceof TracerError &&
+            /kprobe vfs_read: kprobes are not available/.test(e.message),
+        );
+      } else {
+        const link = attachKprobe(p, prog.program.fd, prog.name, "vfs_read");
+        assert.equal(link.kind, "kprobe");
+        link.close();
+      }
+    } finally {
+      coll.close();
+    }
+  },
+);
+
+test(
+  "loader: unknown and ill-typed .rodata constants are refused before anything is created",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
+    assert.throws(
+      () => loadCollection(p, spec, { constants: { nope: 1 } }),
+      /constant nope: no such variable in \.rodata \(it has: magic, target_tgid\)/,
+    );
+    assert.throws(
+      () => loadCollection(p, spec, { constants: { target_tgid: -1 } }),
+      /constant target_tgid: -1 does not fit an unsigned 4-byte integer/,
+    );
+    assert.throws(
+      () => loadCollection(p, spec, { constants: { magic: 2 ** 31 } }),
+      /constant magic: 2147483648 does not fit a signed 4-byte integer/,
+    );
+    assert.throws(
+      () => loadCollection(p, spec, { constants: { magic: true } }),
+      /constant magic: expects an integer of 4 bytes/,
+    );
+  },
+);
