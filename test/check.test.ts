@@ -3,7 +3,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { spawnSync } from "node:child_process";
 import { kernelTest } from "./env.ts";
@@ -18,7 +18,7 @@ import { linkCreate, mapCreate, progLoad, rawTracepointOpen } from "../src/kerne
 import { AttachType, Helper, MapType, ProgType } from "../src/kernel/constants.ts";
 import { tracepointEvent } from "../src/kernel/perf.ts";
 import { tracepointId } from "../src/kernel/tracefs.ts";
-import { type CheckReport, missingFor, type ProbeResult } from "../src/kernel/probes.ts";
+import { type CheckReport, missingFor, type ProbeResult, runProbes } from "../src/kernel/probes.ts";
 import { formatCheckTable } from "../src/cli/check.ts";
 
 const p = await getPlatform();
@@ -325,5 +325,21 @@ test(
       assert.equal(bpf.errno, "EPERM");
       assert.match(bpf.detail, /needs root or CAP_BPF\+CAP_PERFMON/);
     }
+  },
+);
+
+test(
+  "the probes leave nothing behind: same fds and no bpf mappings after runProbes",
+  kernelTest(),
+  () => {
+    const fds = () => readdirSync("/proc/self/fd").sort().join(",");
+    const bpfMaps = () =>
+      readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => /bpf/.test(l)).length;
+    const before = fds();
+    const mapsBefore = bpfMaps();
+    const report = runProbes(p);
+    assert.equal(report.features.length, 14);
+    assert.equal(fds(), before);
+    assert.equal(bpfMaps(), mapsBefore);
   },
 );
