@@ -1,0 +1,253 @@
+// End to end: `tracer exec` (this runtime running src/main.ts) traces a workload whose
+// every exec is known (test/fixtures/exec/workload.c), and must report exactly those.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import process from "node:process";
+import { kernelTest } from "./env.ts";
+
+const ROOT = resolve(import.meta.dirname ?? ".", "..");
+const dir = mkdtempSync(join(tmpdir(), "exec-e2e-"));
+const WORKLOAD = join(dir, "exec-workload");
+const MANIFEST = join(dir, "manifest");
+const NOEXEC = join(dir, "noexec");
+
+let built = false;
+function build(): void {
+  if (built) return;
+  const cc = spawnSync("cc", [
+    "-O1",
+    "-Wall",
+    "-o",
+    WORKLOAD,
+    join(ROOT, "test/fixtures/exec/workload.c"),
+  ], { encoding: "utf8" });
+  assert.equal(cc.status, 0, `cc failed: ${cc.stderr}`);
+  writeFileSync(NOEXEC, "#!/bin/sh\n");
+  chmodSync(NOEXEC, 0o644);
+  built = true;
+}
+
+/** Runs `tracer exec ARGS` with this runtime. */
+function tracer(args: string[], timeout = 60_000) {
+  const bun = process.versions.bun !== undefined;
+  const argv = bun
+    ? [join(ROOT, "src/main.ts"), "exec", ...args]
+    : ["run", "-A", join(ROOT, "src/main.ts"), "exec", ...args];
+  const r = spawnSync(process.execPath, argv, { encoding: "utf8", timeout, cwd: ROOT });
+  return { ...r, runtimeComm: basename(process.execPath).slice(0, 15) };
+}
+
+function manifest(): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of readFileSync(MANIFEST, "utf8").trim().split("\n")) {
+    const [name, pid] = line.split(" ");
+    m.set(name, Number(pid));
+  }
+  return m;
+}
+
+function cgroupId(): number {
+  const path = /^0::(.*)$/m.exec(readFileSync("/proc/self/cgroup", "utf8"))![1];
+  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
+    .map((l) => l.split(" "))
+    .find((f) => f[f.indexOf("-") + 1] === "cgroup2")![4];
+  return statSync(join(mount, path)).ino;
+}
+
+function mntns(): number {
+  return Number(/\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/mnt"))![1]);
+}
+
+const b64 = (s: string | Uint8Array) =>
+  btoa(String.fromCharCode(...(typeof s === "string" ? new TextEncoder().encode(s) : s)));
+
+test("exec -x --json -- WORKLOAD: exactly the workload's execs, every field", kernelTest(), () => {
+  build();
+  const out = join(dir, "out.jsonl");
+  const r = tracer(["-x", "--json", "-o", out, "--", WORKLOAD, MANIFEST, NOEXEC]);
+  assert.equal(r.status, 7, `exit status is the workload's (stderr: ${r.stderr})`);
+  const events = readFileSync(out, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
+  const pids = manifest();
+  const w = events[0].pid;
+  const uid = process.getuid!();
+  const gid = process.getgid!();
+  const common = (pid: number, ppid: number) => ({
+    type: "exec",
+    pid,
+    tid: pid,
+    ppid,
+    uid,
+    gid,
+    cgroup_id: cgroupId(),
+    mntns_id: mntns(),
+  });
+  const ok = (step: string, args: string[], extra: Record<string, unknown> = {}) => ({
+    ...common(pids.get(step)!, w),
+    comm: "true",
+    pcomm: "exec-workload",
+    filename: "/bin/true",
+    args,
+    args_truncated: false,
+    ret: 0,
+    error: null,
+    ...extra,
+  });
+  const failed = (
+    step: string,
+    filename: string,
+    args: string[],
+    ret: number,
+    extra: Record<string, unknown> = {},
+  ) => ({
+    ...common(pids.get(step)!, w),
+    comm: "exec-workload",
+    pcomm: "exec-workload",
+    filename,
+    args,
+    args_truncated: false,
+    ret,
+    error: ret === -2 ? "ENOENT" : "EACCES",
+    ...extra,
+  });
+  const expected = [
+    {
+      ...common(w, r.pid!),
+      comm: "exec-workload",
+      pcomm: r.runtimeComm,
+      filename: WORKLOAD,
+      args: [WORKLOAD, MANIFEST, NOEXEC],
+      args_truncated: false,
+      ret: 0,
+      error: null,
+    },
+    ok("plain", ["true", "plain"]),
+    ok("quotes", ["true", "hello world", 'it\'s "quoted"', "", "back\\slash"]),
+    ok("bytes", ["true", "héllo → 日本", "\\xff\\xfe bad", "\x1b[31mred\n"], {
+      args_b64: [
+        b64("true"),
+        b64("héllo → 日本"),
+        b64(new Uint8Array([0xff, 0xfe, 0x20, 0x62, 0x61, 0x64])),
+        b64("\x1b[31mred\n"),
+      ],
+    }),
+    // Since Linux 5.18 an empty argv becomes [""].
+    ok("noargs", [""]),
+    ok("many", Array.from({ length: 64 }, (_, i) => `a${i}`), { args_truncated: true }),
+    // 8192 bytes of argv kept: "true\0" and 8187 of the 8192 x.
+    ok("huge", ["true", "x".repeat(8187)], { args_truncated: true }),
+    failed("enoent", "/nonexistent/prog", ["prog", "arg1"], -2),
+    failed("eacces", NOEXEC, ["noexec"], -13),
+    // A failed exec's argv in pages the child never touched cannot be read without
+    // faulting (tracepoint programs cannot fault): reported, not silently empty.
+    failed("eacces-unmapped", NOEXEC, [], -13, { args_fault: true }),
+    ok("execveat", ["true", "via-execveat"], { filename: "/dev/fd/4" }),
+    failed("execveat-enoent", "/nonexistent/at", ["gone"], -2),
+  ];
+  const strip = events.map(({ time: _t, time_ns: _n, ...rest }) => rest);
+  assert.deepEqual(strip, expected);
+
+  // Times: boot clock increasing, one wall-clock offset for all, close to now.
+  let prev = 0;
+  const offsets = new Set<bigint>();
+  for (const e of events) {
+    assert.ok(e.time_ns > prev);
+    prev = e.time_ns;
+    const m = /^(.*)\.(\d{9})Z$/.exec(e.time)!;
+    const wallNs = BigInt(Date.parse(m[1] + "Z")) * 1_000_000n + BigInt(m[2]);
+    offsets.add(wallNs - BigInt(e.time_ns));
+    assert.ok(Math.abs(Date.parse(e.time) - Date.now()) < 60_000, e.time);
+  }
+  assert.equal(offsets.size, 1);
+});
+
+test(
+  "exec (table, successes only) -- WORKLOAD: execsnoop lines, escaped and quoted",
+  kernelTest(),
+  () => {
+    build();
+    const r = tracer(["--max-args", "4", "--", WORKLOAD, MANIFEST, NOEXEC]);
+    assert.equal(r.status, 7, r.stderr);
+    const pids = manifest();
+    const lines = r.stdout.split("\n");
+    assert.equal(lines[0], "PCOMM                PID    PPID RET ARGS");
+    const w = Number(lines[1].split(/ +/)[1]);
+    const row = (step: string, args: string) =>
+      `${"true".padEnd(16)} ${String(pids.get(step)).padStart(7)} ${
+        String(w).padStart(7)
+      }   0 ${args}`;
+    assert.deepEqual(lines.slice(2), [
+      row("plain", "true plain"),
+      row("quotes", 'true "hello world" "it\'s \\"quoted\\"" "" ...'),
+      row("bytes", 'true "héllo → 日本" "\\xff\\xfe bad" \\x1b[31mred\\n'),
+      row("noargs", '""'),
+      row("many", "a0 a1 a2 a3 ..."),
+      row("huge", `true ${"x".repeat(8187)} ...`),
+      row("execveat", "true via-execveat"),
+      "",
+    ]);
+  },
+);
+
+test("exec filters: --failed-only, --uid, -c, -n", kernelTest(), () => {
+  build();
+  const failedOnly = tracer(["--failed-only", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
+  assert.equal(failedOnly.status, 7, failedOnly.stderr);
+  const f = failedOnly.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(f.map((e) => [e.filename, e.error]), [
+    ["/nonexistent/prog", "ENOENT"],
+    [NOEXEC, "EACCES"],
+    [NOEXEC, "EACCES"],
+    ["/nonexistent/at", "ENOENT"],
+  ]);
+  const otherUid = tracer(["-x", "--uid", "65534", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
+  assert.equal(otherUid.status, 7, otherUid.stderr);
+  assert.equal(otherUid.stdout, "");
+  const count = tracer(["-c", "2", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
+  assert.equal(count.status, 7, count.stderr);
+  const c = count.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(c.map((e) => e.comm), ["exec-workload", "true"]);
+  const named = tracer(["-x", "-n", "^exec-w", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
+  const n = named.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(n.map((e) => e.ret), [0, -2, -13, -13, -2]);
+});
+
+test("exec -- MISSING-CMD exits 127 and reports the failed exec", kernelTest(), () => {
+  const r = tracer(["-x", "--json", "--", "/nonexistent/cmd", "a"]);
+  assert.equal(r.status, 127, r.stderr);
+  assert.match(r.stderr, /cannot run \/nonexistent\/cmd: ENOENT/);
+  const events = r.stdout.trim().split("\n").filter((l) => l).map((l) => JSON.parse(l));
+  assert.ok(
+    events.some((e) => e.filename === "/nonexistent/cmd" && e.error === "ENOENT"),
+    r.stdout,
+  );
+});
+
+test("exec usage errors exit 2 with one line", () => {
+  for (
+    const [args, msg] of [
+      [["--max-args", "0"], /--max-args must be between 1 and 128/],
+      [["-n", "("], /--name: bad regular expression/],
+      [["stray"], /unexpected argument 'stray'/],
+      [["--"], /'--' needs a command/],
+      [["-x", "--failed-only"], /choose one/],
+      [["-d", "soon"], /--duration expects a positive number/],
+    ] as const
+  ) {
+    const r = tracer([...args]);
+    assert.equal(r.status, 2, `${args}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  }
+});
