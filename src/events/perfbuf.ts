@@ -56,7 +56,7 @@ export class PerfBufReader {
     this.epfd = p.epollCreate();
     try {
       const ncpu = Math.min(p.possibleCpus(), map.maxEntries);
-      for (let cpu = 0; cpu < ncpu; cpu++) this.openCpu(cpu, pagesPerCpu);
+      for (let cpu = 0; cpu < ncpu; cpu++) this.openCpu(cpu);
       if (this.rings.length === 0) {
         throw new TracerError(`perf buffer ${map.name}: no CPU could be opened`);
       }
@@ -66,7 +66,7 @@ export class PerfBufReader {
     }
   }
 
-  private openCpu(cpu: number, pages: number): void {
+  private openCpu(cpu: number): void {
     let event: PerfEvent;
     try {
       event = perfEventOpen(this.p, {
