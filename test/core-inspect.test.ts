@@ -84,8 +84,8 @@ test("inspect (text): programs, maps and relocations of an object against a kern
     join(FIXTURES, "target_b.btf"),
   ]);
   assert.equal(code, 0);
-  assert.match(stdout, /^  tp_btf\/sched_process_exec +exec_task +59$/m);
-  assert.match(stdout, /^  \.text +parent_tgid +20 +subprogram$/m);
+  assert.match(stdout, /^ {2}tp_btf\/sched_process_exec +exec_task +59$/m);
+  assert.match(stdout, /^ {2}\.text +parent_tgid +20 +subprogram$/m);
   assert.match(stdout, /CO-RE relocations against .*target_b\.btf \(21\):/);
   // target_b has no task_struct: field reads are poisoned, existence checks are 0.
   assert.match(
