@@ -223,6 +223,31 @@ test("exec filters: --failed-only, --uid, -c, -n", kernelTest(), () => {
   assert.deepEqual(n.map((e) => e.ret), [0, -2, -13, -13, -2]);
 });
 
+test(
+  "exec --ring-bytes 4096: the 8 KiB-argv event cannot fit and is counted as lost",
+  kernelTest(),
+  () => {
+    build();
+    const r = tracer(["-x", "--json", "--ring-bytes", "4096", "--", WORKLOAD, MANIFEST, NOEXEC]);
+    assert.equal(r.status, 7, r.stderr);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const pids = manifest();
+    const huge = pids.get("huge");
+    const execs = events.filter((e) => e.type === "exec");
+    assert.equal(execs.length, 11);
+    assert.ok(!execs.some((e) => e.pid === huge));
+    const lost = events.filter((e) => e.type === "lost");
+    assert.deepEqual(lost.map(({ time: _t, ...rest }) => rest), [
+      { type: "lost", lost: 1, lost_total: 1 },
+    ]);
+    const lostAt = Date.parse(lost[0].time);
+    assert.ok(
+      lostAt >= Date.parse(execs[0].time) - 1,
+      "lost record stamped when seen, not at start",
+    );
+  },
+);
+
 test("exec -- MISSING-CMD exits 127 and reports the failed exec", kernelTest(), () => {
   const r = tracer(["-x", "--json", "--", "/nonexistent/cmd", "a"]);
   assert.equal(r.status, 127, r.stderr);

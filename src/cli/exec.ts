@@ -25,6 +25,7 @@ options:
   -d, --duration SECS   stop after SECS seconds
   -c, --count N         stop after N events
       --btf FILE        kernel BTF to relocate against (default /sys/kernel/btf/vmlinux)
+      --ring-bytes N    ring buffer size (power of two >= 4096, default 4194304)
       --wakeup-bytes N  wake the reader when N bytes wait (default 65536; 0: every event);
                         events are read at least every 100 ms anyway
   -h, --help            this help
@@ -48,6 +49,7 @@ const OPTIONS = {
   count: { type: "string", short: "c" },
   btf: { type: "string" },
   "wakeup-bytes": { type: "string" },
+  "ring-bytes": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -78,6 +80,13 @@ export function parseExecArgs(args: string[]): ExecSessionOptions | null {
       `exec: --duration expects a positive number of seconds, got '${v.duration}'`,
     );
   }
+  const ringBytes = intOption("exec", "ring-bytes", v["ring-bytes"], {
+    min: 4096,
+    max: 1 << 30,
+  });
+  if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) !== 0) {
+    throw new UsageError(`exec: --ring-bytes must be a power of two, got ${ringBytes}`);
+  }
   if (v.failed && v["failed-only"]) {
     throw new UsageError("exec: --failed and --failed-only: choose one");
   }
@@ -97,6 +106,7 @@ export function parseExecArgs(args: string[]): ExecSessionOptions | null {
     count: intOption("exec", "count", v.count, { min: 1 }),
     btf: v.btf,
     wakeupBytes: intOption("exec", "wakeup-bytes", v["wakeup-bytes"]) ?? 65536,
+    ringBytes,
     cmd,
   };
 }

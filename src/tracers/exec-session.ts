@@ -29,6 +29,8 @@ export interface ExecSessionOptions {
   count?: number;
   btf?: string;
   wakeupBytes: number;
+  /** Ring buffer size in bytes (default: the object's, 4 MiB). */
+  ringBytes?: number;
   /** `-- CMD ARGS...`: empty when not given. */
   cmd: string[];
 }
@@ -59,9 +61,10 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       followTgid,
       maxArgs: o.maxArgs,
       name: o.name,
-      wakeupBytes: o.wakeupBytes,
+      // Past half the ring the reader must be woken, or the ring fills between two timer drains.
+      wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
     }),
-    { btf },
+    { btf, ringBytes: o.ringBytes },
   );
   let fd = 1;
   let status = 0;
@@ -81,6 +84,8 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       else for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
     };
     const clock = measureBootClock();
+    const perf0 = performance.now();
+    const bootNow = () => clock.bootNowNs + BigInt(Math.round((performance.now() - perf0) * 1e6));
     const fmt = execFormatter({
       json: o.json,
       clock: o.clock,
@@ -128,7 +133,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
     const reportLost = () => {
       const lost = tracer.stats()[0];
       if (lost !== lostSeen) {
-        batch += fmt.lost(Number(lost - lostSeen), Number(lost), clock.bootNowNs);
+        batch += fmt.lost(Number(lost - lostSeen), Number(lost), bootNow());
         lostSeen = lost;
       }
     };
