@@ -70,7 +70,19 @@ export function cacheFor(spec: object, target: Btf): CandidateCache {
 
 const num = (v: bigint): number | bigint => v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 
-/** bpf_core_find_cands (vmlinux part): ids in ascending order. */
+/** Raw candidate lists per target BTF, shared by every object relocated against it. */
+const targetCandidates = new WeakMap<Btf, Map<string, number[]>>();
+
+function scan(target: Btf, essential: string, kind: Kind): number[] {
+  let m = targetCandidates.get(target);
+  if (!m) targetCandidates.set(target, m = new Map());
+  const key = `${kind}:${essential}`;
+  let ids = m.get(key);
+  if (!ids) m.set(key, ids = target.candidates(essential, kind));
+  return ids;
+}
+
+/** bpf_core_find_cands (vmlinux part): ids in ascending order (a fresh array). */
 export function findCandidates(local: Btf, localId: number, target: Btf): number[] {
   const localName = nameOf(local, localId);
   if (localName === "") {
@@ -80,7 +92,7 @@ export function findCandidates(local: Btf, localId: number, target: Btf): number
   const essential = coreEssentialName(localName);
   const kinds = lk === Kind.ENUM || lk === Kind.ENUM64 ? [Kind.ENUM, Kind.ENUM64] : [lk];
   let ids: number[] = [];
-  for (const k of kinds) ids = ids.concat(target.candidates(essential, k));
+  for (const k of kinds) ids = ids.concat(scan(target, essential, k));
   ids = ids.filter((id) =>
     id >= 1 && kindsCoreCompat(target.kind(id), lk) &&
     essentialNamesEqual(localName, target.name(id))
