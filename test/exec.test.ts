@@ -224,6 +224,10 @@ test("table: execsnoop columns, quoting, escapes, failed exec, truncation", () =
     "a\\x1b[2J            4242    4200  -2 /x \\xff\n",
   );
   assert.equal(argsCell(rec({ args: [u("a")], argsTruncated: true })), "a ...");
+  assert.equal(
+    f.lost(3, 10, 0n),
+    "# 3 more events did not fit in the ring buffer: lost 10 events since start\n",
+  );
   assert.equal(argsCell(rec({ args: [] })), "/bin/echo");
   const t = execFormatter({ ...clock, elapsed: true, uidColumn: true });
   assert.equal(t.header(), " TIME(s)    UID PCOMM                PID    PPID RET ARGS\n");

@@ -73,7 +73,8 @@ export function execFormatter(o: ExecFormatOptions): ExecFormatter {
       );
       return table.row(cells);
     },
-    lost: (lost, total) => `# lost ${lost} events (ring buffer full), ${total} since start\n`,
+    lost: (lost, total) =>
+      `# ${lost} more events did not fit in the ring buffer: lost ${total} events since start\n`,
   };
 }
 

@@ -66,6 +66,10 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
     }),
     { btf, ringBytes: o.ringBytes },
   );
+  process.stderr.write(
+    `tracer: tracing exec (${tracer.attached.length} programs attached)` +
+      (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
+  );
   let fd = 1;
   let status = 0;
   const removers: (() => void)[] = [];
