@@ -21,6 +21,7 @@ import {
 } from "./constants.ts";
 import { kprobeEvent, type PerfEvent, tracepointEvent } from "./perf.ts";
 import { ensureTracefs, kprobePmu, tracepointId } from "./tracefs.ts";
+import { mountFs } from "./mount.ts";
 
 export interface ProbeResult {
   feature: string;
@@ -327,12 +328,19 @@ export function probeKprobeTracefs(): ProbeResult {
   return ok(f, `${path} present`);
 }
 
+/** The active LSMs (securityfs' lsm file, mounting securityfs if needed), or null if unknown. */
+export function activeLsms(): string[] | null {
+  const path = "/sys/kernel/security/lsm";
+  if (!existsSync(path)) mountFs("securityfs", "/sys/kernel/security");
+  try {
+    return readFileSync(path, "utf8").trim().split(",").filter((x) => x !== "");
+  } catch {
+    return null;
+  }
+}
+
 export function probeLsm(p: Platform): ProbeResult {
   const f = "BPF LSM";
-  let lsms = "";
-  try {
-    lsms = readFileSync("/sys/kernel/security/lsm", "utf8").trim();
-  } catch { /* securityfs not mounted */ }
   const fn = btfId(["bpf_lsm_file_open"], Kind.FUNC);
   if (!fn) return no(f, "no bpf_lsm_file_open in kernel BTF: kernel built without CONFIG_BPF_LSM");
   const r = attempt(p, f, (s) => {
@@ -343,10 +351,17 @@ export function probeLsm(p: Platform): ProbeResult {
     // Loading is the probe: attaching would run on every open in the system.
     return ok(f, "loaded an LSM program for file_open");
   });
-  if (lsms && !lsms.split(",").includes("bpf")) {
-    return { ...r, available: false, detail: `${r.detail}; "bpf" not in active LSMs (${lsms})` };
+  if (!r.available) return r;
+  // A loaded LSM program only runs when "bpf" is among the active LSMs (lsm= boot option).
+  const lsms = activeLsms();
+  if (lsms === null) return { ...r, detail: `${r.detail}; active LSM list unreadable` };
+  if (!lsms.includes("bpf")) {
+    return no(
+      f,
+      `${r.detail}, but "bpf" is not an active LSM (${lsms.join(",")}): boot with lsm=...,bpf`,
+    );
   }
-  return r;
+  return ok(f, `${r.detail}; active LSMs ${lsms.join(",")}`);
 }
 
 // ------------------------------------------------------------------ all of them

@@ -1,7 +1,7 @@
 // tracefs: where it is, mounting it if needed, and tracepoint ids.
 
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { mountFs } from "./mount.ts";
 
 const CANDIDATES = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
@@ -11,14 +11,9 @@ export function tracefsRoot(): string | null {
   return null;
 }
 
-/** Runs `mount -t tracefs tracefs <target>`; true on success. */
+/** Mounts tracefs at `target`; true on success. */
 export function mountTracefs(target: string): boolean {
-  try {
-    return spawnSync("mount", ["-t", "tracefs", "tracefs", target], { stdio: "ignore" }).status ===
-      0;
-  } catch {
-    return false;
-  }
+  return mountFs("tracefs", target);
 }
 
 /** The tracefs root; when none is mounted, tries to mount it at /sys/kernel/tracing. */
