@@ -11,11 +11,13 @@ import * as op from "../src/asm/opcodes.ts";
 import {
   allIds,
   btfLoad,
+  getFdById,
   linkCreate,
   linkGetNextId,
   mapCreate,
   mapGetNextId,
   progGetNextId,
+  progInfo,
   progLoad,
   rawTracepointOpen,
 } from "../src/kernel/bpf.ts";
@@ -448,6 +450,32 @@ test(
       (e: unknown) =>
         e instanceof SysError && e.errnoName === "EINVAL" && e.step === "BPF_BTF_LOAD of bad BTF" &&
         /BTF log:/.test(e.message),
+    );
+  },
+);
+
+test(
+  "BPF_PROG_GET_FD_BY_ID opens a second fd; the program lives until both are closed",
+  kernelTest(),
+  async () => {
+    const prog = progLoad(p, {
+      type: ProgType.SOCKET_FILTER,
+      insns: RET0,
+      license: "GPL",
+      name: "t_by_id",
+    });
+    const id = prog.info().id;
+    const second = getFdById(p, BpfCmd.PROG_GET_FD_BY_ID, id, "program");
+    assert.notEqual(second.fd, prog.fd);
+    assert.equal(progInfo(p, second.fd).name, "t_by_id");
+    prog.close();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(allIds(p, progGetNextId).includes(id), "freed while a second fd was open");
+    second.close();
+    assert.ok(await gone(progGetNextId, id));
+    assert.throws(
+      () => getFdById(p, BpfCmd.PROG_GET_FD_BY_ID, id, "program"),
+      (e: unknown) => e instanceof SysError && e.errnoName === "ENOENT",
     );
   },
 );

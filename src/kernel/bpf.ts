@@ -241,9 +241,13 @@ export function allIds(p: Platform, next: (p: Platform, start: number) => number
   return ids;
 }
 
-/** BPF_PROG_GET_FD_BY_ID etc. open a new fd on an existing object (caller closes it). */
-export function getFdById(p: Platform, cmd: number, id: number, what: string): number {
-  return p.bpf(cmd, idAttr(id).bytes, `get fd of ${what} id ${id}`);
+/** BPF_PROG_GET_FD_BY_ID / MAP_ / LINK_ / BTF_GET_FD_BY_ID: a new fd on an existing object. */
+export function getFdById(p: Platform, cmd: number, id: number, what: string): FdObject {
+  return new FdObject(
+    p,
+    p.bpf(cmd, idAttr(id).bytes, `get fd of ${what} id ${id}`),
+    `${what} ${id}`,
+  );
 }
 
 export { UpdateFlags };
