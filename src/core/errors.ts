@@ -18,8 +18,9 @@ export class CoreError extends TracerError {
   constructor(
     readonly context: CoreErrorContext,
     readonly detail: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${describeContext(context)}: ${detail}`);
+    super(`${describeContext(context)}: ${detail}`, options);
   }
 }
 

@@ -247,13 +247,17 @@ export function relocateRecord(
 ): CoreRelocationResult {
   const insn = (rec.insnOff - fn.offset) / INSN_SIZE;
   const ctx: CoreErrorContext = { object: spec.name, program: fn.name, relo: index, insn };
-  const r = resolve(spec.btf, rec, target, cache, ctx);
+  let r: Resolved;
   let outcome;
   try {
+    r = resolve(spec.btf, rec, target, cache, ctx);
     outcome = patchInsn(buf, bufBase + insn, r.values);
   } catch (e) {
-    if (e instanceof CoreStepError) throw new CoreError(ctx, e.message);
-    throw e;
+    if (e instanceof CoreError) throw e;
+    // Anything else (a malformed local or target BTF met while matching, an index outside
+    // the instructions) still names the object, program and relocation.
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new CoreError(ctx, msg, { cause: e });
   }
   const localSpec = formatSpec(r.local, false);
   const poisoned = outcome.poisoned;
