@@ -479,3 +479,75 @@ test(
     );
   },
 );
+
+test(
+  "a verifier log that does not fit (ENOSPC) is retried with a bigger buffer",
+  kernelTest(),
+  () => {
+    // 40 instructions of r0 = r0 + 1 before an exit that reads an uninitialised r2.
+    const body = Array.from({ length: 40 }, () => asm.alu64Imm(op.BPF_ADD, 0, 1));
+    const insns = encode([asm.mov64Imm(0, 0), ...body, asm.mov64Reg(0, 2), asm.exit()]);
+    assert.throws(
+      () =>
+        progLoad(p, {
+          type: ProgType.SOCKET_FILTER,
+          insns,
+          license: "GPL",
+          name: "t_small_log",
+          logLevel: 2,
+          logSize: 64,
+        }),
+      (e: unknown) => {
+        assert.ok(e instanceof SysError);
+        assert.equal(e.errnoName, "EACCES"); // not ENOSPC: the log was grown until it fit
+        assert.match(e.message, /R2 !read_ok/);
+        return true;
+      },
+    );
+  },
+);
+
+test(
+  "epollWait wakes when an event arrives during the wait, with timers still running",
+  kernelTest(),
+  async () => {
+    const size = 4096;
+    const pid = p.pid();
+    const id = tracepointId("syscalls", "sys_enter_getpid")!;
+    const rb = mapCreate(p, {
+      type: MapType.RINGBUF,
+      keySize: 0,
+      valueSize: 0,
+      maxEntries: size,
+      name: "t_rb_wake",
+    });
+    const prog = progLoad(p, {
+      type: ProgType.TRACEPOINT,
+      insns: getpidReporter(rb.fd, pid),
+      license: "GPL",
+      name: "t_wake",
+    });
+    const ev = tracepointEvent(p, id, "syscalls/sys_enter_getpid");
+    const link = linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT);
+    const ep = p.epollCreate();
+    try {
+      p.epollAdd(ep, rb.fd, EPOLLIN, 1);
+      let firedAt = 0;
+      setTimeout(() => {
+        firedAt = performance.now();
+        p.pid(); // the event, from a timer, while epollWait is pending
+      }, 100);
+      const ready = await p.epollWait(ep, 4, 3000);
+      const wokeAt = performance.now();
+      assert.ok(firedAt > 0, "the timer did not run during the wait");
+      assert.deepEqual(ready, [{ data: 1, events: EPOLLIN }]);
+      assert.ok(wokeAt - firedAt < 150, `woke ${(wokeAt - firedAt).toFixed(0)} ms after the event`);
+    } finally {
+      p.close(ep);
+      link.close();
+      ev.close();
+      prog.close();
+      rb.close();
+    }
+  },
+);
