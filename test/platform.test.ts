@@ -145,7 +145,7 @@ test("epollWait times out on time and keeps the event loop running meanwhile", a
 });
 
 // SIGTERM, not SIGINT: `deno test` itself reacts to SIGINT by ending the run. Same delivery path.
-test("a SIGTERM during epollWait reaches the handler within 150 ms", async () => {
+test("a SIGTERM during epollWait reaches the handler within 250 ms (50 ms slices on Bun)", async () => {
   const ep = p.epollCreate();
   let seenAt = 0;
   const remove = p.onSignal("SIGTERM", () => {
@@ -163,7 +163,7 @@ test("a SIGTERM during epollWait reaches the handler within 150 ms", async () =>
       waits.push(performance.now());
     }
     assert.ok(seenAt > 0, "SIGTERM handler never ran");
-    assert.ok(seenAt - sentAt < 150, `handler ran ${(seenAt - sentAt).toFixed(0)} ms after kill`);
+    assert.ok(seenAt - sentAt < 250, `handler ran ${(seenAt - sentAt).toFixed(0)} ms after kill`);
   } finally {
     remove();
     p.close(ep);
