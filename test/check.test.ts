@@ -18,7 +18,8 @@ import { linkCreate, mapCreate, progLoad, rawTracepointOpen } from "../src/kerne
 import { AttachType, Helper, MapType, ProgType } from "../src/kernel/constants.ts";
 import { tracepointEvent } from "../src/kernel/perf.ts";
 import { tracepointId } from "../src/kernel/tracefs.ts";
-import { type CheckReport, missingFor, type ProbeResult, runProbes } from "../src/kernel/probes.ts";
+import type { ProbeResult } from "../src/kernel/probes.ts";
+import { type CheckReport, missingFor, runProbes } from "../src/kernel/readiness.ts";
 import { formatCheckTable } from "../src/cli/check.ts";
 
 const p = await getPlatform();

@@ -2,7 +2,7 @@
 
 import type { Command } from "./command.ts";
 import { out, parse } from "./command.ts";
-import { type CheckReport, runProbes } from "../kernel/probes.ts";
+import { type CheckReport, runProbes } from "../kernel/readiness.ts";
 
 const HELP = `usage: tracer check [--json]
 
