@@ -11,6 +11,12 @@ import type { MapSpec, ObjectSpec, ProgramSpec } from "../object/types.ts";
 import { type CoreRelocationResult, relocateObject } from "../core/relocate.ts";
 import { CoreError } from "../core/errors.ts";
 import { embeddedObject, embeddedObjectNames } from "../tracers/embedded.ts";
+import { MapType } from "../kernel/constants.ts";
+
+const MAP_TYPE_NAMES = new Map<number, string>(
+  Object.entries(MapType).map(([name, n]) => [n, name.toLowerCase()]),
+);
+const mapTypeName = (t: number) => MAP_TYPE_NAMES.get(t) ?? String(t);
 
 const USAGE = `usage: tracer inspect OBJECT [--btf FILE] [--json]
 
@@ -77,6 +83,7 @@ function mapJson(m: MapSpec) {
   return {
     name: m.name,
     type: m.type,
+    type_name: mapTypeName(m.type),
     key_size: m.keySize,
     value_size: m.valueSize,
     max_entries: m.maxEntries,
@@ -117,7 +124,7 @@ function text(spec: ObjectSpec, target: string, results: CoreRelocationResult[],
       ["NAME", "TYPE", "KEY", "VALUE", "MAX_ENTRIES", "SECTION"],
       ...spec.maps.map((m) => [
         m.name,
-        String(m.type),
+        mapTypeName(m.type),
         String(m.keySize),
         String(m.valueSize),
         String(m.maxEntries),
