@@ -61,7 +61,7 @@ export class RingConsumer {
 
   /** Bytes committed or reserved by producers and not yet consumed. */
   pending(): number {
-    return Number(Atomics.load(this.producerPos, 0) - Atomics.load(this.consumerPos, 0));
+    return Number(this.producerPos[0] - Atomics.load(this.consumerPos, 0));
   }
 
   /**
@@ -78,13 +78,16 @@ export class RingConsumer {
     let inBatch = 0;
     try {
       outer: while (count < limit) {
-        const prod = Number(Atomics.load(this.producerPos, 0));
+        // Plain loads on the read-only pages: Bun's JIT (JSC) turns a hot Atomics.load into a
+        // locked read-modify-write, which faults on a PROT_READ mapping (SIGSEGV after a few
+        // thousand records). x86-64 and arm64 loads of aligned words are single-copy atomic.
+        const prod = Number(this.producerPos[0]);
         if (cons >= prod) break;
         while (cons < prod) {
           // Positions exceed 2^31 over time: `%`, not `&`, on a JS number.
           const off = cons % this.size;
-          // Acquire-load of the header's len word (orders the sample reads after it).
-          const len = Atomics.load(this.headers, off >>> 2) >>> 0;
+          // The header's len word (a plain load: see above).
+          const len = this.headers[off >>> 2] >>> 0;
           if (len & RINGBUF_BUSY_BIT) break outer;
           const sampleLen = len & ~(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT);
           cons += (sampleLen + RINGBUF_HDR_SIZE + 7) & ~7;
