@@ -288,6 +288,17 @@ test("cString keeps valid UTF-8 and escapes invalid bytes faithfully", () => {
   assert.equal(cString(new DataView(bytes.buffer), 0, 5), "hé");
   const bad = new Uint8Array([0x61, 0xff, 0x5c, 0x62]);
   assert.equal(cString(new DataView(bad.buffer), 0, 4), "a\\xff\\\\b");
+  const view = (b: number[]) => new DataView(new Uint8Array(b).buffer);
+  // Valid sequences survive next to invalid bytes; overlong, surrogate and cut sequences
+  // are escaped byte by byte.
+  assert.equal(
+    cString(view([0xc3, 0xa9, 0xff, 0x61, 0x5c]), 0, 5),
+    "é\\xffa\\\\",
+  );
+  assert.equal(cString(view([0xc0, 0x80, 0x41]), 0, 3), "\\xc0\\x80A");
+  assert.equal(cString(view([0xed, 0xa0, 0x80]), 0, 3), "\\xed\\xa0\\x80");
+  assert.equal(cString(view([0x41, 0xe2, 0x82]), 0, 3), "A\\xe2\\x82");
+  assert.equal(cString(view([0xf0, 0x9f, 0x98, 0x80, 0xfe]), 0, 5), "😀\\xfe");
   const noNul = new Uint8Array([0x61, 0x62, 0x63]);
   assert.equal(cString(new DataView(noNul.buffer), 0, 2), "ab");
 });

@@ -50,12 +50,47 @@ export class DecoderError extends TracerError {}
 type Reader = (dv: DataView, off: number, end: number) => unknown;
 
 const TWO32 = 4294967296;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8");
 
 /**
- * A NUL-terminated string from at most `max` bytes. Valid UTF-8 is decoded; invalid bytes
- * are kept faithfully as "\xNN" escapes (a backslash is escaped as "\\" then, so the text
- * stays unambiguous).
+ * Decodes `bytes` as UTF-8, escaping each byte that is not part of a valid sequence as
+ * "\xNN" (and "\" as "\\"), without exceptions (a throwing decoder costs microseconds).
+ */
+function escapeInvalidUtf8(bytes: Uint8Array): string {
+  let s = "";
+  const n = bytes.length;
+  for (let i = 0; i < n;) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      s += b === 0x5c ? "\\\\" : String.fromCharCode(b);
+      i++;
+      continue;
+    }
+    let need = 0, cp = 0, min = 0;
+    if (b >= 0xc2 && b <= 0xdf) [need, cp, min] = [1, b & 0x1f, 0x80];
+    else if (b >= 0xe0 && b <= 0xef) [need, cp, min] = [2, b & 0x0f, 0x800];
+    else if (b >= 0xf0 && b <= 0xf4) [need, cp, min] = [3, b & 0x07, 0x10000];
+    let ok = need > 0 && i + need < n;
+    for (let k = 1; ok && k <= need; k++) {
+      const c = bytes[i + k];
+      if ((c & 0xc0) !== 0x80) ok = false;
+      else cp = (cp << 6) | (c & 0x3f);
+    }
+    if (ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff)) {
+      s += String.fromCodePoint(cp);
+      i += need + 1;
+    } else {
+      s += "\\x" + b.toString(16).padStart(2, "0");
+      i++;
+    }
+  }
+  return s;
+}
+
+/**
+ * A NUL-terminated string from at most `max` bytes. Valid UTF-8 is decoded; bytes that are
+ * not valid UTF-8 are kept faithfully as "\xNN" escapes (a backslash is then escaped as
+ * "\\", so the text stays unambiguous).
  */
 export function cString(dv: DataView, off: number, max: number): string {
   let n = 0;
@@ -71,18 +106,9 @@ export function cString(dv: DataView, off: number, max: number): string {
     return s;
   }
   const bytes = new Uint8Array(dv.buffer, dv.byteOffset + off, n);
-  if (ascii) return utf8.decode(bytes);
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    let s = "";
-    for (const b of bytes) {
-      if (b === 0x5c) s += "\\\\";
-      else if (b < 0x80) s += String.fromCharCode(b);
-      else s += "\\x" + b.toString(16).padStart(2, "0");
-    }
-    return s;
-  }
+  const text = utf8.decode(bytes);
+  // U+FFFD marks a replaced invalid sequence (or a real U+FFFD, which the slow path keeps).
+  return ascii || !text.includes("\uFFFD") ? text : escapeInvalidUtf8(bytes);
 }
 
 function u64Reader(mode: "auto" | "bigint", signed: boolean): Reader {
