@@ -1,4 +1,5 @@
 // Test helper: the kernel ids of a collection's objects, and a check that they are gone.
+import { readlinkSync } from "node:fs";
 import type { Platform } from "../src/platform/types.ts";
 import type { Collection } from "../src/loader/collection.ts";
 import type { Link } from "../src/link/link.ts";
@@ -34,4 +35,13 @@ export async function stillLoaded(p: Platform, ids: OurIds, waitMs = 3000): Prom
     if (n === 0 || Date.now() > deadline) return live;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The id of the calling thread (tests may run in a worker thread: Deno runs test modules in
+ * workers), from /proc/thread-self -> "<pid>/task/<tid>". The fixtures filter on it so
+ * getpid() calls by the runtime's other threads do not count.
+ */
+export function currentTid(): number {
+  return Number(readlinkSync("/proc/thread-self").split("/").pop());
 }

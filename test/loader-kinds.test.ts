@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
-import { idsOf, stillLoaded } from "./loader-ids.ts";
+import { currentTid, idsOf, stillLoaded } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import type { Platform } from "../src/platform/types.ts";
 import { loadObjectSpec } from "../src/object/load.ts";
@@ -28,7 +28,7 @@ async function eventsFrom(p: Platform, program: string) {
   const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
   const coll = loadCollection(p, spec, {
     programs: [program],
-    constants: { target_tgid: p.pid() },
+    constants: { target_tid: currentTid() },
   });
   try {
     const link = attachProgram(p, coll.program(program));
@@ -93,7 +93,7 @@ test(
     const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
     const coll = loadCollection(p, spec, {
       programs: ["to_perf"],
-      constants: { target_tgid: p.pid() },
+      constants: { target_tid: currentTid() },
     });
     try {
       assert.equal(coll.map("samples").maxEntries, p.possibleCpus());
@@ -204,11 +204,11 @@ test(
     const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
     assert.throws(
       () => loadCollection(p, spec, { constants: { nope: 1 } }),
-      /constant nope: no such variable in \.rodata \(it has: magic, target_tgid\)/,
+      /constant nope: no such variable in \.rodata \(it has: magic, target_tid\)/,
     );
     assert.throws(
-      () => loadCollection(p, spec, { constants: { target_tgid: -1 } }),
-      /constant target_tgid: -1 does not fit an unsigned 4-byte integer/,
+      () => loadCollection(p, spec, { constants: { target_tid: -1 } }),
+      /constant target_tid: -1 does not fit an unsigned 4-byte integer/,
     );
     assert.throws(
       () => loadCollection(p, spec, { constants: { magic: 2 ** 31 } }),

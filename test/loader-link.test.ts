@@ -92,11 +92,11 @@ test("map relocations turn ld_imm64 into map fds and map values with offsets", (
     dataFd: (section) => (section === ".rodata" ? 11 : undefined),
   });
   const eb = new InsnBuffer(entry.insns);
-  const tgid = entry.relocations.find((r) => r.symbol === "target_tgid")!;
+  const tgid = entry.relocations.find((r) => r.symbol === "target_tid")!;
   assert.deepEqual([eb.src(tgid.insn), eb.imm(tgid.insn), eb.imm(tgid.insn + 1)], [
     op.BPF_PSEUDO_MAP_VALUE,
     11,
-    4, // target_tgid follows the 4-byte magic in .rodata
+    4, // target_tid follows the 4-byte magic in .rodata
   ]);
   const events = entry.relocations.find((r) => r.symbol === "events")!;
   assert.deepEqual([eb.src(events.insn), eb.imm(events.insn)], [op.BPF_PSEUDO_MAP_FD, 22]);
@@ -114,7 +114,7 @@ test("BTF fixup gives each DATASEC its section size and its variables their symb
       vars: t.vars.map((v) => [fixed.name(v.type), v.offset, v.size]),
     };
   };
-  assert.deepEqual(sec(".rodata"), { size: 8, vars: [["magic", 0, 4], ["target_tgid", 4, 4]] });
+  assert.deepEqual(sec(".rodata"), { size: 8, vars: [["magic", 0, 4], ["target_tid", 4, 4]] });
   assert.deepEqual(sec(".bss"), { size: 8, vars: [["counter", 0, 8]] });
   const maps = sec(".maps");
   assert.equal(maps.size, s.elf.sectionByName(".maps")!.size);

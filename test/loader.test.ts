@@ -13,7 +13,7 @@ import { loadCollection } from "../src/loader/collection.ts";
 import { attachProgram } from "../src/link/attach.ts";
 import { RingBufReader } from "../src/events/ringbuf.ts";
 import { structDecoder } from "../src/events/decoder.ts";
-import { idsOf, type OurIds, stillLoaded } from "./loader-ids.ts";
+import { currentTid, idsOf, type OurIds, stillLoaded } from "./loader-ids.ts";
 import { SysError } from "../src/errors.ts";
 import { MapType } from "../src/kernel/constants.ts";
 
@@ -27,9 +27,10 @@ test(
     const p = await getPlatform();
     const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
     const me = p.pid();
+    const tid = currentTid();
     const coll = loadCollection(p, spec, {
       programs: ["on_getpid"],
-      constants: { magic: -123456, target_tgid: me },
+      constants: { magic: -123456, target_tid: tid },
     });
     let ids: OurIds | undefined;
     try {
@@ -52,6 +53,7 @@ test(
         assert.equal(events.length, N);
         events.forEach((e, i) => {
           assert.equal(e.pid, me);
+          assert.equal(e.tid, tid);
           assert.equal(e.seq, i + 1);
           assert.equal(e.magic, -123456);
           assert.equal(e.ppid, process.ppid); // CO-RE: task->real_parent->tgid
