@@ -248,6 +248,24 @@ test(
   },
 );
 
+test("exec -- STORM: 3000 execs in a row, every one captured, nothing lost", kernelTest(), () => {
+  const storm = join(dir, "storm");
+  const cc = spawnSync("cc", ["-O2", "-o", storm, join(ROOT, "scripts/bench/storm.c")], {
+    encoding: "utf8",
+  });
+  assert.equal(cc.status, 0, cc.stderr);
+  const out = join(dir, "storm.jsonl");
+  const r = tracer(["--json", "-o", out, "--", storm, "3000", "/bin/true"], 120_000);
+  assert.equal(r.status, 0, `status ${r.status} signal ${r.signal}: ${r.stderr.slice(0, 2000)}`);
+  assert.match(r.stdout, /^[\d.]+ 3000\n$/); // the storm's own report
+  const events = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(events.filter((e) => e.type === "lost").length, 0);
+  const storms = events.filter((e) => e.args[1] === "storm-arg");
+  assert.equal(storms.length, 3000);
+  assert.equal(new Set(storms.map((e) => e.pid)).size, 3000);
+  assert.ok(storms.every((e) => e.filename === "/bin/true" && e.ppid === events[0].pid));
+});
+
 test("exec -- MISSING-CMD exits 127 and reports the failed exec", kernelTest(), () => {
   const r = tracer(["-x", "--json", "--", "/nonexistent/cmd", "a"]);
   assert.equal(r.status, 127, r.stderr);

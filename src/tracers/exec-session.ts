@@ -129,7 +129,9 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
 
     let batch = "";
     const onRecord = (r: ExecRecord) => {
-      if (stop) return;
+      // Past -c N nothing more is printed; a signal stops waiting but what is in the ring
+      // is still drained and printed.
+      if (o.count !== undefined && printed >= o.count) return;
       batch += fmt.record(r);
       printed++;
       if (o.count !== undefined && printed >= o.count) stop = true;
