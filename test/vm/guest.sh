@@ -1,0 +1,8 @@
+# Runs inside the qemu guest of scripts/vmtest.sh (busybox sh, as root, /work holds ./tracer).
+# Each section starts with a "=== name" line and ends with "=== name exit=N".
+echo "=== check"
+./tracer check --json
+echo "=== check exit=$?"
+echo "=== exec"
+./tracer exec -x --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
+echo "=== exec exit=$?"

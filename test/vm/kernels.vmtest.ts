@@ -1,0 +1,113 @@
+// The compiled tracer on other kernels, under qemu (scripts/vmtest.sh): Debian's 6.1 generic
+// and 6.1 PREEMPT_RT kernels, whose task_struct layouts differ from each other and from the
+// host's, and which (unlike this host) have kprobes and fentry. Run by scripts/test.sh as
+//   deno test -A test/vm/kernels.vmtest.ts
+// Needs root (qemu, apt-get download on first use); fails under CI=true when it cannot run.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { kernelTest } from "../env.ts";
+
+function newestKernel(flavor: "amd64" | "rt-amd64"): string {
+  const r = spawnSync("bash", [
+    "-c",
+    `apt-cache search --names-only '^linux-image-6\\.1\\.0-[0-9]+-${flavor}-unsigned$' | awk '{print $1}' | sort -V | tail -n 1`,
+  ], { encoding: "utf8" });
+  const name = r.stdout.trim();
+  assert.ok(name, `no Debian 6.1 ${flavor} kernel package found (apt-get update?)`);
+  return name;
+}
+
+/** Boots the kernel with test/vm/guest.sh; returns each section's output and exit status. */
+function runGuest(pkg: string): Map<string, { out: string; exit: number }> {
+  const r = spawnSync("bash", ["scripts/vmtest.sh", "--kernel", pkg, "test/vm/guest.sh"], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(r.status, 0, `vmtest on ${pkg} failed:\n${r.stdout}\n${r.stderr}`);
+  const sections = new Map<string, { out: string; exit: number }>();
+  for (const m of r.stdout.matchAll(/^=== (\w+)\n([\s\S]*?)^=== \1 exit=(\d+)$/gm)) {
+    sections.set(m[1], { out: m[2], exit: Number(m[3]) });
+  }
+  return sections;
+}
+
+interface Feature {
+  feature: string;
+  available: boolean;
+  detail: string;
+}
+
+function checkKernel(flavor: "amd64" | "rt-amd64") {
+  const pkg = newestKernel(flavor);
+  const s = runGuest(pkg);
+
+  // tracer check: Debian's 6.1 kernels are built with kprobes, ftrace trampolines and BTF.
+  const check = s.get("check");
+  assert.ok(check, "no check section in the guest output");
+  assert.equal(check.exit, 0, check.out);
+  const report = JSON.parse(check.out.trim().split("\n").find((l) => l.startsWith("{"))!);
+  assert.equal(report.ok, true);
+  assert.match(report.kernel, /^6\.1\.0-\d+-(rt-)?amd64$/);
+  const avail = new Map<string, boolean>(
+    (report.features as Feature[]).map((f) => [f.feature, f.available]),
+  );
+  for (
+    const f of [
+      "kernel BTF",
+      "bpf() syscall",
+      "ring buffer maps",
+      "tracepoints",
+      "raw tracepoints",
+      "tp_btf",
+      "fentry",
+      "fexit",
+      "kprobes (perf PMU)",
+      "kprobes (tracefs)",
+    ]
+  ) {
+    assert.equal(avail.get(f), true, `${pkg}: ${f} should be available`);
+  }
+
+  // tracer exec -x --json -- sh -c '...': exactly the three execs, with exact fields.
+  const exec = s.get("exec");
+  assert.ok(exec, "no exec section in the guest output");
+  assert.equal(exec.exit, 3, exec.out);
+  const events = exec.out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert.equal(events.length, 3, exec.out);
+  const [sh, tru, fail] = events;
+  assert.deepEqual(
+    [sh.type, sh.comm, sh.filename, sh.args, sh.ret, sh.error, sh.pcomm],
+    [
+      "exec",
+      "sh",
+      "/bin/sh",
+      ["/bin/sh", "-c", `/bin/true hello "a b"; /nonexistent/x arg; exit 3`],
+      0,
+      null,
+      "tracer",
+    ],
+  );
+  assert.equal(sh.pid, sh.tid);
+  assert.deepEqual(
+    [tru.comm, tru.filename, tru.args, tru.ret, tru.error, tru.ppid, tru.pcomm, tru.uid],
+    ["true", "/bin/true", ["/bin/true", "hello", "a b"], 0, null, sh.pid, "sh", 0],
+  );
+  assert.deepEqual(
+    [fail.filename, fail.args, fail.ret, fail.error, fail.ppid, fail.comm],
+    ["/nonexistent/x", ["/nonexistent/x", "arg"], -2, "ENOENT", sh.pid, "sh"],
+  );
+  for (const e of events) {
+    assert.equal(e.args_truncated, false);
+    assert.ok(e.time_ns > 0 && e.mntns_id > 0 && e.cgroup_id > 0, JSON.stringify(e));
+  }
+}
+
+test("vmtest: check and exec on Debian 6.1 generic under qemu", kernelTest(), () => {
+  checkKernel("amd64");
+});
+
+test("vmtest: check and exec on Debian 6.1 PREEMPT_RT under qemu", kernelTest(), () => {
+  checkKernel("rt-amd64");
+});
