@@ -355,7 +355,7 @@ test("BTF: bad headers, unknown kinds, bad string offsets, bad ids and loops giv
   // Type 1's name offset past the strings.
   btfError(
     mut((v) => v.setUint32(24, 0x7fffffff, true)),
-    /type 1 name offset 2147483647 past string section/,
+    /type 1: name offset 2147483647 past string section \(\d+ bytes\) \(at offset 24\)/,
   );
   // Type 1 (a PTR) refers to a type id out of range.
   btfError(

@@ -3,10 +3,13 @@
 // pointer) links, forward declarations where a cycle needs one, explicit padding members,
 // packed structs, enum mode attributes, ___N suffixes for duplicate names. Pure.
 
+import { FormatError } from "../errors.ts";
 import type { Btf } from "./reader.ts";
 import { type BtfType, type CompositeType, type EnumType, Kind } from "./types.ts";
 
 const PTR_SIZE = 8;
+/** Deepest nesting of types followed (a loop in corrupt BTF must not overflow the stack). */
+const MAX_DEPTH = 2048;
 const TABS = "\t\t\t\t\t\t\t\t\t\t\t\t";
 const pfx = (lvl: number) => TABS.slice(0, Math.min(lvl, 12));
 
@@ -50,6 +53,10 @@ export class CDumper {
   private readonly identNames = new Map<string, number>();
   private emitQueue: number[] = [];
   private out: string[] = [];
+  private printed = 0;
+  private depth = 0;
+  /** Output budget: corrupt BTF can make inline anonymous types expand without bound. */
+  private readonly maxOutput: number;
 
   constructor(private readonly btf: Btf) {
     const n = btf.count;
@@ -59,6 +66,7 @@ export class CDumper {
     this.referenced = new Uint8Array(n);
     this.nameResolved = new Uint8Array(n);
     this.alignCache = new Uint8Array(n);
+    this.maxOutput = 16 * btf.bytes.length + (1 << 20);
     this.orderState[0] = ORDERED;
     this.emitState[0] = EMITTED;
     this.markReferenced();
@@ -70,6 +78,31 @@ export class CDumper {
 
   private print(s: string): void {
     this.out.push(s);
+    this.printed += s.length;
+    if (this.printed > this.maxOutput) {
+      throw new FormatError(
+        this.btf.what,
+        0,
+        `C output over ${this.maxOutput} bytes: types expand without bound`,
+      );
+    }
+  }
+
+  /** Runs `f` one level deeper in the type graph; throws FormatError past MAX_DEPTH. */
+  private nested<T>(id: number, f: () => T): T {
+    if (++this.depth > MAX_DEPTH) {
+      this.depth = 0;
+      throw new FormatError(
+        this.btf.what,
+        this.btf.recordOffset(id),
+        `type ${id}: types nest deeper than ${MAX_DEPTH} (a loop?)`,
+      );
+    }
+    try {
+      return f();
+    } finally {
+      this.depth--;
+    }
   }
 
   /** Takes the text emitted so far. */
@@ -124,6 +157,10 @@ export class CDumper {
 
   /** 1: strong link (must be defined first), 0: weak (a forward declaration will do), -1: loop. */
   private orderType(id: number, throughPtr: boolean): number {
+    return this.nested(id, () => this.orderTypeAt(id, throughPtr));
+  }
+
+  private orderTypeAt(id: number, throughPtr: boolean): number {
     const state = this.orderState[id];
     if (state === ORDERED) return 1;
     const t = this.t(id);
@@ -198,6 +235,10 @@ export class CDumper {
   }
 
   private emitType(id: number, contId: number): void {
+    this.nested(id, () => this.emitTypeAt(id, contId));
+  }
+
+  private emitTypeAt(id: number, contId: number): void {
     const state = this.emitState[id];
     if (state === EMITTED) return;
     const t = this.t(id);
@@ -473,6 +514,10 @@ export class CDumper {
 
   /** A declaration of `fname` with type `id` (a member, a parameter, a typedef). */
   emitTypeDecl(id: number, fname: string, lvl: number): void {
+    this.nested(id, () => this.emitTypeDeclAt(id, fname, lvl));
+  }
+
+  private emitTypeDeclAt(id: number, fname: string, lvl: number): void {
     const stack: number[] = [];
     for (let guard = 0; guard < 1024; guard++) {
       stack.push(id);

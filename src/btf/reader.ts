@@ -32,35 +32,39 @@ export interface BtfParseOptions {
   what?: string;
 }
 
-/** Number of extra 32-bit words after the 12-byte common header, or -1 for an unknown kind. */
-function extraWords(kind: number, vlen: number): number {
-  switch (kind) {
-    case Kind.INT:
-    case Kind.VAR:
-    case Kind.DECL_TAG:
-      return 1;
-    case Kind.PTR:
-    case Kind.FWD:
-    case Kind.TYPEDEF:
-    case Kind.VOLATILE:
-    case Kind.CONST:
-    case Kind.RESTRICT:
-    case Kind.FUNC:
-    case Kind.FLOAT:
-    case Kind.TYPE_TAG:
-      return 0;
-    case Kind.ARRAY:
-      return 3;
-    case Kind.STRUCT:
-    case Kind.UNION:
-    case Kind.DATASEC:
-    case Kind.ENUM64:
-      return 3 * vlen;
-    case Kind.ENUM:
-    case Kind.FUNC_PROTO:
-      return 2 * vlen;
-    default:
-      return -1;
+/**
+ * Record size in 32-bit words, indexed by the top byte of a type's info word (kind_flag bit
+ * and kind): FIXED_WORDS[top] + VLEN_WORDS[top] * vlen. Unknown kinds get a size that runs
+ * past any type section, so the index loop needs no separate check and the error is
+ * diagnosed after it.
+ */
+const FIXED_WORDS = new Uint32Array(256).fill(0x40000000);
+const VLEN_WORDS = new Uint32Array(256);
+const EXTRA: [Kind, number, number][] = [
+  [Kind.INT, 1, 0],
+  [Kind.PTR, 0, 0],
+  [Kind.ARRAY, 3, 0],
+  [Kind.STRUCT, 0, 3],
+  [Kind.UNION, 0, 3],
+  [Kind.ENUM, 0, 2],
+  [Kind.FWD, 0, 0],
+  [Kind.TYPEDEF, 0, 0],
+  [Kind.VOLATILE, 0, 0],
+  [Kind.CONST, 0, 0],
+  [Kind.RESTRICT, 0, 0],
+  [Kind.FUNC, 0, 0],
+  [Kind.FUNC_PROTO, 0, 2],
+  [Kind.VAR, 1, 0],
+  [Kind.DATASEC, 0, 3],
+  [Kind.FLOAT, 0, 0],
+  [Kind.DECL_TAG, 1, 0],
+  [Kind.TYPE_TAG, 0, 0],
+  [Kind.ENUM64, 0, 3],
+];
+for (const [kind, fixed, perVlen] of EXTRA) {
+  for (const top of [kind, kind | 0x80]) {
+    FIXED_WORDS[top] = 3 + fixed;
+    VLEN_WORDS[top] = perVlen;
   }
 }
 
@@ -209,8 +213,8 @@ export class Btf {
       ? new Uint32Array(bytes.buffer, absolute, typeLen / 4)
       : new Uint32Array(bytes.slice(typeStart, typeStart + typeLen).buffer);
 
-    // One pass: word offset and kind of every type; name offsets checked.
-    const strLimit = (base ? base.stringsEnd : 0) + strLen;
+    // One pass: word offset and kind of every type. Kept minimal: it runs cold, once per
+    // process, over ~150k kernel types. Names are checked when decoded.
     const max = Math.floor(words.length / 3);
     const offsets = new Uint32Array(max);
     const kinds = new Uint8Array(max);
@@ -218,43 +222,14 @@ export class Btf {
     let p = 0;
     let n = 0;
     while (p < end) {
-      if (end - p < 3) {
-        throw new FormatError(
-          what,
-          typeStart + p * 4,
-          `type ${(base ? base.count : 1) + n} truncated`,
-        );
-      }
       const info = words[p + 1];
-      const kind = (info >>> 24) & 0x1f;
-      const extra = extraWords(kind, info & 0xffff);
-      if (extra < 0) {
-        throw new FormatError(
-          what,
-          typeStart + p * 4,
-          `unknown BTF kind ${kind} in type ${(base ? base.count : 1) + n}`,
-        );
-      }
-      if (words[p] >= strLimit) {
-        throw new FormatError(
-          what,
-          typeStart + p * 4,
-          `type ${(base ? base.count : 1) + n} name offset ${
-            words[p]
-          } past string section (${strLimit})`,
-        );
-      }
+      const top = info >>> 24;
       offsets[n] = p;
-      kinds[n] = kind;
-      n++;
-      p += 3 + extra;
+      kinds[n++] = top & 0x1f;
+      p += FIXED_WORDS[top] + VLEN_WORDS[top] * (info & 0xffff);
     }
     if (p !== end) {
-      throw new FormatError(
-        what,
-        typeStart + offsets[n - 1] * 4,
-        `type ${(base ? base.count : 1) + n - 1} truncated`,
-      );
+      Btf.diagnose(what, words, typeStart, offsets[n - 1], (base ? base.count : 1) + n - 1);
     }
     return new Btf(
       bytes,
@@ -267,6 +242,23 @@ export class Btf {
       strings,
       typeStart,
     );
+  }
+
+  /** Why the last indexed record (at word `p`, type `id`) overran the type section. */
+  private static diagnose(
+    what: string,
+    words: Uint32Array,
+    typeStart: number,
+    p: number,
+    id: number,
+  ): never {
+    const at = typeStart + p * 4;
+    if (words.length - p < 3) throw new FormatError(what, at, `type ${id} truncated`);
+    const kind = (words[p + 1] >>> 24) & 0x1f;
+    if (FIXED_WORDS[kind] > 0xffff) {
+      throw new FormatError(what, at, `unknown BTF kind ${kind} in type ${id}`);
+    }
+    throw new FormatError(what, at, `type ${id} (${KIND_NAMES[kind]}) truncated`);
   }
 
   private checkId(id: number): void {
@@ -289,7 +281,7 @@ export class Btf {
     if (id === 0) return "";
     if (this.base && id < this.firstId) return this.base.name(id);
     this.checkId(id);
-    return this.string(this.words[this.offsets[id - this.firstId]]);
+    return this.nameAt(id, this.words[this.offsets[id - this.firstId]], "name");
   }
 
   /** The string at a string-section offset (offsets below the base's end are the base's). */
@@ -317,6 +309,17 @@ export class Btf {
     return utf8.decode(s.subarray(start, end));
   }
 
+  /** A string of type `id`'s record, with a FormatError naming the type when out of range. */
+  private nameAt(id: number, offset: number, what: string): string {
+    if (offset >= this.stringsEnd) {
+      throw this.formatError(
+        id,
+        `${what} offset ${offset} past string section (${this.stringsEnd} bytes)`,
+      );
+    }
+    return this.string(offset);
+  }
+
   /** Whether the NUL-terminated string at `offset` equals `q` (bytes), and how far `q` matched. */
   private matchAt(offset: number, q: Uint8Array): number {
     if (offset < this.strBase) return this.base!.matchAt(offset, q);
@@ -336,25 +339,47 @@ export class Btf {
     return this.strings[offset - this.strBase + len];
   }
 
-  private nameOff(id: number): number {
-    return this.words[this.offsets[id - this.firstId]];
+  /**
+   * Local indexes of this blob's types (of `kind`, or any kind when -1) whose name starts
+   * with the bytes `q`; `exact` also requires the name to end there. One tight pass over
+   * the index arrays, comparing string bytes in place.
+   */
+  private scan(q: Uint8Array, kind: number, exact: boolean): number[] {
+    const out: number[] = [];
+    const { words, offsets, kinds, strings } = this;
+    const strBase = this.strBase;
+    const n = kinds.length;
+    const len = q.length;
+    const q0 = q[0];
+    for (let i = 0; i < n; i++) {
+      if (kind >= 0 && kinds[i] !== kind) continue;
+      const nameOff = words[offsets[i]];
+      if (nameOff === 0) continue;
+      let off = nameOff - strBase;
+      if (off < 0) {
+        // A split BTF type named with a base string.
+        if (this.matchAt(nameOff, q) === len && (!exact || this.byteAfter(nameOff, len) === 0)) {
+          out.push(i);
+        }
+        continue;
+      }
+      if (strings[off] !== q0) continue;
+      let j = 1;
+      off++;
+      while (j < len && strings[off] === q[j]) {
+        off++;
+        j++;
+      }
+      if (j === len && (!exact || strings[off] === 0)) out.push(i);
+    }
+    return out;
   }
 
   /** Ids of the types named exactly `name` (optionally of one kind), ascending. */
   byName(name: string, kind?: Kind): number[] {
-    const q = encoder.encode(name);
     const out = this.base ? this.base.byName(name, kind) : [];
-    if (q.length === 0) return out;
-    const kinds = this.kinds;
-    const n = kinds.length;
-    for (let i = 0; i < n; i++) {
-      if (kind !== undefined && kinds[i] !== kind) continue;
-      const off = this.words[this.offsets[i]];
-      if (off === 0) continue;
-      if (this.matchAt(off, q) === q.length && this.byteAfter(off, q.length) === 0) {
-        out.push(i + this.firstId);
-      }
-    }
+    if (name === "") return out;
+    for (const i of this.scan(encoder.encode(name), kind ?? -1, true)) out.push(i + this.firstId);
     return out;
   }
 
@@ -363,19 +388,13 @@ export class Btf {
    * "___" flavor suffix) is `essential`. Compares bytes; decodes only flavored names.
    */
   candidates(essential: string, kind: Kind): number[] {
-    const q = encoder.encode(essential);
     const out = this.base ? this.base.candidates(essential, kind) : [];
-    if (q.length === 0) return out;
-    const kinds = this.kinds;
-    const n = kinds.length;
-    for (let i = 0; i < n; i++) {
-      if (kinds[i] !== kind) continue;
+    if (essential === "") return out;
+    const q = encoder.encode(essential);
+    for (const i of this.scan(q, kind, false)) {
       const off = this.words[this.offsets[i]];
-      if (off === 0 || this.matchAt(off, q) !== q.length) continue;
       const next = this.byteAfter(off, q.length);
-      if (next === 0) {
-        out.push(i + this.firstId);
-      } else if (next === 0x5f && essentialName(this.string(off)) === essential) {
+      if (next === 0 || (next === 0x5f && essentialName(this.string(off)) === essential)) {
         out.push(i + this.firstId);
       }
     }
@@ -498,7 +517,7 @@ export class Btf {
   private decode(id: number): BtfType {
     const w = this.words;
     const p = this.offsets[id - this.firstId];
-    const name = this.string(w[p]);
+    const name = this.nameAt(id, w[p], "name");
     const info = w[p + 1];
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
@@ -541,7 +560,7 @@ export class Btf {
           const m = q + i * 3;
           const off = w[m + 2];
           members[i] = {
-            name: this.string(w[m]),
+            name: this.nameAt(id, w[m], `member ${i} name`),
             type: this.ref(id, w[m + 1], `member ${i}`),
             bitOffset: kflag ? off & 0xffffff : off,
             bitfieldSize: kflag ? off >>> 24 : 0,
@@ -554,7 +573,7 @@ export class Btf {
         for (let i = 0; i < vlen; i++) {
           const v = w[q + i * 2 + 1];
           values[i] = {
-            name: this.string(w[q + i * 2]),
+            name: this.nameAt(id, w[q + i * 2], `value ${i} name`),
             value: kflag ? BigInt(v | 0) : BigInt(v),
           };
         }
@@ -565,7 +584,10 @@ export class Btf {
         for (let i = 0; i < vlen; i++) {
           const m = q + i * 3;
           const u = (BigInt(w[m + 2]) << 32n) | BigInt(w[m + 1]);
-          values[i] = { name: this.string(w[m]), value: kflag ? BigInt.asIntN(64, u) : u };
+          values[i] = {
+            name: this.nameAt(id, w[m], `value ${i} name`),
+            value: kflag ? BigInt.asIntN(64, u) : u,
+          };
         }
         return { id, name, kind, size: sizeOrType, signed: kflag, values };
       }
@@ -577,7 +599,7 @@ export class Btf {
         const params: Param[] = new Array(vlen);
         for (let i = 0; i < vlen; i++) {
           params[i] = {
-            name: this.string(w[q + i * 2]),
+            name: this.nameAt(id, w[q + i * 2], `parameter ${i} name`),
             type: this.ref(id, w[q + i * 2 + 1], `parameter ${i}`),
           };
         }
