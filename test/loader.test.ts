@@ -10,7 +10,6 @@ import { getPlatform } from "../src/platform/index.ts";
 import { loadObjectSpec } from "../src/object/load.ts";
 import process from "node:process";
 import { loadCollection } from "../src/loader/collection.ts";
-import { attachProgram } from "../src/link/attach.ts";
 import { RingBufReader } from "../src/events/ringbuf.ts";
 import { structDecoder } from "../src/events/decoder.ts";
 import { currentTid, idsOf, type OurIds, stillLoaded } from "./loader-ids.ts";
@@ -39,7 +38,8 @@ test(
       // The program really carries BTF (func_info for the entry and both subprograms).
       assert.ok(coll.program("on_getpid").program.info().btfId > 0);
       assert.equal(coll.map("events").type, MapType.RINGBUF);
-      const link = attachProgram(p, coll.program("on_getpid"));
+      // Attached through the collection: its close() must take the link down too.
+      const link = coll.attach("on_getpid");
       ids = idsOf(coll, [link]);
       assert.equal(ids.links.length, 1);
       assert.equal(ids.maps.length, 6); // events, drops, calls, .rodata, .bss, .data
@@ -78,7 +78,6 @@ test(
         );
       } finally {
         reader.close();
-        link.close();
       }
     } finally {
       coll.close();

@@ -24,6 +24,8 @@ import { fixDatasecs } from "./btf-fixup.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
 import { relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
+import { attachProgram } from "../link/attach.ts";
+import { closeAll, type Link } from "../link/link.ts";
 
 export class LoadError extends TracerError {}
 
@@ -65,7 +67,10 @@ export class Collection {
   /** What CO-RE did, relocation by relocation (for `inspect` and tests). */
   readonly coreResults: CoreRelocationResult[] = [];
 
-  constructor(readonly spec: ObjectSpec) {}
+  /** Links made with attach(), closed first by close(). */
+  readonly links: Link[] = [];
+
+  constructor(readonly spec: ObjectSpec, private readonly platform: Platform) {}
 
   map(name: string): BpfMap {
     const m = this.maps.get(name) ?? this.dataMaps.get(name);
@@ -80,10 +85,22 @@ export class Collection {
   }
 
   /** Closes every program, map and the BTF object (idempotent). */
+  /** Attaches a loaded program by name; the link is closed with the collection. */
+  attach(name: string): Link {
+    const link = attachProgram(this.platform, this.program(name));
+    this.links.push(link);
+    return link;
+  }
+
+  /** Closes links (newest first), programs, maps and the BTF object; idempotent. */
   close(): void {
-    for (const p of this.programs.values()) p.program.close();
-    for (const m of this.maps.values()) m.close();
-    this.btf?.close();
+    const links = this.links.splice(0).reverse();
+    closeAll([
+      ...links,
+      ...[...this.programs.values()].map((p) => p.program),
+      ...this.maps.values(),
+      ...(this.btf ? [this.btf] : []),
+    ]);
   }
 }
 
@@ -260,7 +277,7 @@ export function loadCollection(
   opts: LoadOptions = {},
 ): Collection {
   const initial = initialData(spec, opts);
-  const c = new Collection(spec);
+  const c = new Collection(spec, p);
   try {
     try {
       c.btf = btfLoad(p, fixDatasecs(spec.btf, spec.elf), `BTF of ${spec.name}`);
