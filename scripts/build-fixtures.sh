@@ -10,9 +10,22 @@ STRIP=${STRIP:-llvm-strip-19}
 OBJCOPY=${OBJCOPY:-llvm-objcopy-19}
 CFLAGS=(-O2 -g -target bpf -D__TARGET_ARCH_x86 -I/usr/include/x86_64-linux-gnu -I.)
 
+# core_vmlinux.bpf.c is generated from the Debian 6.1 generic kernel's BTF (its vmlinux.h,
+# printed by bpftool, gives the local types): every field of ~30 kernel structs, every
+# enumerator of a few kernel enums. The kernel BTF comes from scripts/fetch-kernels.sh.
+gen=$(mktemp -d)
+trap 'rm -rf "$gen"' EXIT
+btf61=$(ls -d ../../../.cache/kernels/6.1.0-*-amd64/vmlinux.btf 2>/dev/null | grep -v -- -rt- | sort -V | tail -n 1 || true)
+if [ -z "$btf61" ]; then
+  bash ../../../scripts/fetch-kernels.sh >/dev/null
+  btf61=$(ls -d ../../../.cache/kernels/6.1.0-*-amd64/vmlinux.btf | grep -v -- -rt- | sort -V | tail -n 1)
+fi
+bpftool btf dump file "$btf61" format c >"$gen/vmlinux_61.h"
+../../../node_modules/.bin/deno run -A gen-kernel-fixture.ts "$btf61" core_vmlinux.bpf.c
+
 for src in *.bpf.c; do
   obj=${src%.c}.o
-  "$CLANG" "${CFLAGS[@]}" -c "$src" -o "$obj"
+  "$CLANG" "${CFLAGS[@]}" -I"$gen" -c "$src" -o "$obj"
   "$STRIP" -g "$obj"
   echo "built $obj"
 done
