@@ -76,15 +76,15 @@ export function specMatch(local: CoreSpec, tb: Btf, targId: number, targ: CoreSp
     if (id < 0 || !isAnyEnum(kindOf(tb, id))) return false;
     const localName = local.spec[0].name ?? "";
     const len = essentialNameLength(localName);
+    const essential = localName.slice(0, len);
     const values = (typeOf(tb, id) as { values: { name: string }[] }).values;
     for (let i = 0; i < values.length; i++) {
       const n = values[i].name;
-      if (essentialNameLength(n) !== len) continue;
-      if (n.slice(0, len) === localName.slice(0, len)) {
-        targ.spec.push({ typeId: id, idx: i, name: n });
-        targ.raw.push(i);
-        return true;
-      }
+      // Cheap prefix test first; then the exact libbpf rule (same essential length).
+      if (!n.startsWith(essential) || essentialNameLength(n) !== len) continue;
+      targ.spec.push({ typeId: id, idx: i, name: n });
+      targ.raw.push(i);
+      return true;
     }
     return false;
   }
