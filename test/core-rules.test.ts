@@ -478,4 +478,11 @@ test("a verifier rejection at a poisoned instruction is explained by its relocat
     /instruction 1: program 'prog' relo #3 \(insn #1\): <byte_off> \[5\] struct s\.arr \(0:2 @ offset 12\)/,
   );
   assert.equal(explainVerifierLog([r], "R1 invalid mem access 'scalar'\n"), null);
+  // A subprogram's relocation, appended at instruction 40 of the loaded program.
+  const sub = { ...r, program: "helper", insn: 2 };
+  const other = { ...r, program: "prog", insn: 7 };
+  const subLog = "42: (85) call unknown#195896080\ninvalid func unknown#195896080\n";
+  const picked = explainVerifierLog([other, sub], subLog, "prog", new Map([["helper", 40]]));
+  assert.match(picked!, /at instruction 42: program 'helper' relo #3 \(insn #2\)/);
+  assert.match(explainVerifierLog([other, sub], subLog, "prog")!, /one of: .*'prog'.*'helper'/);
 });

@@ -26,21 +26,25 @@ function describe(r: CoreRelocationResult): string {
 /**
  * Given the relocation results of the program that failed to load (its own and those of the
  * subprograms linked into it) and the verifier log, explains a rejection at a poisoned
- * instruction; null when the log shows no such rejection.
+ * instruction; null when the log shows no such rejection. `bases` gives, per function name,
+ * the index of its first instruction in the loaded program (entry program: 0; appended
+ * subprograms: where the loader put them); without it only `program`'s own instructions
+ * can be matched exactly.
  */
 export function explainVerifierLog(
   results: CoreRelocationResult[],
   log: string,
   program?: string,
+  bases?: ReadonlyMap<string, number>,
 ): string | null {
   const at = poisonedInsnFromLog(log);
   if (at === null) return null;
   const poisoned = results.filter((r) => r.poisoned);
   const hint = "the kernel's BTF lacks what the program reads; guard the access with " +
     "bpf_core_field_exists() / bpf_core_type_exists() or use a ___flavor for this kernel";
-  const exact = poisoned.filter((r) =>
-    r.insn === at && (program === undefined || r.program === program)
-  );
+  const base = (r: CoreRelocationResult): number | undefined =>
+    bases?.get(r.program) ?? (program === undefined || r.program === program ? 0 : undefined);
+  const exact = poisoned.filter((r) => base(r) !== undefined && base(r)! + r.insn === at);
   const pick = exact.length === 1 ? exact : poisoned;
   if (pick.length === 0) {
     return `the verifier reached a poisoned CO-RE instruction${
