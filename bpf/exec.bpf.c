@@ -212,50 +212,84 @@ static __always_inline int enter_exec(__u64 filename, __u64 argv, __u32 flags)
 	return 0;
 }
 
-/* Reads argv (a user array of string pointers) into e->data after the file name. */
-static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __u64 argv)
+/* State of the argv walk of a failed exec (bpf_loop callback context). */
+struct argv_walk {
+	__u64 argv;      /* user address of the pointer array */
+	__u64 fname_len; /* args start at data[fname_len] */
+	__u64 off;       /* argv bytes stored so far */
+	__u64 limit;     /* max_arg_bytes */
+	__u32 nmax;      /* max_args */
+	__u32 argc;      /* arguments stored */
+	__u32 flags;     /* EXEC_F_* found on the way */
+};
+
+/*
+ * One argument: argv[i] copied after the previous ones. Returns 1 to stop the walk. A
+ * bpf_loop callback, so the verifier checks this body once, not once per argument.
+ */
+static long read_arg(__u64 i, void *ctx)
 {
-	__u64 off = 0, limit = max_arg_bytes;
-	__u32 i, nmax = max_args;
+	struct argv_walk *w = ctx;
+	__u32 zero = 0;
+	__u64 off, fname_len;
+	struct scratch *s;
 	const char *arg;
 	long n;
 
-	if (limit > EXEC_ARGS_MAX)
-		limit = EXEC_ARGS_MAX;
-	if (nmax > EXEC_ARGS_LIMIT)
-		nmax = EXEC_ARGS_LIMIT;
-	if (fname_len > EXEC_FILENAME_MAX - 1)
-		fname_len = EXEC_FILENAME_MAX - 1;
+	s = bpf_map_lookup_elem(&heap, &zero);
+	if (!s)
+		return 1;
+	if (bpf_probe_read_user(&arg, sizeof(arg), (void *)(w->argv + i * sizeof(arg)))) {
+		w->flags |= EXEC_F_ARGS_FAULT;
+		return 1;
+	}
+	if (!arg)
+		return 1;
+	off = w->off;
+	if (i >= w->nmax || off >= w->limit) {
+		w->flags |= EXEC_F_ARGS_TRUNCATED;
+		return 1;
+	}
+	fname_len = w->fname_len;
+	if (off > EXEC_ARGS_MAX - 1 || fname_len > EXEC_FILENAME_MAX - 1)
+		return 1;
+	barrier_var(off);
+	barrier_var(fname_len);
+	n = bpf_probe_read_user_str(&s->e.data[fname_len + off], EXEC_ARGS_MAX, arg);
+	if (n <= 0) {
+		w->flags |= EXEC_F_ARGS_FAULT;
+		return 1;
+	}
+	w->off = off + n;
+	w->argc = i + 1;
+	return 0;
+}
+
+/* Reads argv (a user array of string pointers) into e->data after the file name. */
+static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __u64 argv)
+{
+	struct argv_walk w = {
+		.argv = argv,
+		.fname_len = fname_len,
+		.limit = max_arg_bytes,
+		.nmax = max_args,
+	};
+
+	if (w.limit > EXEC_ARGS_MAX)
+		w.limit = EXEC_ARGS_MAX;
+	if (w.nmax > EXEC_ARGS_LIMIT)
+		w.nmax = EXEC_ARGS_LIMIT;
 	e->argc = 0;
 	if (!argv)
 		return 0; /* execve(path, NULL, ...) is allowed: no arguments */
-	for (i = 0; i < EXEC_ARGS_LIMIT + 1; i++) {
-		if (bpf_probe_read_user(&arg, sizeof(arg), (void *)(argv + i * sizeof(arg)))) {
-			e->flags |= EXEC_F_ARGS_FAULT;
-			break;
-		}
-		if (!arg)
-			break;
-		if (i >= nmax || off >= limit) {
-			e->flags |= EXEC_F_ARGS_TRUNCATED;
-			break;
-		}
-		if (off > EXEC_ARGS_MAX - 1)
-			break;
-		barrier_var(off);
-		n = bpf_probe_read_user_str(&e->data[fname_len + off], EXEC_ARGS_MAX, arg);
-		if (n <= 0) {
-			e->flags |= EXEC_F_ARGS_FAULT;
-			break;
-		}
-		off += n;
-		e->argc = i + 1;
-	}
-	if (off > limit) {
-		off = limit;
+	bpf_loop(EXEC_ARGS_LIMIT + 1, read_arg, &w, 0);
+	e->argc = w.argc;
+	e->flags |= w.flags;
+	if (w.off > w.limit) {
+		w.off = w.limit;
 		e->flags |= EXEC_F_ARGS_TRUNCATED;
 	}
-	return off;
+	return w.off;
 }
 
 static __always_inline int exit_exec(long ret)
@@ -308,14 +342,9 @@ int enter_execveat(struct syscall_enter_ctx *ctx)
 	return enter_exec(ctx->args[1], ctx->args[2], EXEC_F_EXECVEAT);
 }
 
+/* Also attached to syscalls/sys_exit_execveat (same record layout): verified once. */
 SEC("tracepoint/syscalls/sys_exit_execve")
 int exit_execve(struct syscall_exit_ctx *ctx)
-{
-	return exit_exec(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_execveat")
-int exit_execveat(struct syscall_exit_ctx *ctx)
 {
 	return exit_exec(ctx->ret);
 }

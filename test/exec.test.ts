@@ -175,16 +175,19 @@ test("execTracer: programs and .rodata from options", () => {
     "handle_exit",
     "handle_exec",
     "enter_execve",
-    "exit_execve",
     "enter_execveat",
-    "exit_execveat",
+    "exit_execve",
   ]);
+  assert.deepEqual(x.alsoAttach, [
+    { program: "exit_execve", category: "syscalls", name: "sys_exit_execveat" },
+  ]);
+  assert.deepEqual(execTracer().alsoAttach, []);
   assert.equal(x.rodata.target_uid, 0);
   assert.equal(x.rodata.max_args, 128);
   assert.equal(x.rodata.follow_tgid, 99);
   const f = execTracer({ failedOnly: true });
   assert.equal(f.rodata.emit_success, false);
-  assert.deepEqual(f.programs, ["enter_execve", "exit_execve", "enter_execveat", "exit_execveat"]);
+  assert.deepEqual(f.programs, ["enter_execve", "enter_execveat", "exit_execve"]);
 });
 
 function rec(over: Partial<ExecRecord> = {}): ExecRecord {

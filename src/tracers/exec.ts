@@ -66,7 +66,7 @@ export interface ExecRecord {
 }
 
 const PROGRAMS_SUCCESS = ["handle_exec"];
-const PROGRAMS_FAILED = ["enter_execve", "exit_execve", "enter_execveat", "exit_execveat"];
+const PROGRAMS_FAILED = ["enter_execve", "enter_execveat", "exit_execve"];
 const PROGRAMS_FOLLOW = ["handle_fork", "handle_exit"];
 
 /** The exec tracer for these options. */
@@ -82,6 +82,9 @@ export function execTracer(opts: ExecOptions = {}): TracerDescription<ExecRecord
   return {
     object: "exec",
     programs,
+    alsoAttach: emitFailed
+      ? [{ program: "exit_execve", category: "syscalls", name: "sys_exit_execveat" }]
+      : [],
     rodata: {
       target_uid: opts.uid ?? 0xffffffff,
       target_ppid: opts.ppid ?? 0,

@@ -9,6 +9,7 @@ import { TracerError } from "../errors.ts";
 import { loadObjectSpec } from "../object/load.ts";
 import { type Collection, loadCollection } from "../loader/collection.ts";
 import { attachProgram } from "../link/attach.ts";
+import { attachTracepoint } from "../link/tracepoint.ts";
 import { closeAll, type Link } from "../link/link.ts";
 import { RingBufReader } from "../events/ringbuf.ts";
 import type { Platform } from "../platform/types.ts";
@@ -60,6 +61,10 @@ export function startTracer<R>(
       mapSizes: opts.ringBytes ? { [desc.ringbuf]: opts.ringBytes } : undefined,
     });
     for (const name of desc.programs) links.push(attachProgram(p, collection.program(name)));
+    for (const a of desc.alsoAttach ?? []) {
+      const prog = collection.program(a.program);
+      links.push(attachTracepoint(p, prog.program.fd, prog.name, a.category, a.name));
+    }
     const ring = collection.map(desc.ringbuf);
     const ringSpec = spec.maps.find((m) => m.name === desc.ringbuf);
     reader = new RingBufReader(p, {

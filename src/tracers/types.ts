@@ -16,6 +16,11 @@ export interface TracerDescription<R> {
   object: string;
   /** Names (function symbols) of the programs to load and attach, in attach order. */
   programs: string[];
+  /**
+   * More tracepoints for some programs, beyond their own section's: the same loaded program
+   * attached again (e.g. one exit handler for sys_exit_execve and sys_exit_execveat).
+   */
+  alsoAttach?: { program: string; category: string; name: string }[];
   /** .rodata variables to set before load, by name. */
   rodata: Record<string, number | bigint | boolean>;
   /** The ring buffer map the events arrive in. */
