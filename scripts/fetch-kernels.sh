@@ -5,6 +5,7 @@
 #   .cache/kernels/<version>/bzImage      e.g. <version> = 6.1.0-54-amd64, 6.1.0-54-rt-amd64
 #   .cache/kernels/<version>/vmlinux      the ELF (x86_64) with its .BTF section
 #   .cache/kernels/<version>/vmlinux.btf  the raw BTF blob
+#   .cache/kernels/<version>/modules/{ext4,tcp_bbr}.ko  two modules: split BTF over vmlinux
 # Prints one line per kernel: the directory. Idempotent: a cached kernel is not fetched again.
 # usage: scripts/fetch-kernels.sh [PACKAGE...]   (default: the newest 6.1 amd64 and rt-amd64)
 set -euo pipefail
@@ -28,16 +29,20 @@ for pkg in "${packages[@]}"; do
   version=${pkg#linux-image-}
   version=${version%-unsigned}
   dir=$cache/$version
-  if [ -s "$dir/vmlinux.btf" ] && [ -s "$dir/bzImage" ] && [ -s "$dir/vmlinux" ]; then
+  if [ -s "$dir/vmlinux.btf" ] && [ -s "$dir/bzImage" ] && [ -s "$dir/vmlinux" ] &&
+    [ -s "$dir/modules/ext4.ko" ] && [ -s "$dir/modules/tcp_bbr.ko" ]; then
     echo "$dir"
     continue
   fi
   work=$(mktemp -d "$cache/.fetch.XXXXXX")
   (
     cd "$work"
-    apt-get download "$pkg" >/dev/null
-    dpkg-deb --fsys-tarfile ./*.deb | tar -x --wildcards './boot/vmlinuz-*'
+    apt-get download "$pkg" >/dev/null 2>&1 || apt-get download "$pkg"
+    dpkg-deb --fsys-tarfile ./*.deb |
+      tar -x --wildcards './boot/vmlinuz-*' '*/kernel/fs/ext4/ext4.ko' '*/kernel/net/ipv4/tcp_bbr.ko'
     mv ./boot/vmlinuz-* bzImage
+    mkdir modules
+    find ./lib -name '*.ko' -exec mv {} modules/ \;
     # The compressed payload starts at the xz magic FD 37 7A 58 5A 00.
     off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' bzImage | head -n 1 | cut -d: -f1)
     [ -n "$off" ] || { echo "fetch-kernels: no xz payload in $pkg's bzImage" >&2; exit 1; }
@@ -48,7 +53,8 @@ for pkg in "${packages[@]}"; do
     [ -s vmlinux.btf ] || { echo "fetch-kernels: $pkg's vmlinux has no .BTF" >&2; exit 1; }
   )
   mkdir -p "$dir"
-  mv "$work/bzImage" "$work/vmlinux" "$work/vmlinux.btf" "$dir/"
+  rm -rf "$dir/modules"
+  mv "$work/bzImage" "$work/vmlinux" "$work/vmlinux.btf" "$work/modules" "$dir/"
   rm -rf "$work"
   echo "$dir"
 done

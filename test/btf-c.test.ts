@@ -202,3 +202,29 @@ test("btf dump JSON and stats: one object per type, counts per kind", async () =
   );
   await assert.rejects(tracerBtf(["dump", "--format", "yaml"]), /--format must be c or json/);
 });
+
+test(
+  "btf dump C: a module's split BTF over Debian 6.1 vmlinux is byte-identical to bpftool's",
+  kernelTest(),
+  async () => {
+    const dir = debianKernels()[0];
+    const ko = `${dir}/modules/tcp_bbr.ko`;
+    const reference = execFileSync("bpftool", [
+      "--base-btf",
+      `${dir}/vmlinux.btf`,
+      "btf",
+      "dump",
+      "file",
+      ko,
+      "format",
+      "c",
+    ], {
+      maxBuffer: 1 << 30,
+      encoding: "utf8",
+    });
+    const [status, ours] = await tracerBtf(["dump", "--btf", ko, "--base", `${dir}/vmlinux.btf`]);
+    assert.equal(status, 0);
+    assert.equal(ours, reference);
+    assert.match(ours, /\nstruct bbr \{\n/);
+  },
+);

@@ -86,3 +86,39 @@ test(
     assert.ok(tgid.includes(2484), `tgid offsets ${tgid}`);
   },
 );
+
+test(
+  "Debian 6.1 module BTF (ext4, tcp_bbr): split over vmlinux, as bpftool --base-btf -j",
+  kernelTest(),
+  () => {
+    for (const dir of debianKernels()) {
+      const base = readBtfFile(`${dir}/vmlinux.btf`);
+      for (const mod of ["ext4", "tcp_bbr"]) {
+        const path = `${dir}/modules/${mod}.ko`;
+        const split = readBtfFile(path, base);
+        assert.equal(split.firstId, base.count);
+        const reference = bpftoolTypes(path, `${dir}/vmlinux.btf`);
+        assert.equal(split.count - split.firstId, reference.length, `${path}: type count`);
+        for (const want of reference) {
+          const got = asBpftoolJson(split, want.id as number);
+          if (JSON.stringify(got) !== JSON.stringify(want)) assert.deepEqual(got, want);
+        }
+        // Names in split types may live in the base's strings, and lookups span both.
+        assert.equal(
+          split.byName("task_struct", Kind.STRUCT)[0],
+          base.byName("task_struct", Kind.STRUCT)[0],
+        );
+        const again = Btf.parse(writeBtf(split), { base });
+        for (let id = split.firstId; id < split.count; id++) {
+          assert.deepEqual(
+            again.type(id),
+            split.type(id),
+          );
+        }
+      }
+      const ext4 = readBtfFile(`${dir}/modules/ext4.ko`, base);
+      assert.equal(ext4.byName("ext4_sb_info", Kind.STRUCT).length, 1);
+      assert.ok(ext4.byName("ext4_sb_info", Kind.STRUCT)[0] >= base.count);
+    }
+  },
+);

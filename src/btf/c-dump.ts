@@ -66,7 +66,9 @@ export class CDumper {
     this.referenced = new Uint8Array(n);
     this.nameResolved = new Uint8Array(n);
     this.alignCache = new Uint8Array(n);
-    this.maxOutput = 16 * btf.bytes.length + (1 << 20);
+    let input = 0;
+    for (let b: Btf | undefined = btf; b; b = b.base) input += b.bytes.length;
+    this.maxOutput = 16 * input + (1 << 20);
     this.orderState[0] = ORDERED;
     this.emitState[0] = EMITTED;
     this.markReferenced();

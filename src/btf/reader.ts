@@ -100,6 +100,7 @@ export class Btf {
   /** Byte offset of the type section within `bytes`, for error messages. */
   private readonly typeStart: number;
   private readonly cache = new Map<number, BtfType>();
+  private kindLists: Uint32Array[] | null = null;
 
   private constructor(
     bytes: Uint8Array,
@@ -346,13 +347,14 @@ export class Btf {
    */
   private scan(q: Uint8Array, kind: number, exact: boolean): number[] {
     const out: number[] = [];
-    const { words, offsets, kinds, strings } = this;
+    const { words, offsets, strings } = this;
     const strBase = this.strBase;
-    const n = kinds.length;
+    const list = kind >= 0 ? this.ofKind(kind) : null;
+    const n = list ? list.length : offsets.length;
     const len = q.length;
     const q0 = q[0];
-    for (let i = 0; i < n; i++) {
-      if (kind >= 0 && kinds[i] !== kind) continue;
+    for (let k = 0; k < n; k++) {
+      const i = list ? list[k] : k;
       const nameOff = words[offsets[i]];
       if (nameOff === 0) continue;
       let off = nameOff - strBase;
@@ -373,6 +375,20 @@ export class Btf {
       if (j === len && (!exact || strings[off] === 0)) out.push(i);
     }
     return out;
+  }
+
+  /** Local indexes of this blob's types of one kind (built for all kinds on first use). */
+  private ofKind(kind: number): Uint32Array {
+    if (!this.kindLists) {
+      const kinds = this.kinds;
+      const counts = new Uint32Array(32);
+      for (let i = 0; i < kinds.length; i++) counts[kinds[i]]++;
+      const lists = Array.from(counts, (c) => new Uint32Array(c));
+      const fill = new Uint32Array(32);
+      for (let i = 0; i < kinds.length; i++) lists[kinds[i]][fill[kinds[i]]++] = i;
+      this.kindLists = lists;
+    }
+    return this.kindLists[kind] ?? new Uint32Array(0);
   }
 
   /** Ids of the types named exactly `name` (optionally of one kind), ascending. */
