@@ -65,16 +65,26 @@ function openViaTracefs(
   }
 }
 
+export interface KprobeOptions {
+  /** "auto" (default): the PMU when the kernel has one, else tracefs kprobe_events. */
+  via?: "auto" | "pmu" | "tracefs";
+}
+
 export function attachKprobe(
   p: Platform,
   progFd: number,
   progName: string,
   func: string,
   retprobe = false,
+  opts: KprobeOptions = {},
 ): Link {
   checkSymbol(func);
   const kind = retprobe ? "kretprobe" : "kprobe";
-  const pmu = kprobePmu();
+  const via = opts.via ?? "auto";
+  const pmu = via === "tracefs" ? null : kprobePmu();
+  if (via === "pmu" && !pmu) {
+    throw new AttachError(`${kind} ${func}: the kernel has no kprobe PMU`);
+  }
   let event: PerfEvent;
   let cleanup = () => {};
   if (pmu) {
