@@ -14,6 +14,7 @@ import { loadObjectSpec } from "../src/object/load.ts";
 import { type Collection, loadCollection } from "../src/loader/collection.ts";
 import { attachProgram } from "../src/link/attach.ts";
 import { attachKprobe } from "../src/link/kprobe.ts";
+import { attachTracepoint } from "../src/link/tracepoint.ts";
 import { RingBufReader } from "../src/events/ringbuf.ts";
 import { PerfBufReader } from "../src/events/perfbuf.ts";
 import { structDecoder } from "../src/events/decoder.ts";
@@ -218,5 +219,49 @@ test(
       () => loadCollection(p, spec, { constants: { magic: true } }),
       /constant magic: expects an integer of 4 bytes/,
     );
+  },
+);
+
+test(
+  "link: tracepoint attached the pre-5.15 way (PERF_EVENT_IOC_SET_BPF) delivers events and detaches on close",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
+    const coll = loadCollection(p, spec, {
+      programs: ["on_getpid"],
+      constants: { target_tid: currentTid() },
+    });
+    try {
+      const prog = coll.program("on_getpid");
+      const link = attachTracepoint(p, prog.program.fd, prog.name, "syscalls", "sys_enter_getpid", {
+        method: "ioctl",
+      });
+      assert.equal(link.method, "ioctl");
+      const reader = new RingBufReader(p, coll.map("events"));
+      const decoder = structDecoder(spec.btf, "event");
+      const seqs: number[] = [];
+      try {
+        p.pid();
+        p.pid();
+        await reader.poll(
+          (v, off, len) => void seqs.push(decoder.decode(v, off, len).seq as number),
+          1000,
+        );
+        assert.deepEqual(seqs, [1, 2]);
+        link.close();
+        p.pid(); // detached: no event
+        await reader.poll(
+          (v, off, len) => void seqs.push(decoder.decode(v, off, len).seq as number),
+          50,
+        );
+        assert.deepEqual(seqs, [1, 2]);
+      } finally {
+        reader.close();
+        link.close();
+      }
+    } finally {
+      coll.close();
+    }
   },
 );

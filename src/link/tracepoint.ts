@@ -39,26 +39,30 @@ export function attachTracepoint(
   progName: string,
   category: string,
   name: string,
+  opts: { method?: "auto" | "ioctl" } = {},
 ): Link {
   const target = `${category}/${name}`;
   const event = tracepointEvent(p, requireTracepointId(category, name), target);
-  try {
-    const link = linkCreate(p, progFd, event.fd, AttachType.PERF_EVENT, {
-      what: `program ${progName} to tracepoint ${target}`,
-    });
-    return {
-      kind: "tracepoint",
-      target,
-      method: "bpf_link",
-      id: link.info().id,
-      close: () => closeAll([link, event]),
-    };
-  } catch (e) {
-    const old = e instanceof SysError &&
-      (e.errno === EINVAL || e.errno === ENOTSUPP || e.errno === EOPNOTSUPP);
-    if (!old) {
-      event.close();
-      throw e;
+  if (opts.method !== "ioctl") {
+    try {
+      const link = linkCreate(p, progFd, event.fd, AttachType.PERF_EVENT, {
+        what: `program ${progName} to tracepoint ${target}`,
+      });
+      return {
+        kind: "tracepoint",
+        target,
+        method: "bpf_link",
+        id: link.info().id,
+        close: () => closeAll([link, event]),
+      };
+    } catch (e) {
+      // Kernels before 5.15 have no perf-event links: fall back to the ioctl.
+      const old = e instanceof SysError &&
+        (e.errno === EINVAL || e.errno === ENOTSUPP || e.errno === EOPNOTSUPP);
+      if (!old) {
+        event.close();
+        throw e;
+      }
     }
   }
   try {
