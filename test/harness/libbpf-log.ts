@@ -2,8 +2,8 @@
 // compiled on first use) and parses its debug log into per-relocation decisions.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import process from "node:process";
 import { join } from "node:path";
 
 export interface LibbpfDecision {
@@ -27,13 +27,22 @@ export interface LibbpfRun {
 
 let harness: string | null = null;
 
-/** Compiles the harness once per process (cc + -lbpf from libbpf-dev). */
+/**
+ * Compiles the harness (cc + -lbpf from libbpf-dev) into .cache/core-harness/, again only
+ * when its source is newer; built under a temporary name and renamed, so concurrent runs
+ * never see a half-written binary.
+ */
 export function harnessPath(): string {
-  if (harness && existsSync(harness)) return harness;
-  const dir = mkdtempSync(join(tmpdir(), "core-harness-"));
-  const out = join(dir, "core_harness");
+  if (harness) return harness;
   const src = new URL("./core_harness.c", import.meta.url).pathname;
-  execFileSync("cc", ["-O1", "-o", out, src, "-lbpf"], { stdio: ["ignore", "pipe", "pipe"] });
+  const dir = new URL("../../.cache/core-harness/", import.meta.url).pathname;
+  const out = join(dir, "core_harness");
+  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${out}.${process.pid}.tmp`;
+    execFileSync("cc", ["-O1", "-o", tmp, src, "-lbpf"], { stdio: ["ignore", "pipe", "pipe"] });
+    renameSync(tmp, out);
+  }
   harness = out;
   return out;
 }
