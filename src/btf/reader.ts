@@ -32,42 +32,6 @@ export interface BtfParseOptions {
   what?: string;
 }
 
-/**
- * Record size in 32-bit words, indexed by the top byte of a type's info word (kind_flag bit
- * and kind): FIXED_WORDS[top] + VLEN_WORDS[top] * vlen. Unknown kinds get a size that runs
- * past any type section, so the index loop needs no separate check and the error is
- * diagnosed after it.
- */
-const FIXED_WORDS = new Uint32Array(256).fill(0x40000000);
-const VLEN_WORDS = new Uint32Array(256);
-const EXTRA: [Kind, number, number][] = [
-  [Kind.INT, 1, 0],
-  [Kind.PTR, 0, 0],
-  [Kind.ARRAY, 3, 0],
-  [Kind.STRUCT, 0, 3],
-  [Kind.UNION, 0, 3],
-  [Kind.ENUM, 0, 2],
-  [Kind.FWD, 0, 0],
-  [Kind.TYPEDEF, 0, 0],
-  [Kind.VOLATILE, 0, 0],
-  [Kind.CONST, 0, 0],
-  [Kind.RESTRICT, 0, 0],
-  [Kind.FUNC, 0, 0],
-  [Kind.FUNC_PROTO, 0, 2],
-  [Kind.VAR, 1, 0],
-  [Kind.DATASEC, 0, 3],
-  [Kind.FLOAT, 0, 0],
-  [Kind.DECL_TAG, 1, 0],
-  [Kind.TYPE_TAG, 0, 0],
-  [Kind.ENUM64, 0, 3],
-];
-for (const [kind, fixed, perVlen] of EXTRA) {
-  for (const top of [kind, kind | 0x80]) {
-    FIXED_WORDS[top] = 3 + fixed;
-    VLEN_WORDS[top] = perVlen;
-  }
-}
-
 export class Btf {
   /** Valid ids are 0..count-1 (base types included for split BTF; 0 is void). */
   readonly count: number;
@@ -100,7 +64,7 @@ export class Btf {
   /** Byte offset of the type section within `bytes`, for error messages. */
   private readonly typeStart: number;
   private readonly cache = new Map<number, BtfType>();
-  private kindLists: Uint32Array[] | null = null;
+  private readonly kindLists: (Uint32Array | undefined)[] = [];
 
   private constructor(
     bytes: Uint8Array,
@@ -222,12 +186,44 @@ export class Btf {
     const end = words.length;
     let p = 0;
     let n = 0;
-    while (p < end) {
+    scan: while (p < end) {
       const info = words[p + 1];
-      const top = info >>> 24;
+      const kind = (info >>> 24) & 0x1f;
       offsets[n] = p;
-      kinds[n++] = top & 0x1f;
-      p += FIXED_WORDS[top] + VLEN_WORDS[top] * (info & 0xffff);
+      kinds[n++] = kind;
+      switch (kind) {
+        case Kind.FUNC:
+        case Kind.PTR:
+        case Kind.CONST:
+        case Kind.TYPEDEF:
+        case Kind.FWD:
+        case Kind.VOLATILE:
+        case Kind.RESTRICT:
+        case Kind.FLOAT:
+        case Kind.TYPE_TAG:
+          p += 3;
+          break;
+        case Kind.FUNC_PROTO:
+        case Kind.ENUM:
+          p += 3 + 2 * (info & 0xffff);
+          break;
+        case Kind.STRUCT:
+        case Kind.UNION:
+        case Kind.DATASEC:
+        case Kind.ENUM64:
+          p += 3 + 3 * (info & 0xffff);
+          break;
+        case Kind.INT:
+        case Kind.VAR:
+        case Kind.DECL_TAG:
+          p += 4;
+          break;
+        case Kind.ARRAY:
+          p += 6;
+          break;
+        default: // unknown kind (or a cut record): diagnosed below
+          break scan;
+      }
     }
     if (p !== end) {
       Btf.diagnose(what, words, typeStart, offsets[n - 1], (base ? base.count : 1) + n - 1);
@@ -256,7 +252,7 @@ export class Btf {
     const at = typeStart + p * 4;
     if (words.length - p < 3) throw new FormatError(what, at, `type ${id} truncated`);
     const kind = (words[p + 1] >>> 24) & 0x1f;
-    if (FIXED_WORDS[kind] > 0xffff) {
+    if (kind === 0 || kind > Kind.ENUM64) {
       throw new FormatError(what, at, `unknown BTF kind ${kind} in type ${id}`);
     }
     throw new FormatError(what, at, `type ${id} (${KIND_NAMES[kind]}) truncated`);
@@ -347,14 +343,24 @@ export class Btf {
    */
   private scan(q: Uint8Array, kind: number, exact: boolean): number[] {
     const out: number[] = [];
-    const { words, offsets, strings } = this;
+    const { words, offsets, strings, kinds } = this;
     const strBase = this.strBase;
-    const list = kind >= 0 ? this.ofKind(kind) : null;
-    const n = list ? list.length : offsets.length;
     const len = q.length;
     const q0 = q[0];
+    // The first scan for a kind walks every type and records that kind's indexes on the
+    // way; later scans for the kind walk only those.
+    const list = kind >= 0 ? this.kindLists[kind] : undefined;
+    const collect = kind >= 0 && !list ? new Uint32Array(kinds.length) : undefined;
+    let collected = 0;
+    const n = list ? list.length : kinds.length;
     for (let k = 0; k < n; k++) {
-      const i = list ? list[k] : k;
+      let i = k;
+      if (list) {
+        i = list[k];
+      } else if (collect) {
+        if (kinds[i] !== kind) continue;
+        collect[collected++] = i;
+      }
       const nameOff = words[offsets[i]];
       if (nameOff === 0) continue;
       let off = nameOff - strBase;
@@ -374,21 +380,8 @@ export class Btf {
       }
       if (j === len && (!exact || strings[off] === 0)) out.push(i);
     }
+    if (collect) this.kindLists[kind] = collect.slice(0, collected);
     return out;
-  }
-
-  /** Local indexes of this blob's types of one kind (built for all kinds on first use). */
-  private ofKind(kind: number): Uint32Array {
-    if (!this.kindLists) {
-      const kinds = this.kinds;
-      const counts = new Uint32Array(32);
-      for (let i = 0; i < kinds.length; i++) counts[kinds[i]]++;
-      const lists = Array.from(counts, (c) => new Uint32Array(c));
-      const fill = new Uint32Array(32);
-      for (let i = 0; i < kinds.length; i++) lists[kinds[i]][fill[kinds[i]]++] = i;
-      this.kindLists = lists;
-    }
-    return this.kindLists[kind] ?? new Uint32Array(0);
   }
 
   /** Ids of the types named exactly `name` (optionally of one kind), ascending. */
