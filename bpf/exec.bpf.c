@@ -150,8 +150,12 @@ static __always_inline __u64 name_len(struct exec_event *e, long n)
 	return n - 1;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+/*
+ * A successful exec, in the new program: the file name comes from the kernel (bprm->filename,
+ * also the tracepoint's filename), the argv from the new mm (arg_start..arg_end), which the
+ * kernel has just written, so it is the real argv and always mapped. argc: -1 when unknown.
+ */
+static __always_inline int on_exec(struct task_struct *task, const char *filename, int argc)
 {
 	__u32 zero = 0, tgid;
 	__u64 start, end, fname_len, args_len, limit;
@@ -171,9 +175,9 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	e->flags = 0;
 	fill_common(e, task);
 	e->ret = 0;
-	e->argc = BPF_CORE_READ(bprm, argc);
+	e->argc = argc < 0 ? 0 : argc;
 
-	n = bpf_probe_read_kernel_str(e->data, EXEC_FILENAME_MAX, BPF_CORE_READ(bprm, filename));
+	n = bpf_probe_read_kernel_str(e->data, EXEC_FILENAME_MAX, filename);
 	fname_len = name_len(e, n);
 	if (fname_len > EXEC_FILENAME_MAX - 1)
 		fname_len = EXEC_FILENAME_MAX - 1;
@@ -198,6 +202,23 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	}
 	submit(e, fname_len, args_len);
 	return 0;
+}
+
+/* With kernel BTF: the binprm gives the file name and argc directly. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(task, BPF_CORE_READ(bprm, filename), BPF_CORE_READ(bprm, argc));
+}
+
+/* Without kernel BTF at attach time (--btf): the classic tracepoint, same event. */
+SEC("tracepoint/sched/sched_process_exec")
+int handle_exec_tp(struct trace_event_raw_sched_process_exec *ctx)
+{
+	unsigned int loc = BPF_CORE_READ(ctx, __data_loc_filename);
+
+	return on_exec((struct task_struct *)bpf_get_current_task(), (void *)ctx + (loc & 0xffff),
+		       -1);
 }
 
 static __always_inline int enter_exec(__u64 filename, __u64 argv, __u32 flags)
@@ -350,8 +371,7 @@ int exit_execve(struct syscall_exit_ctx *ctx)
 }
 
 /* "-- CMD" mode: a child of a followed process is followed. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
 {
 	__u32 ptgid, ctgid;
 	__u8 one = 1;
@@ -369,8 +389,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_exit, struct task_struct *task)
+static __always_inline int on_exit(struct task_struct *task)
 {
 	__u32 tgid;
 
@@ -380,4 +399,29 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		return 0; /* a thread, not the whole process */
 	bpf_map_delete_elem(&traced, &tgid);
 	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	return on_exit(task);
+}
+
+/* The same, as raw tracepoints: attached by name, no kernel BTF needed. */
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(handle_fork_raw, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(handle_exit_raw, struct task_struct *task)
+{
+	return on_exit(task);
 }

@@ -71,6 +71,13 @@ struct linux_binprm {
 	const char *filename;
 };
 
+/* The sched_process_exec tracepoint record (no kernel BTF needed to attach it). */
+struct trace_event_raw_sched_process_exec {
+	unsigned int __data_loc_filename; /* offset (low 16 bits) and length of the name */
+	pid_t pid;
+	pid_t old_pid;
+};
+
 #pragma clang attribute pop
 
 /*

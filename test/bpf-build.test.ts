@@ -52,6 +52,9 @@ test("exec.bpf.o: programs, maps, .rodata config and event type in BTF, no DWARF
   for (
     const s of [
       "tp_btf/sched_process_exec",
+      "tracepoint/sched/sched_process_exec",
+      "raw_tp/sched_process_fork",
+      "raw_tp/sched_process_exit",
       "tracepoint/syscalls/sys_enter_execve",
       "tracepoint/syscalls/sys_exit_execve",
       "tracepoint/syscalls/sys_enter_execveat",
@@ -105,8 +108,11 @@ test(
         "enter_execveat",
         "exit_execve",
         "handle_exec",
+        "handle_exec_tp",
         "handle_exit",
+        "handle_exit_raw",
         "handle_fork",
+        "handle_fork_raw",
       ]);
     } finally {
       rmSync(pin, { recursive: true, force: true });

@@ -73,10 +73,11 @@ function mntns(): number {
 const b64 = (s: string | Uint8Array) =>
   btoa(String.fromCharCode(...(typeof s === "string" ? new TextEncoder().encode(s) : s)));
 
-test("exec -x --json -- WORKLOAD: exactly the workload's execs, every field", kernelTest(), () => {
+/** Runs the workload under `tracer exec -x --json ...extra` and checks every event exactly. */
+function exactWorkloadEvents(extra: string[]): void {
   build();
   const out = join(dir, "out.jsonl");
-  const r = tracer(["-x", "--json", "-o", out, "--", WORKLOAD, MANIFEST, NOEXEC]);
+  const r = tracer(["-x", "--json", "-o", out, ...extra, "--", WORKLOAD, MANIFEST, NOEXEC]);
   assert.equal(r.status, 7, `exit status is the workload's (stderr: ${r.stderr})`);
   const events = readFileSync(out, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
   const pids = manifest();
@@ -170,7 +171,33 @@ test("exec -x --json -- WORKLOAD: exactly the workload's execs, every field", ke
     assert.ok(Math.abs(Date.parse(e.time) - Date.now()) < 60_000, e.time);
   }
   assert.equal(offsets.size, 1);
+}
+
+test("exec -x --json -- WORKLOAD: exactly the workload's execs, every field", kernelTest(), () => {
+  exactWorkloadEvents([]);
 });
+
+test(
+  "exec --hooks tracepoint (no kernel BTF needed to attach): the same events",
+  kernelTest(),
+  () => {
+    exactWorkloadEvents(["--hooks", "tracepoint"]);
+  },
+);
+
+test(
+  "exec --btf FILE: CO-RE against that file, tracepoint hooks; a bad file is one clear error",
+  kernelTest(),
+  () => {
+    const copy = join(dir, "vmlinux.btf");
+    writeFileSync(copy, readFileSync("/sys/kernel/btf/vmlinux"));
+    exactWorkloadEvents(["--btf", copy]);
+    const bad = tracer(["--btf", join(dir, "nope.btf"), "--", "/bin/true"]);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stderr, /^tracer exec: .*nope\.btf/m);
+    assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+  },
+);
 
 test(
   "exec (table, successes only) -- WORKLOAD: execsnoop lines, escaped and quoted",

@@ -185,6 +185,8 @@ test("execTracer: programs and .rodata from options", () => {
   assert.equal(x.rodata.target_uid, 0);
   assert.equal(x.rodata.max_args, 128);
   assert.equal(x.rodata.follow_tgid, 99);
+  const t = execTracer({ hooks: "tracepoint", followTgid: 5 });
+  assert.deepEqual(t.programs, ["handle_fork_raw", "handle_exit_raw", "handle_exec_tp"]);
   const f = execTracer({ failedOnly: true });
   assert.equal(f.rodata.emit_success, false);
   assert.deepEqual(f.programs, ["enter_execve", "enter_execveat", "exit_execve"]);

@@ -24,7 +24,10 @@ options:
   -o, --output FILE     write events to FILE instead of stdout
   -d, --duration SECS   stop after SECS seconds
   -c, --count N         stop after N events
-      --btf FILE        kernel BTF to relocate against (default /sys/kernel/btf/vmlinux)
+      --btf FILE        kernel BTF to relocate against (default /sys/kernel/btf/vmlinux);
+                        implies --hooks tracepoint
+      --hooks KIND      tp_btf (default) or tracepoint (tracepoint + raw_tp, for kernels
+                        without BTF of their own)
       --ring-bytes N    ring buffer size (power of two >= 4096, default 4194304)
       --wakeup-bytes N  wake the reader when N bytes wait (default 65536; 0: every event);
                         events are read at least every 100 ms anyway
@@ -48,6 +51,7 @@ const OPTIONS = {
   duration: { type: "string", short: "d" },
   count: { type: "string", short: "c" },
   btf: { type: "string" },
+  hooks: { type: "string" },
   "wakeup-bytes": { type: "string" },
   "ring-bytes": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -87,6 +91,9 @@ export function parseExecArgs(args: string[]): ExecSessionOptions | null {
   if (ringBytes !== undefined && (ringBytes & (ringBytes - 1)) !== 0) {
     throw new UsageError(`exec: --ring-bytes must be a power of two, got ${ringBytes}`);
   }
+  if (v.hooks !== undefined && v.hooks !== "tp_btf" && v.hooks !== "tracepoint") {
+    throw new UsageError(`exec: --hooks is tp_btf or tracepoint, got '${v.hooks}'`);
+  }
   if (v.failed && v["failed-only"]) {
     throw new UsageError("exec: --failed and --failed-only: choose one");
   }
@@ -105,6 +112,7 @@ export function parseExecArgs(args: string[]): ExecSessionOptions | null {
     durationMs: duration === undefined ? undefined : duration * 1000,
     count: intOption("exec", "count", v.count, { min: 1 }),
     btf: v.btf,
+    hooks: v.hooks as "tp_btf" | "tracepoint" | undefined,
     wakeupBytes: intOption("exec", "wakeup-bytes", v["wakeup-bytes"]) ?? 65536,
     ringBytes,
     cmd,

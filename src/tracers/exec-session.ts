@@ -29,6 +29,8 @@ export interface ExecSessionOptions {
   count?: number;
   btf?: string;
   wakeupBytes: number;
+  /** tp_btf hooks (need kernel BTF) or tracepoint/raw_tp ones; default: tracepoint with --btf. */
+  hooks?: "tp_btf" | "tracepoint";
   /** Ring buffer size in bytes (default: the object's, 4 MiB). */
   ringBytes?: number;
   /** `-- CMD ARGS...`: empty when not given. */
@@ -62,6 +64,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       maxArgs: o.maxArgs,
       name: o.name,
       // Past half the ring the reader must be woken, or the ring fills between two timer drains.
+      hooks: o.hooks ?? (o.btf ? "tracepoint" : "tp_btf"),
       wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
     }),
     { btf, ringBytes: o.ringBytes },

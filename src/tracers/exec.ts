@@ -40,6 +40,11 @@ export interface ExecOptions {
   name?: RegExp;
   /** Wake the reader when this many bytes wait in the ring (0: every event). */
   wakeupBytes?: number;
+  /**
+   * How the sched_process_exec/fork/exit hooks attach: "tp_btf" (default; needs the
+   * running kernel's BTF) or "tracepoint" (tracepoint + raw_tp: no kernel BTF needed).
+   */
+  hooks?: "tp_btf" | "tracepoint";
 }
 
 export interface ExecRecord {
@@ -65,18 +70,21 @@ export interface ExecRecord {
   mntnsId: number;
 }
 
-const PROGRAMS_SUCCESS = ["handle_exec"];
 const PROGRAMS_FAILED = ["enter_execve", "enter_execveat", "exit_execve"];
-const PROGRAMS_FOLLOW = ["handle_fork", "handle_exit"];
+const HOOKS = {
+  tp_btf: { exec: ["handle_exec"], follow: ["handle_fork", "handle_exit"] },
+  tracepoint: { exec: ["handle_exec_tp"], follow: ["handle_fork_raw", "handle_exit_raw"] },
+};
 
 /** The exec tracer for these options. */
 export function execTracer(opts: ExecOptions = {}): TracerDescription<ExecRecord> {
   const maxArgs = Math.min(opts.maxArgs ?? DEFAULT_MAX_ARGS, EXEC_ARGS_LIMIT);
   const emitSuccess = !opts.failedOnly;
   const emitFailed = !!(opts.failed || opts.failedOnly);
+  const hooks = HOOKS[opts.hooks ?? "tp_btf"];
   const programs = [
-    ...(opts.followTgid ? PROGRAMS_FOLLOW : []),
-    ...(emitSuccess ? PROGRAMS_SUCCESS : []),
+    ...(opts.followTgid ? hooks.follow : []),
+    ...(emitSuccess ? hooks.exec : []),
     ...(emitFailed ? PROGRAMS_FAILED : []),
   ];
   return {
