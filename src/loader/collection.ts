@@ -215,6 +215,22 @@ function attachBtfId(prog: ProgramSpec, opts: LoadOptions): number | undefined {
   return ids[0];
 }
 
+const EAGAIN = 11;
+
+/**
+ * The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, a child's
+ * SIGCHLD...): try again a few times, as libbpf does.
+ */
+function retryInterrupted<T>(load: () => T, attempts = 5): T {
+  for (let i = 1;; i++) {
+    try {
+      return load();
+    } catch (e) {
+      if (!(e instanceof SysError) || e.errno !== EAGAIN || i >= attempts) throw e;
+    }
+  }
+}
+
 function loadProgram(
   p: Platform,
   c: Collection,
@@ -227,22 +243,24 @@ function loadProgram(
   const linked = linkProgram(entry, pool);
   const withBtf = c.btf !== null && linked.funcInfo.length > 0;
   try {
-    const program = progLoad(p, {
-      type: prog.progType,
-      insns: linked.insns,
-      license: c.spec.license,
-      name: prog.name,
-      expectedAttachType: prog.expectedAttachType,
-      attachBtfId: attachBtfId(prog, opts),
-      logLevel: opts.logLevel,
-      ...(withBtf
-        ? {
-          progBtfFd: c.btf!.fd,
-          funcInfo: encodeFuncInfo(linked.funcInfo),
-          lineInfo: linked.lineInfo.length ? encodeLineInfo(linked.lineInfo) : undefined,
-        }
-        : {}),
-    });
+    const program = retryInterrupted(() =>
+      progLoad(p, {
+        type: prog.progType,
+        insns: linked.insns,
+        license: c.spec.license,
+        name: prog.name,
+        expectedAttachType: prog.expectedAttachType,
+        attachBtfId: attachBtfId(prog, opts),
+        logLevel: opts.logLevel,
+        ...(withBtf
+          ? {
+            progBtfFd: c.btf!.fd,
+            funcInfo: encodeFuncInfo(linked.funcInfo),
+            lineInfo: linked.lineInfo.length ? encodeLineInfo(linked.lineInfo) : undefined,
+          }
+          : {}),
+      })
+    );
     c.programs.set(prog.name, {
       name: prog.name,
       spec: prog,
@@ -287,8 +305,22 @@ export function loadCollection(
     }
     createMaps(p, c, opts, initial);
 
-    // Private copies of every function: CO-RE and map relocations patch them in place.
-    const pool = spec.programs.concat(spec.subprograms).map((f) => ({
+    const wanted = (opts.programs ?? spec.programs.map((x) => x.name)).map((name) => {
+      const prog = spec.programs.find((x) => x.name === name);
+      if (!prog) {
+        throw new LoadError(
+          `object ${spec.name} has no program ${name} (it has: ${
+            spec.programs.map((x) => x.name).join(", ")
+          })`,
+        );
+      }
+      return prog;
+    });
+    // Private copies of the functions the wanted programs reach (calls do not depend on
+    // relocations, so the reach is known up front): CO-RE and map relocations patch them.
+    const all = spec.programs.concat(spec.subprograms);
+    const reached = new Set(wanted.flatMap((w) => linkProgram(w, all).layout.map((l) => l.name)));
+    const pool = all.filter((f) => reached.has(f.name)).map((f) => ({
       ...f,
       insns: f.insns.slice(),
     }));
@@ -298,25 +330,17 @@ export function loadCollection(
           ?.fd,
       dataFd: (section: string) => c.dataMaps.get(section)?.fd,
     };
-    const hasCore = [...(spec.ext?.coreRelos.values() ?? [])].some((r) => r.length > 0);
+    const hasCore = pool.some((f) =>
+      spec.ext?.coreRelos.get(f.section)?.some((r) =>
+        r.insnOff >= f.offset && r.insnOff < f.offset + f.insns.length
+      )
+    );
     const target = hasCore ? requireKernelBtf(opts) : null;
     for (const fn of pool) {
       if (target) c.coreResults.push(...relocateCore(spec, fn, target));
       relocateMaps(fn, resolver);
     }
-
-    const wanted = opts.programs ?? spec.programs.map((x) => x.name);
-    for (const name of wanted) {
-      const prog = spec.programs.find((x) => x.name === name);
-      if (!prog) {
-        throw new LoadError(
-          `object ${spec.name} has no program ${name} (it has: ${
-            spec.programs.map((x) => x.name).join(", ")
-          })`,
-        );
-      }
-      loadProgram(p, c, prog, pool, opts);
-    }
+    for (const prog of wanted) loadProgram(p, c, prog, pool, opts);
     return c;
   } catch (e) {
     c.close();
