@@ -41,6 +41,13 @@ test("a record pointing outside every program is a CoreError", () => {
     () => relocateObject(mutate("raw_tp/sys_enter", 3, { insnOff: 13 }), TARGET),
     coreError(/not a multiple of 8/),
   );
+  const one = mutate("raw_tp/sys_enter", 2, { insnOff: 1 << 20 });
+  assert.throws(
+    () => relocateCore(one, one.programs.find((p) => p.name === "bitfields")!, TARGET),
+    coreError(
+      /program 'bitfields' relo #2: record in section raw_tp\/sys_enter at byte 1048576 points outside the section/,
+    ),
+  );
   const spec = mutate("raw_tp/sys_enter", 0, { insnOff: 1 << 20 });
   const sec = spec.elf.sectionByName("raw_tp/sys_enter")!;
   assert.throws(

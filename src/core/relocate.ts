@@ -308,9 +308,16 @@ export function relocateCore(
   const buf = new InsnBuffer(program.insns);
   const out: CoreRelocationResult[] = [];
   const end = program.offset + program.insns.length;
+  const sectionSize = spec.elf?.sections[program.sectionIndex]?.size ?? end;
   records.forEach((rec, i) => {
-    if (rec.insnOff < program.offset || rec.insnOff >= end) return;
     checkRecord(spec, program.section, rec, i);
+    if (rec.insnOff >= Math.max(sectionSize, end)) {
+      throw new CoreError(
+        { object: spec.name, program: program.name, relo: i },
+        `record in section ${program.section} at byte ${rec.insnOff} points outside the section`,
+      );
+    }
+    if (rec.insnOff < program.offset || rec.insnOff >= end) return; // another function's
     out.push(relocateRecord(spec, program, buf, rec, i, target, cache));
   });
   return out;
