@@ -7,6 +7,8 @@ import { loadObjectSpec } from "../src/object/load.ts";
 import { linkProgram } from "../src/loader/link-subprograms.ts";
 import { relocateMaps } from "../src/loader/relocate-maps.ts";
 import { fixDatasecs } from "../src/loader/btf-fixup.ts";
+import { retryInterrupted } from "../src/loader/collection.ts";
+import { SysError } from "../src/errors.ts";
 import { Btf } from "../src/btf/reader.ts";
 import { Kind } from "../src/btf/types.ts";
 import { InsnBuffer } from "../src/asm/insn.ts";
@@ -128,4 +130,31 @@ test("BTF fixup gives each DATASEC its section size and its variables their symb
   // The original is untouched (clang's zeros).
   const orig = s.btf.type(s.btf.byName(".rodata", Kind.DATASEC)[0]);
   assert.ok(orig.kind === Kind.DATASEC && orig.size === 0);
+});
+
+test("program loads interrupted by a signal (EAGAIN) are retried, other errors are not", () => {
+  let calls = 0;
+  const flaky = () => {
+    if (++calls < 3) throw new SysError("BPF_PROG_LOAD of program x", 11);
+    return "loaded";
+  };
+  assert.equal(retryInterrupted(flaky), "loaded");
+  assert.equal(calls, 3);
+  let busy = 0;
+  assert.throws(
+    () =>
+      retryInterrupted(() => {
+        busy++;
+        throw new SysError("BPF_PROG_LOAD of program x", 11);
+      }),
+    (e: unknown) => e instanceof SysError && e.errnoName === "EAGAIN",
+  );
+  assert.equal(busy, 5);
+  let denied = 0;
+  assert.throws(() =>
+    retryInterrupted(() => {
+      denied++;
+      throw new SysError("BPF_PROG_LOAD of program x", 13);
+    }), /EACCES/);
+  assert.equal(denied, 1);
 });

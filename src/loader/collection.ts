@@ -221,7 +221,7 @@ const EAGAIN = 11;
  * The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, a child's
  * SIGCHLD...): try again a few times, as libbpf does.
  */
-function retryInterrupted<T>(load: () => T, attempts = 5): T {
+export function retryInterrupted<T>(load: () => T, attempts = 5): T {
   for (let i = 1;; i++) {
     try {
       return load();
