@@ -1,6 +1,6 @@
 // Builds ./tracer: one executable with everything embedded.
 //
-//   deno run -A build.ts [--target bun-linux-x64-baseline] [--out PATH]
+//   deno run -A build.ts [--target bun-linux-x64-baseline] [--out PATH] [--no-bpf]
 //   bun build.ts
 //
 // Uses `bun build --compile` (works offline: the base is Bun's own binary); `deno compile` is
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     out: { type: "string", default: "tracer" },
     target: { type: "string" },
     deno: { type: "boolean", default: false },
+    "no-bpf": { type: "boolean", default: false },
   },
 });
 
@@ -30,6 +31,16 @@ function run(cmd: string, args: string[]): void {
 
 const bin = (name: string) =>
   existsSync(`node_modules/.bin/${name}`) ? `node_modules/.bin/${name}` : name;
+
+// The BPF objects first (reproducible: a no-op when bpf/*.bpf.o match their sources). Without
+// clang-19 the committed objects are used as they are.
+if (!values["no-bpf"]) {
+  if (spawnSync("clang-19", ["--version"], { stdio: "ignore" }).status === 0) {
+    run(bin("deno"), ["run", "-A", "scripts/build-bpf.ts"]);
+  } else {
+    console.error("build: clang-19 not found, using the committed bpf/*.bpf.o");
+  }
+}
 
 if (values.deno) {
   run(bin("deno"), ["compile", "-A", "--output", values.out!, "src/main.ts"]);
