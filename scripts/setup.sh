@@ -20,6 +20,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ ! -d node_modules/@types/node ]; then
-  echo "setup: installing the pinned runtimes (npm ci)" >&2
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  # `npm install --no-save` rather than `npm ci`: npm 11 writes a lock holding only this
+  # platform's optional runtime packages, which `npm ci` then rejects as out of sync.
+  echo "setup: installing the pinned runtimes (npm install)" >&2
+  npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null
 fi
