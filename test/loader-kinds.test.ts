@@ -4,7 +4,7 @@
 // must say so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
 import { currentTid, idsOf, stillLoaded } from "./loader-ids.ts";
@@ -20,6 +20,9 @@ import { PerfBufReader } from "../src/events/perfbuf.ts";
 import { structDecoder } from "../src/events/decoder.ts";
 import { SysError, TracerError } from "../src/errors.ts";
 import { kprobePmu } from "../src/kernel/tracefs.ts";
+
+/** This process's open file descriptors. */
+const openFds = () => readdirSync("/proc/self/fd").map(Number).sort((a, b) => a - b);
 
 const fixture = (name: string) =>
   new Uint8Array(readFileSync(new URL(`./fixtures/loader/${name}`, import.meta.url)));
@@ -132,6 +135,7 @@ test(
   async () => {
     const p = await getPlatform();
     const spec = loadObjectSpec(fixture("bad.bpf.o"), "bad.bpf.o");
+    const fds = openFds();
     let coll: Collection | undefined;
     assert.throws(
       () => {
@@ -145,6 +149,7 @@ test(
       },
     );
     assert.equal(coll, undefined);
+    assert.deepEqual(openFds(), fds); // the object's BTF fd was closed again
   },
 );
 
@@ -263,5 +268,23 @@ test(
     } finally {
       coll.close();
     }
+  },
+);
+
+test(
+  "loader: a map the kernel refuses is named in the error, and nothing created stays",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("getpid.bpf.o"), "getpid.bpf.o");
+    const fds = openFds();
+    assert.throws(
+      // A ring buffer must be a power-of-two number of pages.
+      () => loadCollection(p, spec, { mapSizes: { events: 5000 } }),
+      (e: unknown) =>
+        e instanceof SysError && /^BPF_MAP_CREATE of map events: EINVAL/.test(e.message),
+    );
+    // The object's BTF and the maps created before the failing one were closed again.
+    assert.deepEqual(openFds(), fds);
   },
 );
