@@ -5,7 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Btf } from "../src/btf/reader.ts";
-import { kernelBtf, readBtfFile } from "../src/btf/source.ts";
+import { fileBytes, kernelBtf, readBtfFile } from "../src/btf/source.ts";
+import { getPlatform } from "../src/platform/index.ts";
 import { writeBtf } from "../src/btf/writer.ts";
 import { Kind } from "../src/btf/types.ts";
 import { asBpftoolJson, bpftoolTypes, debianKernels } from "./btf-reference.ts";
@@ -120,5 +121,25 @@ test(
       assert.equal(ext4.byName("ext4_sb_info", Kind.STRUCT).length, 1);
       assert.ok(ext4.byName("ext4_sb_info", Kind.STRUCT)[0] >= base.count);
     }
+  },
+);
+
+test(
+  "kernel BTF: mmapped through the platform, the same bytes and types as read",
+  kernelTest(),
+  async () => {
+    const platform = await getPlatform();
+    const mapped = fileBytes("/sys/kernel/btf/vmlinux", platform);
+    const read = readFileSync("/sys/kernel/btf/vmlinux");
+    // Not the read buffer: a view of the mapping.
+    assert.notEqual(mapped.buffer, read.buffer);
+    assert.ok(sameBytes(mapped, read), "mapped bytes = read bytes");
+    const a = Btf.parse(mapped);
+    const b = Btf.parse(read);
+    assert.equal(a.count, b.count);
+    for (let id = 1; id < a.count; id += 101) assert.deepEqual(a.type(id), b.type(id));
+    // Regular files map too (the fixture object's .BTF read through the mapping).
+    const probe = new URL("./fixtures/btf/probe.bpf.o", import.meta.url).pathname;
+    assert.equal(readBtfFile(probe, undefined, platform).count, 51);
   },
 );

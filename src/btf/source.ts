@@ -36,9 +36,12 @@ export function btfFromBytes(bytes: Uint8Array, what: string, base?: Btf): Btf {
   return Btf.parse(bytes, { base, what });
 }
 
-/** Reads BTF from a file: raw BTF, or an ELF file's .BTF section; split BTF given a base. */
-export function readBtfFile(path: string, base?: Btf): Btf {
-  return btfFromBytes(readBytes(path, "BTF file"), path, base);
+/**
+ * Reads BTF from a file: raw BTF, or an ELF file's .BTF section; split BTF given a base.
+ * Given a platform, the file is mmapped (read when it cannot be).
+ */
+export function readBtfFile(path: string, base?: Btf, platform?: Platform): Btf {
+  return btfFromBytes(fileBytes(path, platform, "BTF file"), path, base);
 }
 
 const PROT_READ = 1;
@@ -64,6 +67,11 @@ function mapFile(path: string, platform: Platform): Uint8Array | null {
   }
 }
 
+/** A file's bytes: mmapped through the platform when given (and possible), else read. */
+export function fileBytes(path: string, platform?: Platform, what = "file"): Uint8Array {
+  return (platform && mapFile(path, platform)) ?? readBytes(path, what);
+}
+
 const kernelCache = new Map<string, Btf>();
 
 /**
@@ -73,7 +81,7 @@ const kernelCache = new Map<string, Btf>();
 export function kernelBtf(path = KERNEL_BTF_PATH, platform?: Platform): Btf {
   let btf = kernelCache.get(path);
   if (!btf) {
-    const bytes = (platform && mapFile(path, platform)) ?? readBytes(path, "kernel BTF");
+    const bytes = fileBytes(path, platform, "kernel BTF");
     btf = Btf.parse(bytes, { what: `kernel BTF ${path}` });
     kernelCache.set(path, btf);
   }

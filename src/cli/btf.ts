@@ -1,11 +1,11 @@
 // `tracer btf`: print BTF types as C (like `bpftool btf dump ... format c`) or JSON lines,
 // or summarise a BTF blob (counts per kind, string section size, time to index).
 
-import { readFileSync } from "node:fs";
 import { type Command, out, parse } from "./command.ts";
 import { TracerError, UsageError } from "../errors.ts";
 import type { Btf } from "../btf/reader.ts";
-import { btfFromBytes, KERNEL_BTF_PATH, readBtfFile } from "../btf/source.ts";
+import { btfFromBytes, fileBytes, KERNEL_BTF_PATH, readBtfFile } from "../btf/source.ts";
+import type { Platform } from "../platform/types.ts";
 import { dumpC } from "../btf/c-dump.ts";
 import { typeToJson } from "../btf/json.ts";
 import { KIND_NAMES } from "../btf/types.ts";
@@ -27,9 +27,9 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-function load(path: string | undefined, basePath: string | undefined): Btf {
-  const base = basePath ? readBtfFile(basePath) : undefined;
-  return readBtfFile(path ?? KERNEL_BTF_PATH, base);
+function load(path: string | undefined, basePath: string | undefined, platform: Platform): Btf {
+  const base = basePath ? readBtfFile(basePath, undefined, platform) : undefined;
+  return readBtfFile(path ?? KERNEL_BTF_PATH, base, platform);
 }
 
 /** The ids named on the command line: numeric ids, or every type with that name. */
@@ -52,7 +52,7 @@ export function selectTypes(btf: Btf, names: string[]): number[] | undefined {
   return ids;
 }
 
-function dump(args: string[], platform: Parameters<Command["run"]>[1]): number {
+function dump(args: string[], platform: Platform): number {
   const { values, positionals } = parse("btf dump", args, OPTIONS, true);
   if (values.help) {
     out(platform, USAGE);
@@ -62,7 +62,7 @@ function dump(args: string[], platform: Parameters<Command["run"]>[1]): number {
   if (format !== "c" && format !== "json") {
     throw new UsageError(`btf dump: --format must be c or json, got '${format}'`);
   }
-  const btf = load(values.btf, values.base);
+  const btf = load(values.btf, values.base, platform);
   const ids = selectTypes(btf, positionals);
   if (format === "c") {
     out(platform, dumpC(btf, ids));
@@ -81,7 +81,7 @@ function dump(args: string[], platform: Parameters<Command["run"]>[1]): number {
   return 0;
 }
 
-function stats(args: string[], platform: Parameters<Command["run"]>[1]): number {
+function stats(args: string[], platform: Platform): number {
   const { values, positionals } = parse("btf stats", args, OPTIONS, true);
   if (values.help) {
     out(platform, USAGE);
@@ -91,14 +91,9 @@ function stats(args: string[], platform: Parameters<Command["run"]>[1]): number 
     throw new UsageError(`btf stats: unexpected argument '${positionals[0]}'`);
   }
   const path = values.btf ?? KERNEL_BTF_PATH;
-  const base = values.base ? readBtfFile(values.base) : undefined;
+  const base = values.base ? readBtfFile(values.base, undefined, platform) : undefined;
   const t0 = performance.now();
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new TracerError(`reading BTF file ${path}: ${(e as { code?: string }).code ?? e}`);
-  }
+  const bytes = fileBytes(path, platform, "BTF file");
   const t1 = performance.now();
   const btf = btfFromBytes(bytes, path, base);
   const t2 = performance.now();
@@ -109,7 +104,7 @@ function stats(args: string[], platform: Parameters<Command["run"]>[1]): number 
       btf.base ? ` (ids ${btf.firstId}..${btf.count - 1}, split)` : ""
     }`,
     `strings        ${btf.stringsSize} bytes`,
-    `read           ${(t1 - t0).toFixed(2)} ms`,
+    `map or read    ${(t1 - t0).toFixed(2)} ms`,
     `index          ${(t2 - t1).toFixed(2)} ms`,
     "",
     "kind        count",
