@@ -288,3 +288,41 @@ test(
     assert.deepEqual(openFds(), fds);
   },
 );
+
+test(
+  "ringbuf reader skips records the program discards and reads records submitted without wakeup",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
+    const BPF_RB_NO_WAKEUP = 1;
+    const coll = loadCollection(p, spec, {
+      programs: ["to_ringbuf_discarding"],
+      constants: { target_tid: currentTid(), submit_flags: BPF_RB_NO_WAKEUP },
+    });
+    try {
+      coll.attach("to_ringbuf_discarding");
+      const reader = new RingBufReader(p, coll.map("rb"));
+      const decoder = structDecoder(spec.btf, "rb_sample");
+      try {
+        for (let i = 0; i < 6; i++) p.pid();
+        const seqs: number[] = [];
+        const t0 = Date.now();
+        // No wakeup comes (BPF_RB_NO_WAKEUP): poll sees pending data and drains without
+        // waiting for epoll.
+        const n = await reader.poll((v, off, len) => {
+          seqs.push(decoder.decode(v, off, len).seq as number);
+        }, 200);
+        assert.equal(n, 3);
+        assert.deepEqual(seqs, [1, 3, 5]);
+        assert.equal(reader.consumer.discarded, 3);
+        assert.equal(reader.consumer.pending(), 0);
+        assert.ok(Date.now() - t0 < 1000);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      coll.close();
+    }
+  },
+);
