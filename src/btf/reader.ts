@@ -186,39 +186,41 @@ export class Btf {
     const end = words.length;
     let p = 0;
     let n = 0;
+    // Case labels are literals, not Kind.X: a cold loop would load the enum object's
+    // property for every comparison before the JIT folds them.
     scan: while (p < end) {
       const info = words[p + 1];
       const kind = (info >>> 24) & 0x1f;
       offsets[n] = p;
       kinds[n++] = kind;
       switch (kind) {
-        case Kind.FUNC:
-        case Kind.PTR:
-        case Kind.CONST:
-        case Kind.TYPEDEF:
-        case Kind.FWD:
-        case Kind.VOLATILE:
-        case Kind.RESTRICT:
-        case Kind.FLOAT:
-        case Kind.TYPE_TAG:
+        case 12: // FUNC
+        case 2: // PTR
+        case 10: // CONST
+        case 8: // TYPEDEF
+        case 7: // FWD
+        case 9: // VOLATILE
+        case 11: // RESTRICT
+        case 16: // FLOAT
+        case 18: // TYPE_TAG
           p += 3;
           break;
-        case Kind.FUNC_PROTO:
-        case Kind.ENUM:
+        case 13: // FUNC_PROTO: params of 2 words
+        case 6: // ENUM: values of 2 words
           p += 3 + 2 * (info & 0xffff);
           break;
-        case Kind.STRUCT:
-        case Kind.UNION:
-        case Kind.DATASEC:
-        case Kind.ENUM64:
+        case 4: // STRUCT: members of 3 words
+        case 5: // UNION
+        case 15: // DATASEC: var_secinfos of 3 words
+        case 19: // ENUM64: values of 3 words
           p += 3 + 3 * (info & 0xffff);
           break;
-        case Kind.INT:
-        case Kind.VAR:
-        case Kind.DECL_TAG:
+        case 1: // INT: 1 word of encoding
+        case 14: // VAR: 1 word of linkage
+        case 17: // DECL_TAG: 1 word of component index
           p += 4;
           break;
-        case Kind.ARRAY:
+        case 3: // ARRAY: 3 words
           p += 6;
           break;
         default: // unknown kind (or a cut record): diagnosed below
