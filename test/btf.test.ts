@@ -6,6 +6,7 @@ import { Btf } from "../src/btf/reader.ts";
 import { parseBtfExt } from "../src/btf/ext.ts";
 import { BtfBuilder, writeBtf } from "../src/btf/writer.ts";
 import { btfFromBytes } from "../src/btf/source.ts";
+import { dumpC } from "../src/btf/c-dump.ts";
 import { essentialName, Kind } from "../src/btf/types.ts";
 import { FormatError } from "../src/errors.ts";
 
@@ -404,4 +405,35 @@ test("BTF: .BTF.ext with bad offsets and type ids gives FormatErrors", () => {
     /string offset 268435455 not in the BTF string section/,
   );
   fails(ext.subarray(0, 20), /shorter than a .BTF.ext header/);
+});
+
+test("BTF: loops through pointers and self-embedding structs give FormatErrors in the C dump", () => {
+  const b = new BtfBuilder();
+  b.add({ kind: Kind.PTR, name: "", type: 2 });
+  b.add({ kind: Kind.PTR, name: "", type: 1 });
+  b.add({ kind: Kind.TYPEDEF, name: "loop_t", type: 1 });
+  const ptrLoop = Btf.parse(b.build(), { what: "ptr loop" });
+  assert.equal(ptrLoop.sizeOf(3), 8);
+  assert.throws(
+    () => dumpC(ptrLoop),
+    (e: unknown) =>
+      e instanceof FormatError && /ptr loop: type \d+: types nest deeper than 256/.test(e.message),
+  );
+  // An anonymous struct that embeds itself: no C for it, and no stack overflow.
+  const c = new BtfBuilder();
+  c.add({
+    kind: Kind.STRUCT,
+    name: "",
+    size: 8,
+    kindFlag: false,
+    members: [{ name: "self", type: 1, bitOffset: 0, bitfieldSize: 0 }],
+  });
+  c.add({ kind: Kind.TYPEDEF, name: "self_t", type: 1 });
+  const selfLoop = Btf.parse(c.build(), { what: "self loop" });
+  assert.equal(selfLoop.sizeOf(2), 8); // sizes come from the record, not the members
+  assert.throws(
+    () => dumpC(selfLoop),
+    (e: unknown) =>
+      e instanceof FormatError && /type 1: a type cycle C cannot express/.test(e.message),
+  );
 });

@@ -9,7 +9,7 @@ import { type BtfType, type CompositeType, type EnumType, Kind } from "./types.t
 
 const PTR_SIZE = 8;
 /** Deepest nesting of types followed (a loop in corrupt BTF must not overflow the stack). */
-const MAX_DEPTH = 2048;
+const MAX_DEPTH = 256; // kernel BTF needs 14
 const TABS = "\t\t\t\t\t\t\t\t\t\t\t\t";
 const pfx = (lvl: number) => TABS.slice(0, Math.min(lvl, 12));
 
@@ -117,7 +117,13 @@ export class CDumper {
   /** Emits `id` and the types it needs that were not emitted yet; returns the text. */
   dumpType(id: number): string {
     this.emitQueue = [];
-    this.orderType(id, false);
+    if (this.orderType(id, false) < 0) {
+      throw new FormatError(
+        this.btf.what,
+        this.btf.recordOffset(id),
+        `type ${id}: a type cycle C cannot express (a struct embedding itself?)`,
+      );
+    }
     for (const q of this.emitQueue) this.emitType(q, 0);
     return this.take();
   }
