@@ -20,6 +20,9 @@ import { PerfBufReader } from "../src/events/perfbuf.ts";
 import { structDecoder } from "../src/events/decoder.ts";
 import { SysError, TracerError } from "../src/errors.ts";
 import { kprobePmu } from "../src/kernel/tracefs.ts";
+import { btfLoad } from "../src/kernel/bpf.ts";
+import { fixDatasecs } from "../src/loader/btf-fixup.ts";
+import { NO_NEW_KINDS, sanitizeBtf } from "../src/loader/btf-sanitize.ts";
 
 /** This process's open file descriptors. */
 const openFds = () => readdirSync("/proc/self/fd").map(Number).sort((a, b) => a - b);
@@ -324,5 +327,27 @@ test(
     } finally {
       coll.close();
     }
+  },
+);
+
+test(
+  "the kernel accepts the object's BTF after sanitizing (as an older kernel would get it)",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
+    const bytes = fixDatasecs(spec.btf, spec.elf);
+    sanitizeBtf(spec.btf, bytes, NO_NEW_KINDS);
+    const btf = btfLoad(p, bytes, "sanitized BTF of kinds.bpf.o");
+    try {
+      assert.ok(btf.info().id > 0);
+    } finally {
+      btf.close();
+    }
+    // And the unsanitized one too, on this kernel: the loader keeps it when it can.
+    const coll = loadCollection(p, spec, { programs: ["to_perf"] });
+    assert.deepEqual(coll.warnings, []);
+    assert.ok(coll.btf);
+    coll.close();
   },
 );

@@ -7,6 +7,7 @@ import { loadObjectSpec } from "../src/object/load.ts";
 import { linkProgram } from "../src/loader/link-subprograms.ts";
 import { relocateMaps } from "../src/loader/relocate-maps.ts";
 import { fixDatasecs } from "../src/loader/btf-fixup.ts";
+import { NO_NEW_KINDS, sanitizeBtf } from "../src/loader/btf-sanitize.ts";
 import { retryInterrupted } from "../src/loader/collection.ts";
 import { SysError } from "../src/errors.ts";
 import { Btf } from "../src/btf/reader.ts";
@@ -157,4 +158,29 @@ test("program loads interrupted by a signal (EAGAIN) are retried, other errors a
       throw new SysError("BPF_PROG_LOAD of program x", 13);
     }), /EACCES/);
   assert.equal(denied, 1);
+});
+
+test("BTF sanitizer rewrites FLOAT, DECL_TAG, TYPE_TAG and global FUNC linkage in place", () => {
+  const s = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
+  const bytes = fixDatasecs(s.btf, s.elf);
+  const changed = sanitizeBtf(s.btf, bytes, NO_NEW_KINDS);
+  assert.deepEqual(changed, { FUNC: 5, DECL_TAG: 1, TYPE_TAG: 1, FLOAT: 1 });
+  const out = Btf.parse(bytes, { what: "sanitized" });
+  assert.equal(out.count, s.btf.count); // same ids: references stay valid
+  const kinds = new Set<number>();
+  for (let id = 1; id < out.count; id++) kinds.add(out.kind(id));
+  for (const k of [Kind.FLOAT, Kind.DECL_TAG, Kind.TYPE_TAG]) assert.ok(!kinds.has(k), Kind[k]);
+  for (const id of out.byName("to_perf", Kind.FUNC)) {
+    const f = out.type(id);
+    assert.ok(f.kind === Kind.FUNC && f.linkage === 0);
+  }
+  // struct tagged keeps its layout: ratio is now an empty 4-byte struct, ptr -> const int.
+  const tagged = out.type(out.byName("tagged", Kind.STRUCT)[0]);
+  assert.ok(tagged.kind === Kind.STRUCT);
+  assert.equal(out.sizeOf(tagged.id), 16);
+  const ratio = out.type(tagged.members[1].type);
+  assert.ok(ratio.kind === Kind.STRUCT && ratio.size === 4 && ratio.members.length === 0);
+  const ptr = out.type(tagged.members[0].type);
+  assert.ok(ptr.kind === Kind.PTR);
+  assert.equal(out.kind(ptr.type), Kind.CONST);
 });

@@ -21,6 +21,7 @@ import {
 } from "../kernel/bpf.ts";
 import { MapType } from "../kernel/constants.ts";
 import { fixDatasecs } from "./btf-fixup.ts";
+import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
 import { relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
@@ -215,6 +216,37 @@ function attachBtfId(prog: ProgramSpec, opts: LoadOptions): number | undefined {
   return ids[0];
 }
 
+/**
+ * BPF_BTF_LOAD of the object's BTF (DATASECs fixed up). A kernel that refuses it gets it
+ * again with the kinds it may lack rewritten (btf-sanitize.ts); if that fails too the
+ * programs load without BTF (no func/line info), with a warning.
+ */
+function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
+  const { spec } = c;
+  const bytes = fixDatasecs(spec.btf, spec.elf);
+  const what = `BTF of ${spec.name}`;
+  try {
+    return btfLoad(p, bytes, what);
+  } catch (e) {
+    if (!(e instanceof SysError) || e.errno === 1 /* EPERM: no privilege, not a format issue */) {
+      throw e;
+    }
+    const changed = sanitizeBtf(spec.btf, bytes, NO_NEW_KINDS);
+    const rewritten = Object.entries(changed).map(([k, n]) => `${n} ${k}`).join(", ");
+    try {
+      const btf = btfLoad(p, bytes, what);
+      c.warnings.push(
+        `${what}: kernel refused it (${e.errnoName}); loaded with ${rewritten} rewritten`,
+      );
+      return btf;
+    } catch (e2) {
+      if (!(e2 instanceof TracerError)) throw e2;
+      c.warnings.push(`${what} not loaded, programs go without func/line info: ${e.message}`);
+      return null;
+    }
+  }
+}
+
 const EAGAIN = 11;
 
 /**
@@ -297,12 +329,7 @@ export function loadCollection(
   const initial = initialData(spec, opts);
   const c = new Collection(spec, p);
   try {
-    try {
-      c.btf = btfLoad(p, fixDatasecs(spec.btf, spec.elf), `BTF of ${spec.name}`);
-    } catch (e) {
-      if (!(e instanceof TracerError)) throw e;
-      c.warnings.push(`BTF not loaded, programs go without func/line info: ${e.message}`);
-    }
+    c.btf = loadObjectBtf(p, c);
     createMaps(p, c, opts, initial);
 
     const wanted = (opts.programs ?? spec.programs.map((x) => x.name)).map((name) => {
