@@ -69,16 +69,22 @@ export class RingBufReader {
     }
   }
 
-  /** Drains what is committed now; returns the number of records delivered. */
+  /**
+   * Drains what is committed now; returns the number of records delivered. After close()
+   * it returns 0: the consumer's views still point at the unmapped ring, and touching them
+   * would be a SIGSEGV, not an exception.
+   */
   drain(handler: SampleHandler, batch = 256): number {
+    if (this.closed) return 0;
     return this.consumer.drain(handler, batch);
   }
 
   /**
    * Waits up to `timeoutMs` for data (epoll; returns at once if records are pending), then
-   * drains. Resolves to the number of records delivered.
+   * drains. Resolves to the number of records delivered (0 once closed).
    */
   async poll(handler: SampleHandler, timeoutMs: number, batch = 256): Promise<number> {
+    if (this.closed) return 0;
     if (this.consumer.pending() === 0) {
       await this.p.epollWait(this.epfd, 1, timeoutMs);
     }
