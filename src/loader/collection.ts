@@ -42,7 +42,7 @@ export interface LoadOptions {
   kernelBtf?: () => Btf;
   /** Per-map overrides, e.g. a ring buffer size chosen on the command line. */
   mapSizes?: Record<string, number>;
-  /** Verifier log level for successful loads too (the log lands on LoadedProgram.log). */
+  /** Verifier log level for successful loads too (the log lands on program.verifierLog). */
   logLevel?: number;
 }
 
@@ -85,7 +85,6 @@ export class Collection {
     return p;
   }
 
-  /** Closes every program, map and the BTF object (idempotent). */
   /** Attaches a loaded program by name; the link is closed with the collection. */
   attach(name: string): Link {
     const link = attachProgram(this.platform, this.program(name));
