@@ -3,7 +3,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   mkdtempSync,
@@ -302,6 +302,55 @@ test("exec -- MISSING-CMD exits 127 and reports the failed exec", kernelTest(), 
     events.some((e) => e.filename === "/nonexistent/cmd" && e.error === "ENOENT"),
     r.stdout,
   );
+});
+
+/** Starts `tracer exec ARGS` in the background; resolves once it says it is tracing. */
+function background(args: string[]) {
+  const bun = process.versions.bun !== undefined;
+  const argv = bun
+    ? [join(ROOT, "src/main.ts"), "exec", ...args]
+    : ["run", "-A", join(ROOT, "src/main.ts"), "exec", ...args];
+  const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => stdout += d);
+  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  const ready = new Promise<void>((res, rej) => {
+    child.stderr!.on("data", (d) => {
+      stderr += d;
+      if (stderr.includes("tracer: tracing exec")) res();
+    });
+    child.on("exit", () => rej(new Error(`tracer exited before ready: ${stderr}`)));
+  });
+  return { child, ready, exited, out: () => stdout, err: () => stderr };
+}
+
+test(
+  "exec without CMD: --ppid filter, Ctrl-C stops it (status 0) after printing",
+  kernelTest(),
+  async () => {
+    const t = background(["--ppid", String(process.pid), "--json"]);
+    await t.ready;
+    const echo = spawnSync("/bin/echo", ["seen", "by --ppid"], { encoding: "utf8" });
+    assert.equal(echo.status, 0);
+    process.kill(t.child.pid!, "SIGINT"); // not child.kill(): Deno's polyfill then reports the signal, not the exit status
+    assert.equal(await t.exited, 0, t.err());
+    const events = t.out().trim().split("\n").map((l) => JSON.parse(l));
+    const mine = events.filter((e) => e.pid === echo.pid);
+    assert.equal(mine.length, 1, t.out());
+    assert.deepEqual(mine[0].args, ["/bin/echo", "seen", "by --ppid"]);
+    assert.ok(events.every((e) => e.ppid === process.pid), "only children of this process");
+  },
+);
+
+test("exec -d 1 stops by itself after about a second", kernelTest(), async () => {
+  const t = background(["-d", "1"]);
+  await t.ready;
+  const t0 = performance.now();
+  assert.equal(await t.exited, 0, t.err());
+  const secs = (performance.now() - t0) / 1000;
+  assert.ok(secs > 0.9 && secs < 5, `ran ${secs} s after ready`);
+  assert.match(t.out(), /^PCOMM +PID +PPID RET ARGS\n/);
 });
 
 test("exec usage errors exit 2 with one line", () => {

@@ -69,14 +69,23 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
     }),
     { btf, ringBytes: o.ringBytes },
   );
-  process.stderr.write(
-    `tracer: tracing exec (${tracer.attached.length} programs attached)` +
-      (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
-  );
   let fd = 1;
   let status = 0;
+  let stop = false;
+  let child: { done: boolean; status: number } | null = null;
   const removers: (() => void)[] = [];
   try {
+    // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
+    // Installed before the ready line, so a signal sent on seeing it is never fatal.
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      removers.push(p.onSignal(sig, () => {
+        if (!child) stop = true;
+      }));
+    }
+    process.stderr.write(
+      `tracer: tracing exec (${tracer.attached.length} programs attached)` +
+        (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
+    );
     if (o.output) {
       try {
         fd = openSync(o.output, "w");
@@ -103,12 +112,10 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
     });
     write(fmt.header());
 
-    let stop = false;
     let printed = 0;
     let lostSeen = 0n;
     const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
 
-    let child: { done: boolean; status: number } | null = null;
     if (o.cmd.length) {
       const state = { done: false, status: 0 };
       child = state;
@@ -122,12 +129,6 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
         state.status = code ?? 128 + (signal ? SIGNALS[signal] ?? 0 : 0);
         state.done = true;
       });
-    }
-    // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      removers.push(p.onSignal(sig, () => {
-        if (!child) stop = true;
-      }));
     }
 
     let batch = "";
@@ -148,7 +149,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
     };
     while (!stop) {
       const childDone = child?.done ?? false;
-      const wait = Math.max(0, Math.min(POLL_MS, deadline - performance.now()));
+      const wait = Math.ceil(Math.max(0, Math.min(POLL_MS, deadline - performance.now())));
       if (childDone) tracer.drain(onRecord);
       else await tracer.poll(wait, onRecord);
       reportLost();
