@@ -351,3 +351,41 @@ test(
     coll.close();
   },
 );
+
+test(
+  "ringbuf reader follows the kernel's ring around its end many times (double mapping)",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
+    const coll = loadCollection(p, spec, {
+      programs: ["to_ringbuf_discarding"],
+      constants: { target_tid: currentTid() },
+    });
+    try {
+      coll.attach("to_ringbuf_discarding");
+      const ring = coll.map("rb");
+      assert.equal(ring.maxEntries, 4096); // one page: 24-byte records wrap every ~170
+      const reader = new RingBufReader(p, ring);
+      const decoder = structDecoder(spec.btf, "rb_sample");
+      try {
+        const seqs: number[] = [];
+        const onSample = (v: DataView, off: number, len: number) => {
+          seqs.push(decoder.decode(v, off, len).seq as number);
+        };
+        for (let i = 0; i < 2000; i++) {
+          p.pid();
+          if (i % 50 === 49) reader.drain(onSample);
+        }
+        reader.drain(onSample);
+        assert.equal(seqs.length, 1000);
+        assert.ok(seqs.every((s, i) => s === 2 * i + 1), "odd sequence numbers, in order");
+        assert.equal(reader.consumer.discarded, 1000);
+      } finally {
+        reader.close();
+      }
+    } finally {
+      coll.close();
+    }
+  },
+);
