@@ -231,7 +231,7 @@ test(
   },
 );
 
-test("exec filters: --failed-only, --uid, -c, -n", kernelTest(), () => {
+test("exec filters: --failed-only, --uid (both ways), -c, -n", kernelTest(), () => {
   build();
   const failedOnly = tracer(["--failed-only", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
   assert.equal(failedOnly.status, 7, failedOnly.stderr);
@@ -245,6 +245,24 @@ test("exec filters: --failed-only, --uid, -c, -n", kernelTest(), () => {
   const otherUid = tracer(["-x", "--uid", "65534", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
   assert.equal(otherUid.status, 7, otherUid.stderr);
   assert.equal(otherUid.stdout, "");
+  // --uid keeps exactly the exec done as that user (setpriv's own exec is root's).
+  const nobody = tracer([
+    "--uid",
+    "65534",
+    "--json",
+    "--",
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "/bin/true",
+    "as-nobody",
+  ]);
+  assert.equal(nobody.status, 0, nobody.stderr);
+  const nb = nobody.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(nb.map((e) => [e.uid, e.gid, e.comm, e.args]), [
+    [65534, 65534, "true", ["/bin/true", "as-nobody"]],
+  ]);
   const count = tracer(["-c", "2", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
   assert.equal(count.status, 7, count.stderr);
   const c = count.stdout.trim().split("\n").map((l) => JSON.parse(l));
