@@ -336,8 +336,7 @@ test(
   async () => {
     const p = await getPlatform();
     const spec = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
-    const bytes = fixDatasecs(spec.btf, spec.elf);
-    sanitizeBtf(spec.btf, bytes, NO_NEW_KINDS);
+    const { bytes } = sanitizeBtf(spec.btf, fixDatasecs(spec.btf, spec.elf), NO_NEW_KINDS);
     const btf = btfLoad(p, bytes, "sanitized BTF of kinds.bpf.o");
     try {
       assert.ok(btf.info().id > 0);

@@ -160,16 +160,26 @@ test("program loads interrupted by a signal (EAGAIN) are retried, other errors a
   assert.equal(denied, 1);
 });
 
-test("BTF sanitizer rewrites FLOAT, DECL_TAG, TYPE_TAG and global FUNC linkage in place", () => {
+test("BTF sanitizer rewrites FLOAT, DECL_TAG, TYPE_TAG, ENUM64 and global FUNC linkage", () => {
   const s = loadObjectSpec(fixture("kinds.bpf.o"), "kinds.bpf.o");
-  const bytes = fixDatasecs(s.btf, s.elf);
-  const changed = sanitizeBtf(s.btf, bytes, NO_NEW_KINDS);
-  assert.deepEqual(changed, { FUNC: 5, DECL_TAG: 1, TYPE_TAG: 1, FLOAT: 1 });
+  const { bytes, changed } = sanitizeBtf(s.btf, fixDatasecs(s.btf, s.elf), NO_NEW_KINDS);
+  assert.deepEqual(changed, { FUNC: 5, DECL_TAG: 1, TYPE_TAG: 1, FLOAT: 1, ENUM64: 1 });
   const out = Btf.parse(bytes, { what: "sanitized" });
-  assert.equal(out.count, s.btf.count); // same ids: references stay valid
+  assert.equal(out.count, s.btf.count + 1); // same ids, plus ENUM64's placeholder INT at the end
   const kinds = new Set<number>();
   for (let id = 1; id < out.count; id++) kinds.add(out.kind(id));
-  for (const k of [Kind.FLOAT, Kind.DECL_TAG, Kind.TYPE_TAG]) assert.ok(!kinds.has(k), Kind[k]);
+  for (const k of [Kind.FLOAT, Kind.DECL_TAG, Kind.TYPE_TAG, Kind.ENUM64]) {
+    assert.ok(!kinds.has(k), Kind[k]);
+  }
+  // enum big_values: a union of its enumerators' names, each a 4-byte int, same size.
+  const big = out.type(out.byName("big_values", Kind.UNION)[0]);
+  assert.ok(big.kind === Kind.UNION && big.size === 8);
+  assert.deepEqual(big.members.map((m) => [m.name, m.type, m.bitOffset]), [
+    ["BIG_ONE", s.btf.count, 0],
+    ["BIG_HUGE", s.btf.count, 0],
+  ]);
+  const placeholder = out.type(s.btf.count);
+  assert.ok(placeholder.kind === Kind.INT && placeholder.size === 4);
   for (const id of out.byName("to_perf", Kind.FUNC)) {
     const f = out.type(id);
     assert.ok(f.kind === Kind.FUNC && f.linkage === 0);

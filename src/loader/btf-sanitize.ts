@@ -14,6 +14,8 @@ export interface BtfFeatures {
   declTag: boolean;
   /** TYPE_TAG (5.17). Without: CONST of the same type. */
   typeTag: boolean;
+  /** ENUM64 (6.0). Without: a UNION of the same size whose members are 4-byte INTs. */
+  enum64: boolean;
 }
 
 export const NO_NEW_KINDS: BtfFeatures = {
@@ -21,20 +23,62 @@ export const NO_NEW_KINDS: BtfFeatures = {
   float: false,
   declTag: false,
   typeTag: false,
+  enum64: false,
 };
 
 const info = (kind: number, vlen: number, kindFlag = false) =>
   ((kindFlag ? 1 : 0) << 31 | kind << 24 | (vlen & 0xffff)) >>> 0;
 
+const HDR_TYPE_OFF = 8, HDR_TYPE_LEN = 12, HDR_STR_OFF = 16;
+const INT_RECORD_SIZE = 16;
+
+/**
+ * A copy of the blob with one more type at the end of the type section: an anonymous 4-byte
+ * unsigned INT (libbpf's ENUM64 placeholder). Needs clang's layout (types, then strings).
+ * Returns null for another layout.
+ */
+function appendPlaceholderInt(btf: Btf, bytes: Uint8Array): Uint8Array | null {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hdrLen = dv.getUint32(4, true);
+  const typeOff = dv.getUint32(HDR_TYPE_OFF, true);
+  const typeLen = dv.getUint32(HDR_TYPE_LEN, true);
+  const strOff = dv.getUint32(HDR_STR_OFF, true);
+  if (typeOff !== 0 || strOff !== typeLen || btf.base) return null;
+  const cut = hdrLen + typeLen;
+  const out = new Uint8Array(bytes.length + INT_RECORD_SIZE);
+  out.set(bytes.subarray(0, cut), 0);
+  out.set(bytes.subarray(cut), cut + INT_RECORD_SIZE);
+  const o = new DataView(out.buffer);
+  o.setUint32(cut, 0, true); // anonymous
+  o.setUint32(cut + 4, info(Kind.INT, 0), true);
+  o.setUint32(cut + 8, 4, true); // size 4
+  o.setUint32(cut + 12, 32, true); // BTF_INT_ENC(0, 0, 32)
+  o.setUint32(HDR_TYPE_LEN, typeLen + INT_RECORD_SIZE, true);
+  o.setUint32(HDR_STR_OFF, strOff + INT_RECORD_SIZE, true);
+  return out;
+}
+
 /**
  * Rewrites, in `bytes` (the raw BTF `btf` was parsed from, or a same-layout copy), each type
- * of a kind the kernel lacks. Returns what it changed, e.g. { FLOAT: 2, TYPE_TAG: 5 }.
+ * of a kind the kernel lacks. ENUM64 needs one more type, so the result may be a new array.
+ * Returns it and what changed, e.g. { FLOAT: 2, TYPE_TAG: 5 }.
  */
 export function sanitizeBtf(
   btf: Btf,
-  bytes: Uint8Array,
+  input: Uint8Array,
   features: BtfFeatures,
-): Record<string, number> {
+): { bytes: Uint8Array; changed: Record<string, number> } {
+  let bytes = input;
+  let placeholder = 0;
+  if (!features.enum64) {
+    let has = false;
+    for (let id = btf.firstId; id < btf.count && !has; id++) has = btf.kind(id) === Kind.ENUM64;
+    const grown = has ? appendPlaceholderInt(btf, input) : null;
+    if (grown) {
+      bytes = grown;
+      placeholder = btf.count; // the new type's id
+    }
+  }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const changed: Record<string, number> = {};
   const count = (k: Kind) => (changed[Kind[k]] = (changed[Kind[k]] ?? 0) + 1);
@@ -71,7 +115,19 @@ export function sanitizeBtf(
           count(kind); // referenced type at +8 kept
         }
         break;
+      case Kind.ENUM64:
+        if (placeholder) {
+          // enum64 values {name_off, lo32, hi32} become union members {name_off, type, offset}.
+          const vlen = dv.getUint32(at + 4, true) & 0xffff;
+          dv.setUint32(at + 4, info(Kind.UNION, vlen), true);
+          for (let i = 0; i < vlen; i++) {
+            dv.setUint32(at + 12 + i * 12 + 4, placeholder, true);
+            dv.setUint32(at + 12 + i * 12 + 8, 0, true);
+          }
+          count(kind); // size at +8 kept
+        }
+        break;
     }
   }
-  return changed;
+  return { bytes, changed };
 }

@@ -230,10 +230,10 @@ function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
     if (!(e instanceof SysError) || e.errno === 1 /* EPERM: no privilege, not a format issue */) {
       throw e;
     }
-    const changed = sanitizeBtf(spec.btf, bytes, NO_NEW_KINDS);
+    const { bytes: sanitized, changed } = sanitizeBtf(spec.btf, bytes, NO_NEW_KINDS);
     const rewritten = Object.entries(changed).map(([k, n]) => `${n} ${k}`).join(", ");
     try {
-      const btf = btfLoad(p, bytes, what);
+      const btf = btfLoad(p, sanitized, what);
       c.warnings.push(
         `${what}: kernel refused it (${e.errnoName}); loaded with ${rewritten} rewritten`,
       );
