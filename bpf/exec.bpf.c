@@ -46,9 +46,16 @@ struct scratch {
 	char slack[EXEC_ARGS_MAX];
 };
 
+/*
+ * One slot per kind of program, so a successful-exec event and a failed-exec event being
+ * built on the same CPU (possible where BPF programs are preemptible, e.g. PREEMPT_RT) never
+ * share a buffer.
+ */
+enum { SLOT_EXEC = 0, SLOT_FAILED = 1 };
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct scratch);
 } heap SEC(".maps");
@@ -157,7 +164,7 @@ static __always_inline __u64 name_len(struct exec_event *e, long n)
  */
 static __always_inline int on_exec(struct task_struct *task, const char *filename, int argc)
 {
-	__u32 zero = 0, tgid;
+	__u32 slot = SLOT_EXEC, tgid;
 	__u64 start, end, fname_len, args_len, limit;
 	struct scratch *s;
 	struct exec_event *e;
@@ -168,7 +175,7 @@ static __always_inline int on_exec(struct task_struct *task, const char *filenam
 	tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!wanted(task, tgid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
-	s = bpf_map_lookup_elem(&heap, &zero);
+	s = bpf_map_lookup_elem(&heap, &slot);
 	if (!s)
 		return 0;
 	e = &s->e;
@@ -251,13 +258,13 @@ struct argv_walk {
 static long read_arg(__u64 i, void *ctx)
 {
 	struct argv_walk *w = ctx;
-	__u32 zero = 0;
+	__u32 slot = SLOT_FAILED;
 	__u64 off, fname_len;
 	struct scratch *s;
 	const char *arg;
 	long n;
 
-	s = bpf_map_lookup_elem(&heap, &zero);
+	s = bpf_map_lookup_elem(&heap, &slot);
 	if (!s)
 		return 1;
 	if (bpf_probe_read_user(&arg, sizeof(arg), (void *)(w->argv + i * sizeof(arg)))) {
@@ -315,7 +322,7 @@ static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __
 
 static __always_inline int exit_exec(long ret)
 {
-	__u32 zero = 0, tid, tgid, uid;
+	__u32 slot = SLOT_FAILED, tid, tgid, uid;
 	__u64 fname_len, args_len;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct task_struct *task;
@@ -335,7 +342,7 @@ static __always_inline int exit_exec(long ret)
 	uid = (__u32)bpf_get_current_uid_gid();
 	if (!wanted(task, tgid, uid))
 		goto done;
-	s = bpf_map_lookup_elem(&heap, &zero);
+	s = bpf_map_lookup_elem(&heap, &slot);
 	if (!s)
 		goto done;
 	e = &s->e;
