@@ -124,7 +124,7 @@ test("ELF: big-endian, non-BPF, 32-bit and non-ELF input are rejected with a cle
   rejects(new TextEncoder().encode("#!/bin/sh\n".repeat(10)), /bad magic/);
 });
 
-test("ELF: a file cut at every length gives a FormatError or a consistent prefix, never another error", () => {
+test("ELF: the object cut at every length gives a FormatError, never another exception", () => {
   const full = probe();
   let errors = 0;
   for (let len = 0; len < full.length; len++) {
