@@ -157,6 +157,24 @@ function exactWorkloadEvents(extra: string[]): void {
     failed("eacces-unmapped", NOEXEC, [], -13, { args_fault: true }),
     ok("execveat", ["true", "via-execveat"], { filename: "/dev/fd/4" }),
     failed("execveat-enoent", "/nonexistent/at", ["gone"], -2),
+    {
+      ...ok("badname", ["x"]),
+      comm: "\\xff\\xfe-true",
+      comm_b64: b64(new Uint8Array([0xff, 0xfe, ...new TextEncoder().encode("-true")])),
+      filename: `${dir}/\\xff\\xfe-true`,
+      filename_b64: b64(
+        new Uint8Array([
+          ...new TextEncoder().encode(`${dir}/`),
+          0xff,
+          0xfe,
+          ...new TextEncoder().encode("-true"),
+        ]),
+      ),
+    },
+    {
+      ...failed("badname-enoent", "/nonexistent/\\xff", ["y"], -2),
+      filename_b64: b64(new Uint8Array([...new TextEncoder().encode("/nonexistent/"), 0xff])),
+    },
   ];
   const strip = events.map(({ time: _t, time_ns: _n, ...rest }) => rest);
   assert.deepEqual(strip, expected);
@@ -226,6 +244,9 @@ test(
       row("many", "a0 a1 a2 a3 ..."),
       row("huge", `true ${"x".repeat(8187)} ...`),
       row("execveat", "true via-execveat"),
+      `${"\\xff\\xfe-true".padEnd(16)} ${String(pids.get("badname")).padStart(7)} ${
+        String(w).padStart(7)
+      }   0 x`,
       "",
     ]);
   },
@@ -241,6 +262,7 @@ test("exec filters: --failed-only, --uid (both ways), -c, -n", kernelTest(), () 
     [NOEXEC, "EACCES"],
     [NOEXEC, "EACCES"],
     ["/nonexistent/at", "ENOENT"],
+    ["/nonexistent/\\xff", "ENOENT"],
   ]);
   const otherUid = tracer(["-x", "--uid", "65534", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
   assert.equal(otherUid.status, 7, otherUid.stderr);
@@ -269,7 +291,7 @@ test("exec filters: --failed-only, --uid (both ways), -c, -n", kernelTest(), () 
   assert.deepEqual(c.map((e) => e.comm), ["exec-workload", "true"]);
   const named = tracer(["-x", "-n", "^exec-w", "--json", "--", WORKLOAD, MANIFEST, NOEXEC]);
   const n = named.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(n.map((e) => e.ret), [0, -2, -13, -13, -2]);
+  assert.deepEqual(n.map((e) => e.ret), [0, -2, -13, -13, -2, -2]);
 });
 
 test(
@@ -283,7 +305,7 @@ test(
     const pids = manifest();
     const huge = pids.get("huge");
     const execs = events.filter((e) => e.type === "exec");
-    assert.equal(execs.length, 11);
+    assert.equal(execs.length, 13);
     assert.ok(!execs.some((e) => e.pid === huge));
     const lost = events.filter((e) => e.type === "lost");
     assert.deepEqual(lost.map(({ time: _t, ...rest }) => rest), [
