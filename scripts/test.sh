@@ -55,11 +55,11 @@ else
 fi
 
 # The compiled binary, copied alone to another directory.
-smoke() {
-  local dir; dir=$(mktemp -d)
-  $DENO run -A build.ts --out "$dir/tracer" >/dev/null 2>&1 || return 1
+smoke() (
+  dir=$(mktemp -d)
+  $DENO run -A build.ts --out "$dir/tracer" >/dev/null 2>&1 || exit 1
   cd "$dir" && bash "$OLDPWD/test/smoke.sh" ./tracer
-}
+)
 step "compiled binary smoke test" smoke
 
 # Other kernels under qemu (Debian 6.1 generic and PREEMPT_RT): the compiled binary's check and

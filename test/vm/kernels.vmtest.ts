@@ -104,6 +104,17 @@ function checkKernel(flavor: "amd64" | "rt-amd64") {
   }
 }
 
+/** fentry, fexit, kprobe/kretprobe (PMU and kprobe_events) attach and fire: test/link-vmtest.sh. */
+function checkLinks(flavor: "amd64" | "rt-amd64") {
+  const pkg = newestKernel(flavor);
+  const r = spawnSync("bash", ["test/link-vmtest.sh", "--kernel", pkg], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  assert.equal(r.status, 0, `link vmtest on ${pkg} failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /VMTEST-EXIT=0/);
+}
+
 test("vmtest: check and exec on Debian 6.1 generic under qemu", kernelTest(), () => {
   checkKernel("amd64");
 });
@@ -111,3 +122,19 @@ test("vmtest: check and exec on Debian 6.1 generic under qemu", kernelTest(), ()
 test("vmtest: check and exec on Debian 6.1 PREEMPT_RT under qemu", kernelTest(), () => {
   checkKernel("rt-amd64");
 });
+
+test(
+  "vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.1 generic under qemu",
+  kernelTest(),
+  () => {
+    checkLinks("amd64");
+  },
+);
+
+test(
+  "vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.1 PREEMPT_RT under qemu",
+  kernelTest(),
+  () => {
+    checkLinks("rt-amd64");
+  },
+);
