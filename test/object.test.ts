@@ -126,3 +126,14 @@ test("malformed objects get a FormatError, not another exception", () => {
   // Truncate the file: section data now points past its end.
   assert.throws(() => loadObjectSpec(good.slice(0, good.length - 300), "cut.o"), FormatError);
 });
+
+test("data-section variables carry their ELF symbol offsets (clang leaves DATASEC offsets 0)", () => {
+  const path = join(ROOT, "test/fixtures/loader/getpid.bpf.o");
+  const spec = loadObjectSpec(new Uint8Array(readFileSync(path)), "getpid.bpf.o");
+  const rodata = spec.maps.find((m) => m.data?.section === ".rodata");
+  assert.ok(rodata?.data);
+  assert.deepEqual(
+    rodata.data.vars.map((v) => [v.name, v.offset, v.size]),
+    [["magic", 0, 4], ["target_tid", 4, 4]],
+  );
+});

@@ -130,9 +130,7 @@ function initialData(spec: ObjectSpec, opts: LoadOptions): Map<string, Uint8Arra
     if (!m.data) continue;
     out.set(
       m.data.section,
-      m === rodata
-        ? applyConstants(spec.btf, m, constants, (name) => symbolOffset(spec, m, name))
-        : m.data.bytes,
+      m === rodata ? applyConstants(spec.btf, m, constants) : m.data.bytes,
     );
   }
   return out;
@@ -183,12 +181,6 @@ function createMaps(
 }
 
 /** A global variable's offset in its data section, from its ELF symbol. */
-function symbolOffset(spec: ObjectSpec, m: MapSpec, name: string): number | undefined {
-  const sec = m.data && spec.elf.sectionByName(m.data.section);
-  if (!sec) return undefined;
-  return spec.elf.symbols.find((s) => s.shndx === sec.index && s.name === name)?.value;
-}
-
 function requireKernelBtf(opts: LoadOptions): Btf {
   return (opts.kernelBtf ?? kernelBtf)();
 }

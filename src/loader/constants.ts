@@ -72,14 +72,12 @@ function writeValue(
 
 /**
  * Returns a copy of the data map's initial bytes with `constants` written in.
- * Unknown names are an error that lists the variables the section has. `offsetOf` gives a
- * variable's offset (from its ELF symbol: clang leaves the BTF DATASEC offsets at 0).
+ * Unknown names are an error that lists the variables the section has.
  */
 export function applyConstants(
   btf: Btf,
   map: MapSpec,
   constants: Record<string, ConstantValue>,
-  offsetOf: (name: string) => number | undefined = () => undefined,
 ): Uint8Array {
   const data = map.data;
   if (!data) throw new ConstantError(`map ${map.name} holds no global data`);
@@ -93,7 +91,7 @@ export function applyConstants(
         `constant ${name}: no such variable in ${data.section} (it has: ${known})`,
       );
     }
-    const offset = offsetOf(name) ?? v.offset;
+    const offset = v.offset;
     if (offset + v.size > out.length) {
       throw new ConstantError(`constant ${name}: lies outside ${data.section}`);
     }

@@ -132,15 +132,21 @@ function isDataSection(s: Section): boolean {
   return /^\.(rodata|data|bss)(\.|$)/.test(s.name);
 }
 
-function dataVars(btf: Btf, section: string): MapVar[] {
+/**
+ * The variables of a data section, from its BTF DATASEC. The offset comes from the variable's
+ * ELF symbol when there is one: clang leaves DATASEC offsets at 0 in the object (libbpf fixes
+ * them up from the symbols the same way before loading).
+ */
+function dataVars(btf: Btf, elf: ElfFile, section: Section): MapVar[] {
   const vars: MapVar[] = [];
-  for (const id of btf.byName(section, Kind.DATASEC)) {
+  for (const id of btf.byName(section.name, Kind.DATASEC)) {
     const ds = btf.type(id);
     if (ds.kind !== Kind.DATASEC) continue;
     for (const v of ds.vars) {
       const t = btf.type(v.type);
       if (t.kind !== Kind.VAR) continue;
-      vars.push({ name: t.name, offset: v.offset, size: v.size, typeId: t.type });
+      const sym = elf.symbols.find((s) => s.shndx === section.index && s.name === t.name);
+      vars.push({ name: t.name, offset: sym?.value ?? v.offset, size: v.size, typeId: t.type });
     }
   }
   return vars;
@@ -165,7 +171,7 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
         data: {
           section: s.name,
           bytes: s.type === SHT_NOBITS ? new Uint8Array(s.size) : s.data.slice(),
-          vars: dataVars(btf, s.name),
+          vars: dataVars(btf, elf, s),
         },
       });
     }
