@@ -183,6 +183,8 @@ export class Btf {
     const max = Math.floor(words.length / 3);
     const offsets = new Uint32Array(max);
     const kinds = new Uint8Array(max);
+    const structs = new Uint32Array(max);
+    let nStructs = 0;
     const end = words.length;
     let p = 0;
     let n = 0;
@@ -209,8 +211,11 @@ export class Btf {
         case 6: // ENUM: values of 2 words
           p += 3 + 2 * (info & 0xffff);
           break;
-        case 4: // STRUCT: members of 3 words
-        case 5: // UNION
+        case 4: // STRUCT: members of 3 words; remembered for CO-RE lookups
+          structs[nStructs++] = n - 1;
+          p += 3 + 3 * (info & 0xffff);
+          break;
+        case 5: // UNION: members of 3 words
         case 15: // DATASEC: var_secinfos of 3 words
         case 19: // ENUM64: values of 3 words
           p += 3 + 3 * (info & 0xffff);
@@ -230,7 +235,7 @@ export class Btf {
     if (p !== end) {
       Btf.diagnose(what, words, typeStart, offsets[n - 1], (base ? base.count : 1) + n - 1);
     }
-    return new Btf(
+    const btf = new Btf(
       bytes,
       what,
       base,
@@ -241,6 +246,8 @@ export class Btf {
       strings,
       typeStart,
     );
+    btf.kindLists[Kind.STRUCT] = structs.slice(0, nStructs);
+    return btf;
   }
 
   /** Why the last indexed record (at word `p`, type `id`) overran the type section. */
