@@ -10,6 +10,7 @@ import { getPlatform } from "../src/platform/index.ts";
 import { progLoad } from "../src/kernel/bpf.ts";
 import { kernelBtf } from "../src/btf/source.ts";
 import { loadObjectSpec } from "../src/object/load.ts";
+import { loadCollection } from "../src/loader/collection.ts";
 import { relocateCore } from "../src/core/relocate.ts";
 import { explainVerifierLog } from "../src/core/explain.ts";
 import { SysError } from "../src/errors.ts";
@@ -81,6 +82,24 @@ test(
         `at instruction ${r.insn}: program 'unguarded' relo #\\d+ \\(insn #${r.insn}\\): <byte_off> ` +
           `\\[\\d+\\] struct task_struct___gone\\.no_such_field \\(0:0 @ offset 0\\): field .* not found`,
       ),
+    );
+  },
+);
+
+test(
+  "the loader names the failed relocation when the verifier rejects a poisoned instruction",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const spec = loadObjectSpec(new Uint8Array(readFileSync(OBJECT)), "core_poison.bpf.o");
+    assert.throws(
+      () => loadCollection(p, spec, { programs: ["unguarded"] }),
+      (e: unknown) =>
+        e instanceof SysError && e.errnoName === "EINVAL" &&
+        /BPF_PROG_LOAD of program unguarded/.test(e.message) &&
+        /unknown#195896080/.test(e.message) &&
+        /program 'unguarded' relo #\d+ \(insn #\d+\): <byte_off> \[\d+\] struct task_struct___gone\.no_such_field/
+          .test(e.message),
     );
   },
 );

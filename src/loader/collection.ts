@@ -25,6 +25,7 @@ import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
 import { relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
+import { explainVerifierLog } from "../core/explain.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";
 
@@ -303,6 +304,12 @@ function loadProgram(
         `the kernel refuses ${k} programs here (BPF trampolines/LSM are locked down or ` +
           `unsupported); use a tracepoint, raw_tp or tp_btf program instead`,
       );
+    }
+    if (e instanceof SysError && e.detail) {
+      // A rejection at an instruction CO-RE poisoned: name the relocation that failed.
+      const bases = new Map(linked.layout.map((l) => [l.name, l.start]));
+      const why = explainVerifierLog(c.coreResults, e.detail, prog.name, bases);
+      if (why) throw new SysError(e.step, e.errno, `${e.detail}\n${why}`);
     }
     throw e;
   }
