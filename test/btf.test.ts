@@ -437,3 +437,14 @@ test("BTF: loops through pointers and self-embedding structs give FormatErrors i
       e instanceof FormatError && /type 1: a type cycle C cannot express/.test(e.message),
   );
 });
+
+test("BTF: a blob at an odd byte offset in its buffer reads the same as an aligned one", () => {
+  const blob = writeBtf(probeBtf());
+  const shifted = new Uint8Array(blob.length + 3);
+  shifted.set(blob, 3);
+  const odd = Btf.parse(shifted.subarray(3));
+  const aligned = Btf.parse(blob);
+  assert.equal(odd.count, aligned.count);
+  for (let id = 1; id < aligned.count; id++) assert.deepEqual(odd.type(id), aligned.type(id));
+  assert.deepEqual(odd.byName("flags"), [11]);
+});
