@@ -397,6 +397,23 @@ test("exec -d 1 stops by itself after about a second", kernelTest(), async () =>
   assert.match(t.out(), /^PCOMM +PID +PPID RET ARGS\n/);
 });
 
+test("exec as an unprivileged user: one clear line, exit 1", kernelTest(), () => {
+  const bun = process.versions.bun !== undefined;
+  const argv = bun
+    ? [process.execPath, join(ROOT, "src/main.ts"), "exec"]
+    : [process.execPath, "run", "-A", join(ROOT, "src/main.ts"), "exec"];
+  const r = spawnSync(
+    "setpriv",
+    ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", ...argv],
+    { encoding: "utf8", cwd: ROOT, env: { ...process.env, DENO_DIR: join(dir, "deno-dir") } },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(
+    r.stderr,
+    "tracer exec: needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo\n",
+  );
+});
+
 test("exec usage errors exit 2 with one line", () => {
   for (
     const [args, msg] of [

@@ -12,6 +12,7 @@ import {
   splitArgs,
 } from "../src/tracers/exec.ts";
 import { argsCell, execFormatter } from "../src/tracers/exec-format.ts";
+import { missingPrivilege } from "../src/tracers/exec-session.ts";
 import type { EventLayout } from "../src/tracers/types.ts";
 
 const u = (s: string) => new TextEncoder().encode(s);
@@ -270,4 +271,11 @@ test("JSON: exact exec line, lossless non-UTF-8, lost record", () => {
     f.lost(3, 10, 2_000_000_000n),
     '{"type":"lost","time":"2026-11-22T20:11:51.000000000Z","lost":3,"lost_total":10}\n',
   );
+});
+
+test("privileges: root or CAP_BPF+CAP_PERFMON, else one sentence saying what to do", () => {
+  assert.equal(missingPrivilege(1n << 21n), null);
+  assert.equal(missingPrivilege((1n << 39n) | (1n << 38n)), null);
+  assert.match(missingPrivilege(1n << 39n)!, /needs root \(or CAP_BPF and CAP_PERFMON\).*sudo/);
+  assert.match(missingPrivilege(0n)!, /needs root/);
 });

@@ -20,7 +20,7 @@ options:
   -t, --timestamp       print seconds since the tracer started
   -U, --print-uid       print a UID column
       --max-args N      print at most N arguments (default 64, at most ${EXEC_ARGS_LIMIT})
-  -j, --json            JSON lines (fields: see README); lost-event records included
+  -j, --json            JSON lines (fields: src/output/README-json.md), with lost-event records
   -o, --output FILE     write events to FILE instead of stdout
   -d, --duration SECS   stop after SECS seconds
   -c, --count N         stop after N events

@@ -50,7 +50,16 @@ const SIGNALS: Record<string, number> = {
   SIGTERM: 15,
 };
 
+/** Why this process cannot load and attach BPF programs, or null when it can. */
+export function missingPrivilege(capEff: bigint): string | null {
+  const has = (bit: bigint) => ((capEff >> bit) & 1n) === 1n;
+  if (has(21n) || (has(39n) && has(38n))) return null; // CAP_SYS_ADMIN, or CAP_BPF+CAP_PERFMON
+  return "needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo";
+}
+
 export async function runExecSession(p: Platform, o: ExecSessionOptions): Promise<number> {
+  const missing = missingPrivilege(p.identity().capEff);
+  if (missing) throw new TracerError(missing);
   const btf = o.btf ? readBtfFile(o.btf) : undefined;
   const followTgid = o.cmd.length ? p.pid() : undefined;
   const tracer = startTracer(
