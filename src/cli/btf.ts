@@ -4,7 +4,7 @@
 import { type Command, out, parse } from "./command.ts";
 import { TracerError, UsageError } from "../errors.ts";
 import type { Btf } from "../btf/reader.ts";
-import { btfFromBytes, fileBytes, KERNEL_BTF_PATH, readBtfFile } from "../btf/source.ts";
+import { btfFromBytes, fileBytes, KERNEL_BTF_PATH, kernelBtf, readBtfFile } from "../btf/source.ts";
 import type { Platform } from "../platform/types.ts";
 import { dumpC } from "../btf/c-dump.ts";
 import { typeToJson } from "../btf/json.ts";
@@ -15,7 +15,8 @@ const USAGE = `usage:
   tracer btf stats [--btf FILE] [--base FILE]
 
   --btf FILE     raw BTF, or an ELF file's .BTF section (default ${KERNEL_BTF_PATH})
-  --base FILE    base BTF when FILE is split BTF (e.g. a module's, over vmlinux)
+  --base FILE    base BTF when FILE is split BTF (default for /sys/kernel/btf/<module>:
+                 the kernel's vmlinux BTF)
   --format c     compilable C, as bpftool prints it (default); json: one object per line
   TYPE           a type name (every type of that name) or a numeric id (default: all)
 `;
@@ -27,9 +28,21 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/**
+ * The base for a BTF file: --base, or the kernel's vmlinux BTF for a module's BTF in
+ * /sys/kernel/btf/ (split BTF there is always over vmlinux).
+ */
+function baseFor(path: string, basePath: string | undefined, platform: Platform): Btf | undefined {
+  if (basePath) return readBtfFile(basePath, undefined, platform);
+  if (path.startsWith("/sys/kernel/btf/") && path !== KERNEL_BTF_PATH) {
+    return kernelBtf(KERNEL_BTF_PATH, platform);
+  }
+  return undefined;
+}
+
 function load(path: string | undefined, basePath: string | undefined, platform: Platform): Btf {
-  const base = basePath ? readBtfFile(basePath, undefined, platform) : undefined;
-  return readBtfFile(path ?? KERNEL_BTF_PATH, base, platform);
+  const file = path ?? KERNEL_BTF_PATH;
+  return readBtfFile(file, baseFor(file, basePath, platform), platform);
 }
 
 /** The ids named on the command line: numeric ids, or every type with that name. */
@@ -91,7 +104,7 @@ function stats(args: string[], platform: Platform): number {
     throw new UsageError(`btf stats: unexpected argument '${positionals[0]}'`);
   }
   const path = values.btf ?? KERNEL_BTF_PATH;
-  const base = values.base ? readBtfFile(values.base, undefined, platform) : undefined;
+  const base = baseFor(path, values.base, platform);
   const t0 = performance.now();
   const bytes = fileBytes(path, platform, "BTF file");
   const t1 = performance.now();
