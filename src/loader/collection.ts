@@ -26,6 +26,7 @@ import { applyConstants, type ConstantValue } from "./constants.ts";
 import { relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
 import { explainVerifierLog } from "../core/explain.ts";
+import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";
 
@@ -325,6 +326,7 @@ export function loadCollection(
   opts: LoadOptions = {},
 ): Collection {
   const initial = initialData(spec, opts);
+  raiseMemlockIfCharged(p);
   const c = new Collection(spec, p);
   try {
     c.btf = loadObjectBtf(p, c);

@@ -31,6 +31,8 @@ const SYMBOLS = {
   epoll_ctl: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
   epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
   getpid: { args: [], returns: "i32" },
+  getrlimit: { args: ["i32", "ptr"], returns: "i32" },
+  setrlimit: { args: ["i32", "ptr"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 };
 
@@ -82,6 +84,8 @@ export async function createBunPlatform(): Promise<Platform> {
     epollCtl: (epfd, op, fd, event) => num(dl.epoll_ctl(epfd, op, fd, event)),
     epollWaitSync,
     getpid: () => num(dl.getpid()),
+    getrlimit: (resource, rlim) => num(dl.getrlimit(resource, rlim)),
+    setrlimit: (resource, rlim) => num(dl.setrlimit(resource, rlim)),
     view: (addr, length) => ffi.toArrayBuffer(Number(addr), 0, length),
     addressOf(buf) {
       // Touching .buffer moves a small JSC typed array out of the GC heap, so the address stays.

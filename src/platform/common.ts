@@ -103,6 +103,23 @@ export function createPlatform(libc: RawLibc): Platform {
     possibleCpus,
     identity,
     pid: () => libc.getpid(),
+
+    getRlimit(resource) {
+      const rlim = new Uint8Array(16);
+      if (libc.getrlimit(resource, rlim) < 0) {
+        throw new SysError(`getrlimit(${resource})`, libc.errno());
+      }
+      const dv = new DataView(rlim.buffer);
+      return { soft: dv.getBigUint64(0, true), hard: dv.getBigUint64(8, true) };
+    },
+
+    setRlimit(resource, soft, hard, step) {
+      const rlim = new Uint8Array(16);
+      const dv = new DataView(rlim.buffer);
+      dv.setBigUint64(0, BigInt.asUintN(64, soft), true);
+      dv.setBigUint64(8, BigInt.asUintN(64, hard), true);
+      check(libc, libc.setrlimit(resource, rlim), step);
+    },
   };
 }
 

@@ -29,6 +29,8 @@ const SYMBOLS = {
     nonblocking: true,
   },
   getpid: { parameters: [], result: "i32" },
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -72,6 +74,8 @@ export function createDenoPlatform(): Platform {
     epollCtl: (epfd, op, fd, event) => lib.epoll_ctl(epfd, op, fd, event),
     epollWaitSync: (epfd, events, max, timeout) => lib.epoll_wait(epfd, events, max, timeout),
     getpid: () => lib.getpid(),
+    getrlimit: (resource, rlim) => lib.getrlimit(resource, rlim),
+    setrlimit: (resource, rlim) => lib.setrlimit(resource, rlim),
     view: (addr, length) => Deno.UnsafePointerView.getArrayBuffer(ptr(addr)!, length),
     addressOf(buf) {
       // Touching .buffer moves a small V8 typed array out of the GC heap, so the address stays.

@@ -24,6 +24,9 @@ export interface RawLibc {
   /** A blocking epoll_wait on this thread (use with timeout 0, or short slices). */
   epollWaitSync(epfd: number, events: Uint8Array, maxEvents: number, timeoutMs: number): number;
   getpid(): number;
+  /** getrlimit(2)/setrlimit(2): `rlim` is struct rlimit (two u64: soft, hard). */
+  getrlimit(resource: number, rlim: Uint8Array): number;
+  setrlimit(resource: number, rlim: Uint8Array): number;
 
   view(addr: Address, length: number): ArrayBuffer;
   addressOf(buf: Uint8Array): Address;

@@ -79,6 +79,11 @@ export interface Platform {
   /** Real and effective uid, and the effective capability mask (from /proc/self/status). */
   identity(): { uid: number; euid: number; capEff: bigint };
 
+  /** getrlimit(2): the soft and hard limit of a resource (RLIM_INFINITY is 2^64-1). */
+  getRlimit(resource: number): { soft: bigint; hard: bigint };
+  /** setrlimit(2). Throws SysError on failure. */
+  setRlimit(resource: number, soft: bigint, hard: bigint, step: string): void;
+
   /** getpid(). */
   pid(): number;
 }
