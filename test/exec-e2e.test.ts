@@ -70,6 +70,8 @@ function mntns(): number {
   return Number(/\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/mnt"))![1]);
 }
 
+const LONG_NAME = "/dev/fd/5/" + ("d".repeat(199) + "/").repeat(20) + "l".repeat(90);
+
 const b64 = (s: string | Uint8Array) =>
   btoa(String.fromCharCode(...(typeof s === "string" ? new TextEncoder().encode(s) : s)));
 
@@ -175,6 +177,12 @@ function exactWorkloadEvents(extra: string[]): void {
       ...failed("badname-enoent", "/nonexistent/\\xff", ["y"], -2),
       filename_b64: b64(new Uint8Array([...new TextEncoder().encode("/nonexistent/"), 0xff])),
     },
+    // execveat(dirfd, 4090-byte path): the kernel's name "/dev/fd/5/..." is cut at 4095 bytes.
+    ok("longname", ["long"], {
+      comm: "l".repeat(15),
+      filename: LONG_NAME.slice(0, 4095),
+      filename_truncated: true,
+    }),
   ];
   const strip = events.map(({ time: _t, time_ns: _n, ...rest }) => rest);
   assert.deepEqual(strip, expected);
@@ -247,6 +255,9 @@ test(
       `${"\\xff\\xfe-true".padEnd(16)} ${String(pids.get("badname")).padStart(7)} ${
         String(w).padStart(7)
       }   0 x`,
+      `${"l".repeat(15).padEnd(16)} ${String(pids.get("longname")).padStart(7)} ${
+        String(w).padStart(7)
+      }   0 long`,
       "",
     ]);
   },
@@ -308,9 +319,10 @@ test(
     assert.equal(execs.length, 13);
     assert.ok(!execs.some((e) => e.pid === huge));
     const lost = events.filter((e) => e.type === "lost");
-    assert.deepEqual(lost.map(({ time: _t, ...rest }) => rest), [
-      { type: "lost", lost: 1, lost_total: 1 },
-    ]);
+    // One record per drain that saw the count grow: 2 in all, whatever the timing.
+    assert.ok(lost.length >= 1 && lost.length <= 2);
+    assert.equal(lost.reduce((n, e) => n + e.lost, 0), 2);
+    assert.equal(lost[lost.length - 1].lost_total, 2);
     const lostAt = Date.parse(lost[0].time);
     assert.ok(
       lostAt >= Date.parse(execs[0].time) - 1,
