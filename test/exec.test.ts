@@ -170,7 +170,9 @@ test("execTracer: programs and .rodata from options", () => {
     max_arg_bytes: 8192,
     wakeup_bytes: 0n,
   });
+  assert.deepEqual(d.mapSizes, { pending: 1, traced: 1 });
   const x = execTracer({ failed: true, uid: 0, ppid: 1, followTgid: 99, maxArgs: 500 });
+  assert.deepEqual(x.mapSizes, {});
   assert.deepEqual(x.programs, [
     "handle_fork",
     "handle_exit",

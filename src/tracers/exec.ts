@@ -93,6 +93,11 @@ export function execTracer(opts: ExecOptions = {}): TracerDescription<ExecRecord
     alsoAttach: emitFailed
       ? [{ program: "exit_execve", category: "syscalls", name: "sys_exit_execveat" }]
       : [],
+    // Maps the options leave unused get one entry (the kernel preallocates hash maps).
+    mapSizes: {
+      ...(emitFailed ? {} : { pending: 1 }),
+      ...(opts.followTgid ? {} : { traced: 1 }),
+    },
     rodata: {
       target_uid: opts.uid ?? 0xffffffff,
       target_ppid: opts.ppid ?? 0,

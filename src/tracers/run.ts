@@ -58,7 +58,10 @@ export function startTracer<R>(
       constants: desc.rodata,
       programs: desc.programs,
       kernelBtf: target,
-      mapSizes: opts.ringBytes ? { [desc.ringbuf]: opts.ringBytes } : undefined,
+      mapSizes: {
+        ...desc.mapSizes,
+        ...(opts.ringBytes ? { [desc.ringbuf]: opts.ringBytes } : {}),
+      },
     });
     for (const name of desc.programs) links.push(attachProgram(p, collection.program(name)));
     for (const a of desc.alsoAttach ?? []) {

@@ -21,6 +21,8 @@ export interface TracerDescription<R> {
    * attached again (e.g. one exit handler for sys_exit_execve and sys_exit_execveat).
    */
   alsoAttach?: { program: string; category: string; name: string }[];
+  /** max_entries overrides by map name (e.g. 1 for a map the chosen options never use). */
+  mapSizes?: Record<string, number>;
   /** .rodata variables to set before load, by name. */
   rodata: Record<string, number | bigint | boolean>;
   /** The ring buffer map the events arrive in. */
