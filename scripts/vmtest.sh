@@ -4,14 +4,13 @@
 #   bash scripts/vmtest.sh [--kernel PKG] [--keep] GUEST_SCRIPT
 #
 # PKG is a Debian kernel package name (default: linux-image-6.1.0-<newest>-amd64-unsigned).
-# The kernel's bzImage is fetched once with `apt-get download` into .cache/kernels/. The guest
+# The kernel is fetched once by scripts/fetch-kernels.sh into .cache/kernels/. The guest
 # boots a busybox initramfs holding ./tracer (built for bun-linux-x64-baseline so it runs on
 # any x86-64 CPU qemu emulates), the C libraries it links, and GUEST_SCRIPT, which it runs as
 # root with /proc, /sys, tracefs and bpffs mounted. The guest's output is printed; the exit
 # status is the script's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 kernel_pkg=""
 keep=0
 while [ $# -gt 0 ]; do
@@ -24,17 +23,14 @@ done
 [ $# -eq 1 ] || { echo "usage: vmtest.sh [--kernel PKG] GUEST_SCRIPT" >&2; exit 2; }
 guest_script=$(realpath "$1")
 
-if [ -z "$kernel_pkg" ]; then
-  kernel_pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -n 1)
-  [ -n "$kernel_pkg" ] || { apt-get update -qq; kernel_pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64-unsigned$' | awk '{print $1}' | sort -V | tail -n 1); }
+# The kernel comes from scripts/fetch-kernels.sh's cache (fetched on first use); it prints the
+# kernel's directory, which holds its bzImage.
+if [ -n "$kernel_pkg" ]; then
+  kdir=$(bash scripts/fetch-kernels.sh "$kernel_pkg" | tail -n 1)
+else
+  kdir=$(bash scripts/fetch-kernels.sh | head -n 1)
 fi
-cache=$root/.cache/kernels/$kernel_pkg
-if [ ! -f "$cache/bzImage" ]; then
-  mkdir -p "$cache"
-  (cd "$cache" && apt-get download "$kernel_pkg" >/dev/null 2>&1 && \
-    dpkg-deb --fsys-tarfile "$kernel_pkg"_*.deb | tar -xO --wildcards './boot/vmlinuz-*' > bzImage.tmp && \
-    mv bzImage.tmp bzImage && rm -f "$kernel_pkg"_*.deb)
-fi
+[ -s "$kdir/bzImage" ] || { echo "vmtest: no bzImage for ${kernel_pkg:-the newest 6.1 kernel}" >&2; exit 1; }
 
 work=$(mktemp -d)
 trap '[ $keep -eq 1 ] || rm -rf "$work"' EXIT
@@ -70,7 +66,7 @@ chmod +x "$init/init"
 
 out=$work/console.log
 timeout 300 qemu-system-x86_64 -cpu max -m 1024 -smp 2 -nographic -no-reboot \
-  -kernel "$cache/bzImage" -initrd "$work/initramfs.cpio" \
+  -kernel "$kdir/bzImage" -initrd "$work/initramfs.cpio" \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init" > "$out" 2>&1 || true
 sed -n '/VMTEST-BEGIN/,/VMTEST-EXIT=/p' "$out" | tr -d '\r' | sed 's/.*VMTEST-BEGIN/VMTEST-BEGIN/'
 code=$(grep -oE 'VMTEST-EXIT=[0-9]+' "$out" | tail -n 1 | cut -d= -f2)
