@@ -165,7 +165,7 @@ export const inspectCommand: Command = {
     const { bytes, name } = readObject(positionals[0]);
     const spec = loadObjectSpec(bytes, name);
     const targetName = values.btf ?? KERNEL_BTF_PATH;
-    const target = values.btf ? readBtfFile(values.btf) : kernelBtf();
+    const target = values.btf ? readBtfFile(values.btf) : kernelBtf(undefined, platform);
     const results: CoreRelocationResult[] = [];
     let error: CoreError | undefined;
     try {

@@ -115,7 +115,7 @@ export function probePrivileges(p: Platform): ProbeResult {
 
 // ------------------------------------------------------------------ BTF
 
-export function probeKernelBtf(): ProbeResult {
+export function probeKernelBtf(p: Platform): ProbeResult {
   const f = "kernel BTF";
   if (!existsSync(KERNEL_BTF_PATH)) {
     return no(f, `${KERNEL_BTF_PATH} missing: needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`);
@@ -123,7 +123,7 @@ export function probeKernelBtf(): ProbeResult {
   try {
     const size = statSync(KERNEL_BTF_PATH).size;
     const t0 = performance.now();
-    const btf = kernelBtf();
+    const btf = kernelBtf(undefined, p);
     const ms = performance.now() - t0;
     return ok(
       f,
@@ -135,10 +135,10 @@ export function probeKernelBtf(): ProbeResult {
 }
 
 /** The id of the first `kind` type named one of `names` in kernel BTF, or null. */
-function btfId(names: string[], kind: Kind): { id: number; name: string } | null {
+function btfId(p: Platform, names: string[], kind: Kind): { id: number; name: string } | null {
   let btf;
   try {
-    btf = kernelBtf();
+    btf = kernelBtf(undefined, p);
   } catch {
     return null;
   }
@@ -267,7 +267,7 @@ export function probeRawTracepoint(p: Platform): ProbeResult {
 
 export function probeTpBtf(p: Platform): ProbeResult {
   const f = "tp_btf";
-  const t = btfId(["btf_trace_sched_switch"], Kind.TYPEDEF);
+  const t = btfId(p, ["btf_trace_sched_switch"], Kind.TYPEDEF);
   if (!t) return no(f, "no btf_trace_sched_switch typedef in kernel BTF");
   return attempt(p, f, (s) => {
     const prog = s.add(load(p, "probe_tp_btf", ProgType.TRACING, {
@@ -283,7 +283,7 @@ export function probeTpBtf(p: Platform): ProbeResult {
 export const PROBE_FUNCS = ["do_unlinkat", "vfs_read", "do_sys_openat2"];
 
 function probeTrampoline(p: Platform, f: string, attachType: number): ProbeResult {
-  const fn = btfId(PROBE_FUNCS, Kind.FUNC);
+  const fn = btfId(p, PROBE_FUNCS, Kind.FUNC);
   if (!fn) return no(f, `none of ${PROBE_FUNCS.join(", ")} found in kernel BTF`);
   return attempt(p, f, (s) => {
     const prog = s.add(load(p, `probe_${f}`, ProgType.TRACING, {
@@ -304,7 +304,7 @@ export function probeKprobePmu(p: Platform): ProbeResult {
   if (!pmu) {
     return no(f, "no /sys/bus/event_source/devices/kprobe: kernel built without CONFIG_KPROBES");
   }
-  const fn = btfId(PROBE_FUNCS, Kind.FUNC)?.name ?? PROBE_FUNCS[0];
+  const fn = btfId(p, PROBE_FUNCS, Kind.FUNC)?.name ?? PROBE_FUNCS[0];
   return attempt(p, f, (s) => {
     const prog = s.add(load(p, "probe_kprobe", ProgType.KPROBE));
     const ev = s.add(kprobeEvent(p, pmu.type, fn));
@@ -341,7 +341,7 @@ export function activeLsms(): string[] | null {
 
 export function probeLsm(p: Platform): ProbeResult {
   const f = "BPF LSM";
-  const fn = btfId(["bpf_lsm_file_open"], Kind.FUNC);
+  const fn = btfId(p, ["bpf_lsm_file_open"], Kind.FUNC);
   if (!fn) return no(f, "no bpf_lsm_file_open in kernel BTF: kernel built without CONFIG_BPF_LSM");
   const r = attempt(p, f, (s) => {
     s.add(load(p, "probe_lsm", ProgType.LSM, {

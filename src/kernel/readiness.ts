@@ -68,7 +68,7 @@ export function missingFor(features: ProbeResult[]): string[] {
 
 export function runProbes(p: Platform): CheckReport {
   const priv = probePrivileges(p);
-  const btf = probeKernelBtf();
+  const btf = probeKernelBtf(p);
   const features = [priv, btf, probeBpf(p)];
   const bpfOk = features[2].available;
   const needBpf = (feature: string, f: () => ProbeResult) =>

@@ -183,16 +183,16 @@ function createMaps(
 }
 
 /** A global variable's offset in its data section, from its ELF symbol. */
-function requireKernelBtf(opts: LoadOptions): Btf {
-  return (opts.kernelBtf ?? kernelBtf)();
+function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
+  return opts.kernelBtf ? opts.kernelBtf() : kernelBtf(undefined, p);
 }
 
-function attachBtfId(prog: ProgramSpec, opts: LoadOptions): number | undefined {
+function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number | undefined {
   const a = prog.attach;
   if (a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm") {
     return undefined;
   }
-  const kbtf = requireKernelBtf(opts);
+  const kbtf = requireKernelBtf(p, opts);
   const [name, kind] = a.kind === "tp_btf"
     ? [`btf_trace_${a.target}`, Kind.TYPEDEF]
     : a.kind === "lsm"
@@ -275,7 +275,7 @@ function loadProgram(
         license: c.spec.license,
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
-        attachBtfId: attachBtfId(prog, opts),
+        attachBtfId: attachBtfId(p, prog, opts),
         logLevel: opts.logLevel,
         ...(withBtf
           ? {
@@ -362,7 +362,7 @@ export function loadCollection(
         r.insnOff >= f.offset && r.insnOff < f.offset + f.insns.length
       )
     );
-    const target = hasCore ? requireKernelBtf(opts) : null;
+    const target = hasCore ? requireKernelBtf(p, opts) : null;
     for (const fn of pool) {
       if (target) c.coreResults.push(...relocateCore(spec, fn, target));
       relocateMaps(fn, resolver);

@@ -47,7 +47,7 @@ export function startTracer<R>(
   opts: RunOptions = {},
 ): RunningTracer<R> {
   const spec = loadObjectSpec(embeddedObject(desc.object), desc.object);
-  const target = () => opts.btf ?? kernelBtf();
+  const target = () => opts.btf ?? kernelBtf(undefined, p);
   const layout = eventLayout(spec.btf, desc.eventType);
   const decode = desc.decoder(layout);
   let collection: Collection | null = null;
