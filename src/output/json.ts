@@ -61,8 +61,47 @@ export function setBytesListField(
   if (!allValid) record[`${name}_b64`] = list.map(base64);
 }
 
-/** The JSON text of a value (bigints as exact numbers). */
+const BIG_MARK = "\u0000big:";
+const BIG_MARKED = /"\\u0000big:(-?\d+)"/g;
+
+/**
+ * The JSON text of a value (bigints as exact numbers). Fast path for a flat record (the
+ * common case): top-level bigints become numbers (or marked strings when beyond 2^53, put
+ * back as digits afterwards) and the native JSON.stringify does the rest. The mark starts
+ * with a NUL character, which no string from the kernel (C strings) can hold.
+ */
 export function toJson(value: JsonValue): string {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return slowJson(value);
+  const rec = value as { readonly [key: string]: JsonValue };
+  let copy: Record<string, JsonValue> | null = null;
+  let marked = false;
+  for (const k in rec) {
+    const v = rec[k];
+    if (typeof v === "bigint") {
+      copy ??= { ...rec };
+      if (v <= 9007199254740991n && v >= -9007199254740991n) copy[k] = Number(v);
+      else {
+        copy[k] = BIG_MARK + v;
+        marked = true;
+      }
+    } else if (v !== null && typeof v === "object") {
+      if (!isFlatArray(v)) return slowJson(value);
+    }
+  }
+  const text = JSON.stringify(copy ?? rec);
+  return marked ? text.replace(BIG_MARKED, "$1") : text;
+}
+
+function isFlatArray(v: JsonValue): boolean {
+  if (!Array.isArray(v)) return false;
+  for (const x of v) {
+    if (x !== null && (typeof x === "object" || typeof x === "bigint")) return false;
+  }
+  return true;
+}
+
+/** The general serializer: any nesting, bigints anywhere. */
+function slowJson(value: JsonValue): string {
   switch (typeof value) {
     case "string":
       return JSON.stringify(value);
@@ -74,11 +113,11 @@ export function toJson(value: JsonValue): string {
       return value ? "true" : "false";
   }
   if (value === null) return "null";
-  if (Array.isArray(value)) return "[" + value.map(toJson).join(",") + "]";
+  if (Array.isArray(value)) return "[" + value.map(slowJson).join(",") + "]";
   let s = "{";
   let first = true;
   for (const [k, v] of Object.entries(value as { [key: string]: JsonValue })) {
-    s += (first ? "" : ",") + JSON.stringify(k) + ":" + toJson(v);
+    s += (first ? "" : ",") + JSON.stringify(k) + ":" + slowJson(v);
     first = false;
   }
   return s + "}";
