@@ -24,6 +24,8 @@ options:
   -o, --output FILE     write events to FILE instead of stdout
   -d, --duration SECS   stop after SECS seconds
   -c, --count N         stop after N events
+                        (with -- CMD, -d and -c stop the tracing; CMD runs on and its exit
+                        status is still the tracer's)
       --btf FILE        kernel BTF to relocate against (default /sys/kernel/btf/vmlinux);
                         implies --hooks tracepoint
       --hooks KIND      tp_btf (default) or tracepoint (tracepoint + raw_tp, for kernels
