@@ -72,8 +72,8 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       followTgid,
       maxArgs: o.maxArgs,
       name: o.name,
-      // Past half the ring the reader must be woken, or the ring fills between two timer drains.
       hooks: o.hooks ?? (o.btf ? "tracepoint" : "tp_btf"),
+      // Past half the ring the reader must be woken, or the ring fills between two timer drains.
       wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
     }),
     { btf, ringBytes: o.ringBytes },
