@@ -13,6 +13,8 @@ import {
 } from "../src/tracers/exec.ts";
 import { argsCell, execFormatter } from "../src/tracers/exec-format.ts";
 import { missingPrivilege } from "../src/tracers/exec-session.ts";
+import { measureBootClock } from "../src/tracers/boot-clock.ts";
+import { readFileSync } from "node:fs";
 import type { EventLayout } from "../src/tracers/types.ts";
 
 const u = (s: string) => new TextEncoder().encode(s);
@@ -148,6 +150,8 @@ test("execDecoder: --name filters on comm", () => {
   const { view, len } = record(l, base);
   assert.equal(execDecoder(l, 64, /^ech/)(view, 0, len)?.pid, 4242);
   assert.equal(execDecoder(l, 64, /^bash$/)(view, 0, len), null);
+  const utf8 = record(l, { ...base, comm: "héllo" });
+  assert.equal(execDecoder(l, 64, /^hé/)(utf8.view, 0, utf8.len)?.pid, 4242);
 });
 
 test("splitArgs: NUL-terminated pieces, empty args, cut last piece", () => {
@@ -280,4 +284,14 @@ test("privileges: root or CAP_BPF+CAP_PERFMON, else one sentence saying what to 
   assert.equal(missingPrivilege((1n << 39n) | (1n << 38n)), null);
   assert.match(missingPrivilege(1n << 39n)!, /needs root \(or CAP_BPF and CAP_PERFMON\).*sudo/);
   assert.match(missingPrivilege(0n)!, /needs root/);
+});
+
+test("boot clock: boot-to-wall offset agrees with /proc/uptime and Date.now() within 20 ms", () => {
+  const c = measureBootClock();
+  const uptime = Number(readFileSync("/proc/uptime", "latin1").split(" ")[0]);
+  const wallFromBoot = Number(c.wallOffsetNs / 1_000_000n) + uptime * 1000;
+  assert.ok(Math.abs(wallFromBoot - Date.now()) < 20, `${wallFromBoot} vs ${Date.now()}`);
+  const again = measureBootClock();
+  const drift = Number(again.wallOffsetNs - c.wallOffsetNs) / 1e6;
+  assert.ok(Math.abs(drift) < 2, `two measurements differ by ${drift} ms`);
 });

@@ -2,6 +2,7 @@
 // configuration from the options, and how a struct exec_event becomes an ExecRecord.
 // Field offsets come from the object's BTF through EventLayout. Pure.
 
+import { escapeBytes } from "../output/escape.ts";
 import type { EventLayout, TracerDescription } from "./types.ts";
 
 /** Hard limits compiled into bpf/exec.bpf.c (bpf/events.h). */
@@ -146,12 +147,12 @@ export function execDecoder(
   const oRet = f("ret"), oArgc = f("argc"), oFlen = f("filename_len"), oAlen = f("args_len");
   const oFlags = f("flags");
   const comm = layout.field("comm"), pcomm = layout.field("pcomm"), data = layout.field("data");
-  const latin1 = new TextDecoder("latin1");
   return (view, offset, len) => {
     const bytesAt = (o: number, n: number) =>
       new Uint8Array(view.buffer, view.byteOffset + offset + o, n).slice();
     const commBytes = cBytes(bytesAt(comm.offset, comm.size));
-    if (name && !name.test(latin1.decode(commBytes))) return null;
+    // The regex sees the comm as printed (UTF-8 decoded, other bytes escaped).
+    if (name && !name.test(escapeBytes(commBytes))) return null;
     const flen = view.getUint32(offset + oFlen, true);
     const alen = view.getUint32(offset + oAlen, true);
     if (data.offset + flen + alen > len) {
