@@ -241,6 +241,7 @@ test("table: execsnoop columns, quoting, escapes, failed exec, truncation", () =
     "# 3 more events did not fit in the ring buffer: lost 10 events since start\n",
   );
   assert.equal(argsCell(rec({ args: [] })), "/bin/echo");
+  assert.equal(argsCell(rec({ args: [], argsFault: true })), "/bin/echo [argv not readable]");
   const t = execFormatter({ ...clock, elapsed: true, uidColumn: true });
   assert.equal(t.header(), " TIME(s)    UID PCOMM                PID    PPID RET ARGS\n");
   assert.equal(

@@ -35,11 +35,15 @@ export function execError(ret: number): string | null {
   return ret < 0 ? errnoName(-ret) : null;
 }
 
-/** The ARGS cell: quoted arguments, " ..." when they were truncated. */
+/**
+ * The ARGS cell: quoted arguments, " ..." when they were truncated, the file name when there
+ * are none, and a note when (part of) argv could not be read.
+ */
 export function argsCell(r: ExecRecord): string {
   let s = r.args.map(quoteArg).join(" ");
   if (r.argsTruncated) s += s ? " ..." : "...";
   if (r.args.length === 0 && !r.argsTruncated) s = escapeBytes(r.filename);
+  if (r.argsFault) s += " [argv not readable]";
   return s;
 }
 
