@@ -4,7 +4,7 @@
 
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, writeSync } from "node:fs";
 import { readBtfFile } from "../btf/source.ts";
 import { TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
@@ -37,6 +37,8 @@ export interface ExecSessionOptions {
   cmd: string[];
 }
 
+const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
+
 /** Longest time events wait in the ring before they are printed. */
 const POLL_MS = 100;
 
@@ -60,7 +62,13 @@ export function missingPrivilege(capEff: bigint): string | null {
 export async function runExecSession(p: Platform, o: ExecSessionOptions): Promise<number> {
   const missing = missingPrivilege(p.identity().capEff);
   if (missing) throw new TracerError(missing);
-  const btf = o.btf ? readBtfFile(o.btf) : undefined;
+  if (!o.btf && !existsSync(KERNEL_BTF)) {
+    throw new TracerError(
+      `this kernel has no BTF at ${KERNEL_BTF}: give one with --btf FILE ` +
+        "(raw BTF, or a vmlinux ELF with a .BTF section, e.g. from the kernel's debug package)",
+    );
+  }
+  const btf = o.btf ? readBtfFile(o.btf, undefined, p) : undefined;
   const followTgid = o.cmd.length ? p.pid() : undefined;
   const tracer = startTracer(
     p,
