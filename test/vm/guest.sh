@@ -6,3 +6,6 @@ echo "=== check exit=$?"
 echo "=== exec"
 ./tracer exec -x --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
 echo "=== exec exit=$?"
+echo "=== exec_tp"
+./tracer exec --hooks tracepoint --json -- /bin/true x
+echo "=== exec_tp exit=$?"

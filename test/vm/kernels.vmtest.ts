@@ -102,6 +102,16 @@ function checkKernel(flavor: "amd64" | "rt-amd64") {
     assert.equal(e.args_truncated, false);
     assert.ok(e.time_ns > 0 && e.mntns_id > 0 && e.cgroup_id > 0, JSON.stringify(e));
   }
+
+  // The same with plain tracepoint + raw_tp hooks (for kernels without tp_btf).
+  const tp = s.get("exec_tp");
+  assert.ok(tp, "no exec_tp section in the guest output");
+  assert.equal(tp.exit, 0, tp.out);
+  const tpEvents = tp.out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert.deepEqual(
+    tpEvents.map((e) => [e.comm, e.filename, e.args, e.ret, e.pcomm]),
+    [["true", "/bin/true", ["/bin/true", "x"], 0, "tracer"]],
+  );
 }
 
 /** fentry, fexit, kprobe/kretprobe (PMU and kprobe_events) attach and fire: test/link-vmtest.sh. */
