@@ -19,4 +19,11 @@ fi
 "$bin" check 2>"$dir_err" | head -c1 >/dev/null; rc=${PIPESTATUS[0]}
 [ $rc -le 1 ] && [ ! -s "$dir_err" ] || { echo "check | head: exit $rc, stderr: $(cat "$dir_err")"; exit 1; }
 set -e
+# exec from the compiled binary: the embedded object loads, attaches and reports the command.
+if [ "$(id -u)" = 0 ] || [ "${CI:-}" = true ]; then  # under CI a missing root fails here
+  "$bin" exec --json -- /bin/true smoke 2>/dev/null | grep -q '"args":\["/bin/true","smoke"\]' ||
+    { echo "exec --json -- /bin/true smoke: event missing"; exit 1; }
+  "$bin" inspect exec --json | grep -q '"kind":"byte_off"' || { echo "inspect exec: no relocations"; exit 1; }
+  "$bin" btf dump task_struct | grep -q '^struct task_struct {' || { echo "btf dump task_struct"; exit 1; }
+fi
 echo "smoke: ok"
