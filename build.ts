@@ -45,7 +45,18 @@ if (!values["no-bpf"]) {
 if (values.deno) {
   run(bin("deno"), ["compile", "-A", "--output", values.out!, "src/main.ts"]);
 } else {
-  const args = ["build", "--compile", "--minify", "src/main.ts", "--outfile", values.out!];
+  // --bytecode: the JavaScript is precompiled into the executable, which halves start-up
+  // (measured: `tracer --version` 23 ms -> 11 ms, `tracer exec` launch to ready 69 -> 36 ms).
+  const args = [
+    "build",
+    "--compile",
+    "--minify",
+    "--bytecode",
+    "--format=esm",
+    "src/main.ts",
+    "--outfile",
+    values.out!,
+  ];
   if (values.target) args.push(`--target=${values.target}`);
   run(bin("bun"), args);
 }
