@@ -32,6 +32,7 @@ const SYMBOLS = {
   epoll_wait: { args: ["i32", "ptr", "i32", "i32"], returns: "i32" },
   getpid: { args: [], returns: "i32" },
   getrlimit: { args: ["i32", "ptr"], returns: "i32" },
+  clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
   setrlimit: { args: ["i32", "ptr"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 };
@@ -85,6 +86,7 @@ export async function createBunPlatform(): Promise<Platform> {
     epollWaitSync,
     getpid: () => num(dl.getpid()),
     getrlimit: (resource, rlim) => num(dl.getrlimit(resource, rlim)),
+    clockGettime: (clock, ts) => num(dl.clock_gettime(clock, ts)),
     setrlimit: (resource, rlim) => num(dl.setrlimit(resource, rlim)),
     view: (addr, length) => ffi.toArrayBuffer(Number(addr), 0, length),
     addressOf(buf) {

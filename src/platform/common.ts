@@ -104,6 +104,16 @@ export function createPlatform(libc: RawLibc): Platform {
     identity,
     pid: () => libc.getpid(),
 
+    clockNs(clock) {
+      const ts = new Uint8Array(16);
+      const id = clock === "real" ? 0 : clock === "monotonic" ? 1 : 7; // CLOCK_BOOTTIME = 7
+      if (libc.clockGettime(id, ts) < 0) {
+        throw new SysError(`clock_gettime(${clock})`, libc.errno());
+      }
+      const dv = new DataView(ts.buffer);
+      return dv.getBigInt64(0, true) * 1_000_000_000n + dv.getBigInt64(8, true);
+    },
+
     getRlimit(resource) {
       const rlim = new Uint8Array(16);
       if (libc.getrlimit(resource, rlim) < 0) {

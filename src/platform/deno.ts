@@ -30,6 +30,7 @@ const SYMBOLS = {
   },
   getpid: { parameters: [], result: "i32" },
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
@@ -75,6 +76,7 @@ export function createDenoPlatform(): Platform {
     epollWaitSync: (epfd, events, max, timeout) => lib.epoll_wait(epfd, events, max, timeout),
     getpid: () => lib.getpid(),
     getrlimit: (resource, rlim) => lib.getrlimit(resource, rlim),
+    clockGettime: (clock, ts) => lib.clock_gettime(clock, ts),
     setrlimit: (resource, rlim) => lib.setrlimit(resource, rlim),
     view: (addr, length) => Deno.UnsafePointerView.getArrayBuffer(ptr(addr)!, length),
     addressOf(buf) {

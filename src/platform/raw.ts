@@ -26,6 +26,8 @@ export interface RawLibc {
   getpid(): number;
   /** getrlimit(2)/setrlimit(2): `rlim` is struct rlimit (two u64: soft, hard). */
   getrlimit(resource: number, rlim: Uint8Array): number;
+  /** clock_gettime(2): `ts` is struct timespec (two i64: seconds, nanoseconds). */
+  clockGettime(clock: number, ts: Uint8Array): number;
   setrlimit(resource: number, rlim: Uint8Array): number;
 
   view(addr: Address, length: number): ArrayBuffer;

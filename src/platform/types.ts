@@ -84,6 +84,12 @@ export interface Platform {
   /** setrlimit(2). Throws SysError on failure. */
   setRlimit(resource: number, soft: bigint, hard: bigint, step: string): void;
 
+  /**
+   * clock_gettime(2) in nanoseconds: "real" (CLOCK_REALTIME), "monotonic" or "boot"
+   * (CLOCK_BOOTTIME, the clock of bpf_ktime_get_boot_ns).
+   */
+  clockNs(clock: "real" | "monotonic" | "boot"): bigint;
+
   /** getpid(). */
   pid(): number;
 }

@@ -116,9 +116,8 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       if (fd === 1) p.writeAll(1, bytes);
       else for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
     };
-    const clock = measureBootClock();
-    const perf0 = performance.now();
-    const bootNow = () => clock.bootNowNs + BigInt(Math.round((performance.now() - perf0) * 1e6));
+    const clock = measureBootClock((c) => p.clockNs(c));
+    const bootNow = () => p.clockNs("boot");
     const fmt = execFormatter({
       json: o.json,
       clock: o.clock,
