@@ -443,3 +443,27 @@ test("exec usage errors exit 2 with one line", () => {
     assert.equal(r.stderr.trim().split("\n").length, 1);
   }
 });
+
+test("exec --timings: the start-up phases, in order, after the ready line", kernelTest(), () => {
+  const r = tracer(["--timings", "--json", "--", "/bin/true"]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.split("\n");
+  const ready = lines.findIndex((l) => l.startsWith("tracer: tracing exec"));
+  const timing = lines.findIndex((l) => l.startsWith("tracer: start-up: "));
+  assert.ok(ready >= 0 && timing === ready + 1, r.stderr);
+  const phases = [...lines[timing].matchAll(/([a-zA-Z][a-zA-Z +()-]*?) (\d+\.\d) ms/g)]
+    .map((m) => [m[1], Number(m[2])] as const);
+  assert.deepEqual(phases.map(([name]) => name), [
+    "runtime start",
+    "object parse",
+    "object BTF + maps",
+    "kernel BTF",
+    "CO-RE + relocations",
+    "verifier (program loads)",
+    "attach",
+    "ring buffer",
+    "total",
+  ]);
+  const sum = phases.slice(0, -1).reduce((s, [, ms]) => s + ms, 0);
+  assert.ok(Math.abs(sum - phases.at(-1)![1]) < 0.5, lines[timing]);
+});

@@ -33,6 +33,7 @@ options:
       --ring-bytes N    ring buffer size (power of two >= 4096, default 4194304)
       --wakeup-bytes N  wake the reader when N bytes wait (default 65536; 0: every event);
                         events are read at least every 100 ms anyway
+      --timings         after the ready line, print where start-up time went (stderr)
   -h, --help            this help
   -- CMD [ARGS...]      run CMD once the probes are attached, trace only CMD and its
                         descendants, exit with CMD's exit status
@@ -56,6 +57,7 @@ const OPTIONS = {
   hooks: { type: "string" },
   "wakeup-bytes": { type: "string" },
   "ring-bytes": { type: "string" },
+  timings: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -117,6 +119,7 @@ export function parseExecArgs(args: string[]): ExecSessionOptions | null {
     hooks: v.hooks as "tp_btf" | "tracepoint" | undefined,
     wakeupBytes: intOption("exec", "wakeup-bytes", v["wakeup-bytes"]) ?? 65536,
     ringBytes,
+    timings: v.timings ?? false,
     cmd,
   };
 }

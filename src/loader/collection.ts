@@ -27,6 +27,7 @@ import { relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
 import { explainVerifierLog } from "../core/explain.ts";
 import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
+import type { Phases } from "../phases.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";
 
@@ -46,6 +47,8 @@ export interface LoadOptions {
   mapSizes?: Record<string, number>;
   /** Verifier log level for successful loads too (the log lands on program.verifierLog). */
   logLevel?: number;
+  /** Start-up phases to mark (maps, kernel BTF, CO-RE, verifier). */
+  phases?: Phases;
 }
 
 export interface LoadedProgram {
@@ -331,6 +334,7 @@ export function loadCollection(
   try {
     c.btf = loadObjectBtf(p, c);
     createMaps(p, c, opts, initial);
+    opts.phases?.mark("object BTF + maps");
 
     const wanted = (opts.programs ?? spec.programs.map((x) => x.name)).map((name) => {
       const prog = spec.programs.find((x) => x.name === name);
@@ -363,11 +367,14 @@ export function loadCollection(
       )
     );
     const target = hasCore ? requireKernelBtf(p, opts) : null;
+    opts.phases?.mark("kernel BTF");
     for (const fn of pool) {
       if (target) c.coreResults.push(...relocateCore(spec, fn, target));
       relocateMaps(fn, resolver);
     }
+    opts.phases?.mark("CO-RE + relocations");
     for (const prog of wanted) loadProgram(p, c, prog, pool, opts);
+    opts.phases?.mark("verifier (program loads)");
     return c;
   } catch (e) {
     c.close();

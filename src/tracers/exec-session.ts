@@ -12,6 +12,7 @@ import { measureBootClock } from "./boot-clock.ts";
 import { execFormatter } from "./exec-format.ts";
 import { type ExecRecord, execTracer } from "./exec.ts";
 import { startTracer } from "./run.ts";
+import { Phases } from "../phases.ts";
 
 export interface ExecSessionOptions {
   failed: boolean;
@@ -33,6 +34,8 @@ export interface ExecSessionOptions {
   hooks?: "tp_btf" | "tracepoint";
   /** Ring buffer size in bytes (default: the object's, 4 MiB). */
   ringBytes?: number;
+  /** --timings: print the start-up phases after the ready line. */
+  timings?: boolean;
   /** `-- CMD ARGS...`: empty when not given. */
   cmd: string[];
 }
@@ -60,6 +63,9 @@ export function missingPrivilege(capEff: bigint): string | null {
 }
 
 export async function runExecSession(p: Platform, o: ExecSessionOptions): Promise<number> {
+  // The first phase runs from the runtime's time origin (its start) to here.
+  const phases = new Phases();
+  phases.mark("runtime start");
   const missing = missingPrivilege(p.identity().capEff);
   if (missing) throw new TracerError(missing);
   if (!o.btf && !existsSync(KERNEL_BTF)) {
@@ -84,7 +90,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       // Past half the ring the reader must be woken, or the ring fills between two timer drains.
       wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
     }),
-    { btf, ringBytes: o.ringBytes },
+    { btf, ringBytes: o.ringBytes, phases },
   );
   let fd = 1;
   let status = 0;
@@ -103,6 +109,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       `tracer: tracing exec (${tracer.attached.length} programs attached)` +
         (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
     );
+    if (o.timings) process.stderr.write(`tracer: start-up: ${phases.format()}\n`);
     if (o.output) {
       try {
         fd = openSync(o.output, "w");

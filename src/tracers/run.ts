@@ -16,12 +16,15 @@ import type { Platform } from "../platform/types.ts";
 import { embeddedObject } from "./embedded.ts";
 import { eventLayout } from "./layout.ts";
 import type { TracerDescription } from "./types.ts";
+import type { Phases } from "../phases.ts";
 
 export interface RunOptions {
   /** Target BTF (default: the running kernel's, /sys/kernel/btf/vmlinux). */
   btf?: Btf;
   /** Ring buffer size in bytes (power of two, multiple of the page size). */
   ringBytes?: number;
+  /** Start-up phases to mark. */
+  phases?: Phases;
 }
 
 export interface RunningTracer<R> {
@@ -47,6 +50,7 @@ export function startTracer<R>(
   opts: RunOptions = {},
 ): RunningTracer<R> {
   const spec = loadObjectSpec(embeddedObject(desc.object), desc.object);
+  opts.phases?.mark("object parse");
   const target = () => opts.btf ?? kernelBtf(undefined, p);
   const layout = eventLayout(spec.btf, desc.eventType);
   const decode = desc.decoder(layout);
@@ -58,6 +62,7 @@ export function startTracer<R>(
       constants: desc.rodata,
       programs: desc.programs,
       kernelBtf: target,
+      phases: opts.phases,
       mapSizes: {
         ...desc.mapSizes,
         ...(opts.ringBytes ? { [desc.ringbuf]: opts.ringBytes } : {}),
@@ -68,6 +73,7 @@ export function startTracer<R>(
       const prog = collection.program(a.program);
       links.push(attachTracepoint(p, prog.program.fd, prog.name, a.category, a.name));
     }
+    opts.phases?.mark("attach");
     const ring = collection.map(desc.ringbuf);
     const ringSpec = spec.maps.find((m) => m.name === desc.ringbuf);
     reader = new RingBufReader(p, {
@@ -76,6 +82,7 @@ export function startTracer<R>(
       type: ringSpec!.type,
       maxEntries: opts.ringBytes ?? ringSpec!.maxEntries,
     });
+    opts.phases?.mark("ring buffer");
   } catch (e) {
     reader?.close();
     closeAll(links.reverse());
