@@ -7,8 +7,9 @@ import { type CheckReport, runProbes } from "../kernel/readiness.ts";
 const HELP = `usage: tracer check [--json]
 
 Probes the running kernel by loading (and where cheap, attaching) tiny BPF programs, and
-reports each feature the tracer can use. Exit status 0 when the exec, open and connect
-tracers can run here, 1 otherwise (the missing pieces are listed with what to do).
+reports each feature the tracer can use. Exit status 0 when the host has what the tracers
+need (privileges, BTF, bpf(), a ring or perf buffer, tracepoints), 1 otherwise (the missing
+pieces are listed with what to do).
 
   --json     one JSON object: {ok, kernel, runtime, features: [{feature, available, detail, errno?}], missing}
   -h, --help this text
@@ -23,7 +24,9 @@ export function formatCheckTable(r: CheckReport): string {
   }
   lines.push("");
   if (r.ok) {
-    lines.push("ok: this host can run the exec, open and connect tracers");
+    lines.push(
+      "ok: this host can run the tracers (privileges, BTF, bpf(), event buffers, tracepoints)",
+    );
   } else {
     lines.push("not ready: the tracers need:");
     for (const m of r.missing) lines.push(`  - ${m}`);
