@@ -323,6 +323,8 @@ test(
     assert.ok(lost.length >= 1 && lost.length <= 2);
     assert.equal(lost.reduce((n, e) => n + e.lost, 0), 2);
     assert.equal(lost[lost.length - 1].lost_total, 2);
+    // The exit summary on stderr says it too.
+    assert.match(r.stderr, /\ntracer: 13 events, 2 lost(, [^\n]*)?\n/);
     const lostAt = Date.parse(lost[0].time);
     assert.ok(
       lostAt >= Date.parse(execs[0].time) - 1,

@@ -12,7 +12,7 @@ import {
   splitArgs,
 } from "../src/tracers/exec.ts";
 import { argsCell, execFormatter } from "../src/tracers/exec-format.ts";
-import { missingPrivilege } from "../src/tracers/exec-session.ts";
+import { exitSummary, missingPrivilege } from "../src/tracers/exec-session.ts";
 import { measureBootClock } from "../src/tracers/boot-clock.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { readFileSync } from "node:fs";
@@ -300,4 +300,13 @@ test("boot clock: boot-to-wall offset agrees with /proc/uptime and Date.now()", 
   const again = measureBootClock((clock) => p.clockNs(clock));
   const drift = Number(again.wallOffsetNs - c.wallOffsetNs) / 1e6;
   assert.ok(Math.abs(drift) < 1, `two measurements differ by ${drift} ms`);
+});
+
+test("exit summary: events, lost, and every other non-zero kernel counter by name", () => {
+  assert.equal(exitSummary(0, [0n, 0n, 0n, 0n, 0n, 0n]), "0 events, 0 lost");
+  assert.equal(
+    exitSummary(1234, [5n, 2n, 0n, 1n, 0n, 0n]),
+    "1234 events, 5 lost, 2 args_truncated, 1 args_fault",
+  );
+  assert.equal(exitSummary(3, []), "3 events, 0 lost");
 });

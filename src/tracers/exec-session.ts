@@ -10,7 +10,7 @@ import { TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
 import { execFormatter } from "./exec-format.ts";
-import { type ExecRecord, execTracer } from "./exec.ts";
+import { EXEC_STATS, type ExecRecord, execTracer } from "./exec.ts";
 import { startTracer } from "./run.ts";
 import { Phases } from "../phases.ts";
 
@@ -60,6 +60,18 @@ export function missingPrivilege(capEff: bigint): string | null {
   const has = (bit: bigint) => ((capEff >> bit) & 1n) === 1n;
   if (has(21n) || (has(39n) && has(38n))) return null; // CAP_SYS_ADMIN, or CAP_BPF+CAP_PERFMON
   return "needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo";
+}
+
+/**
+ * The line printed at exit: events printed, events lost, and every other non-zero kernel
+ * counter (truncations, unreadable argv, ...), e.g. "1234 events, 0 lost, 2 args_truncated".
+ */
+export function exitSummary(printed: number, stats: bigint[]): string {
+  const parts = [`${printed} events`, `${stats[0] ?? 0n} lost`];
+  EXEC_STATS.forEach((name, i) => {
+    if (i > 0 && (stats[i] ?? 0n) > 0n) parts.push(`${stats[i]} ${name}`);
+  });
+  return parts.join(", ");
 }
 
 export async function runExecSession(p: Platform, o: ExecSessionOptions): Promise<number> {
@@ -187,6 +199,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
       while (!child.done) await new Promise((res) => setTimeout(res, 10));
       status = child.status;
     }
+    process.stderr.write(`tracer: ${exitSummary(printed, tracer.stats())}\n`);
   } finally {
     for (const remove of removers) remove();
     tracer.close();
