@@ -16,6 +16,9 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
+import { type OurIds, stillLoaded } from "./loader-ids.ts";
+import { getPlatform } from "../src/platform/index.ts";
+import { allIds, linkGetNextId, mapGetNextId, progGetNextId } from "../src/kernel/bpf.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..");
 const dir = mkdtempSync(join(tmpdir(), "exec-e2e-"));
@@ -469,3 +472,49 @@ test("exec --timings: the start-up phases, in order, after the ready line", kern
   const sum = phases.slice(0, -1).reduce((s, [, ms]) => s + ms, 0);
   assert.ok(Math.abs(sum - phases.at(-1)![1]) < 0.5, lines[timing]);
 });
+
+/** The kernel's program, map and link ids right now. */
+async function kernelIds(): Promise<OurIds> {
+  const p = await getPlatform();
+  return {
+    progs: allIds(p, progGetNextId),
+    maps: allIds(p, mapGetNextId),
+    links: allIds(p, linkGetNextId),
+  };
+}
+
+const newIds = (before: OurIds, now: OurIds): OurIds => ({
+  progs: now.progs.filter((id) => !before.progs.includes(id)),
+  maps: now.maps.filter((id) => !before.maps.includes(id)),
+  links: now.links.filter((id) => !before.links.includes(id)),
+});
+
+test(
+  "exec leaves no program, link or map in the kernel after SIGINT, SIGTERM, -c, -d and a closed pipe",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const endings: [string, string[], (t: ReturnType<typeof background>) => void][] = [
+      ["SIGINT", [], (t) => process.kill(t.child.pid!, "SIGINT")],
+      ["SIGTERM", ["-x"], (t) => process.kill(t.child.pid!, "SIGTERM")],
+      ["-c 1", ["-c", "1"], () => spawnSync("/bin/true")],
+      ["-d 0.3", ["-d", "0.3"], () => {}],
+      ["closed pipe", [], (t) => {
+        t.child.stdout!.destroy();
+        spawnSync("/bin/true");
+      }],
+    ];
+    for (const [name, args, end] of endings) {
+      const before = await kernelIds();
+      const t = background(["--json", ...args]);
+      await t.ready;
+      const ours = newIds(before, await kernelIds());
+      // The tracer's own objects are visible while it runs: at least the exec program, the
+      // events ring, stats and .rodata maps, and a link.
+      assert.ok(ours.progs.length >= 1 && ours.maps.length >= 3 && ours.links.length >= 1, name);
+      end(t);
+      assert.equal(await t.exited, 0, `${name}: ${t.err()}`);
+      assert.deepEqual(await stillLoaded(p, ours), { progs: [], maps: [], links: [] }, name);
+    }
+  },
+);
