@@ -39,14 +39,23 @@ for pkg in "${packages[@]}"; do
     cd "$work"
     apt-get download "$pkg" >/dev/null 2>&1 || apt-get download "$pkg"
     dpkg-deb --fsys-tarfile ./*.deb |
-      tar -x --wildcards './boot/vmlinuz-*' '*/kernel/fs/ext4/ext4.ko' '*/kernel/net/ipv4/tcp_bbr.ko'
+      tar -x --wildcards './boot/vmlinuz-*' '*/kernel/fs/ext4/ext4.ko*' '*/kernel/net/ipv4/tcp_bbr.ko*'
     mv ./boot/vmlinuz-* bzImage
     mkdir modules
-    find ./lib -name '*.ko' -exec mv {} modules/ \;
-    # The compressed payload starts at the xz magic FD 37 7A 58 5A 00.
-    off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' bzImage | head -n 1 | cut -d: -f1)
-    [ -n "$off" ] || { echo "fetch-kernels: no xz payload in $pkg's bzImage" >&2; exit 1; }
-    tail -c +$((off + 1)) bzImage | xz -dc --single-stream >vmlinux 2>/dev/null || true
+    find ./lib -name '*.ko*' -exec mv {} modules/ \;
+    # Newer kernels ship compressed modules (.ko.xz, .ko.zst).
+    for m in modules/*.xz; do if [ -e "$m" ]; then xz -d "$m"; fi; done
+    for m in modules/*.zst; do if [ -e "$m" ]; then zstd -q -d --rm "$m"; fi; done
+    # The compressed payload starts at the xz magic FD 37 7A 58 5A 00 (6.1) or the zstd
+    # magic 28 B5 2F FD (6.12).
+    off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' bzImage | head -n 1 | cut -d: -f1 || true)
+    if [ -n "$off" ]; then
+      tail -c +$((off + 1)) bzImage | xz -dc --single-stream >vmlinux 2>/dev/null || true
+    else
+      off=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' bzImage | head -n 1 | cut -d: -f1)
+      [ -n "$off" ] || { echo "fetch-kernels: no xz or zstd payload in $pkg's bzImage" >&2; exit 1; }
+      tail -c +$((off + 1)) bzImage | zstd -dc >vmlinux 2>/dev/null || true
+    fi
     [ "$(head -c 4 vmlinux | od -An -tx1 | tr -d ' ')" = 7f454c46 ] ||
       { echo "fetch-kernels: $pkg's payload is not an ELF" >&2; exit 1; }
     objcopy -O binary --only-section=.BTF vmlinux vmlinux.btf

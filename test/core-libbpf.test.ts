@@ -30,21 +30,35 @@ function objects(): string[] {
   return [...fixtures.sort(), ...shipped.sort()];
 }
 
-/** The cached Debian 6.1 kernel BTF of a flavor ("amd64" or "rt-amd64"), fetched if absent. */
-function debianBtf(flavor: "amd64" | "rt-amd64"): string {
+/** Debian kernels in the corpus: cache directory pattern, package-name pattern. */
+const DEBIAN = {
+  "6.1 generic": [/^6\.1\.0-\d+-amd64$/, "^linux-image-6\\.1\\.0-[0-9]+-amd64-unsigned$"],
+  "6.1 PREEMPT_RT": [/^6\.1\.0-\d+-rt-amd64$/, "^linux-image-6\\.1\\.0-[0-9]+-rt-amd64-unsigned$"],
+  "6.12 generic": [
+    /^6\.12\.\d+\+deb12-amd64$/,
+    "^linux-image-6\\.12\\.[0-9]+\\+deb12-amd64-unsigned$",
+  ],
+} as const;
+
+/** The cached BTF of a Debian kernel, fetched (newest package) by scripts/fetch-kernels.sh if absent. */
+function debianBtf(kernel: keyof typeof DEBIAN): string {
+  const [dirPattern, pkgPattern] = DEBIAN[kernel];
   const find = () => {
     const dir = join(ROOT, ".cache/kernels");
     if (!existsSync(dir)) return null;
-    const re = new RegExp(`^6\\.1\\.0-\\d+-${flavor}$`);
-    const hit = readdirSync(dir).filter((d) => re.test(d)).sort().pop();
+    const hit = readdirSync(dir).filter((d) => dirPattern.test(d)).sort().pop();
     return hit && existsSync(join(dir, hit, "vmlinux.btf")) ? join(dir, hit, "vmlinux.btf") : null;
   };
   let path = find();
   if (!path) {
-    execFileSync("bash", [join(ROOT, "scripts/fetch-kernels.sh")], { stdio: "ignore" });
+    const pkg = execFileSync("bash", [
+      "-c",
+      `apt-cache search --names-only '${pkgPattern}' | awk '{print $1}' | sort -V | tail -n 1`,
+    ], { encoding: "utf8" }).trim();
+    execFileSync("bash", [join(ROOT, "scripts/fetch-kernels.sh"), pkg], { stdio: "ignore" });
     path = find();
   }
-  assert.ok(path, `Debian 6.1 ${flavor} BTF not available (scripts/fetch-kernels.sh failed)`);
+  assert.ok(path, `Debian ${kernel} BTF not available (scripts/fetch-kernels.sh failed)`);
   return path;
 }
 
@@ -114,11 +128,15 @@ test("CO-RE agrees with libbpf: all objects vs the running kernel's BTF", kernel
 });
 
 test("CO-RE agrees with libbpf: all objects vs Debian 6.1 generic BTF", kernelTest(), () => {
-  compareTarget(debianBtf("amd64"));
+  compareTarget(debianBtf("6.1 generic"));
 });
 
 test("CO-RE agrees with libbpf: all objects vs Debian 6.1 PREEMPT_RT BTF", kernelTest(), () => {
-  compareTarget(debianBtf("rt-amd64"));
+  compareTarget(debianBtf("6.1 PREEMPT_RT"));
+});
+
+test("CO-RE agrees with libbpf: all objects vs Debian 6.12 generic BTF", kernelTest(), () => {
+  compareTarget(debianBtf("6.12 generic"));
 });
 
 test("CO-RE agrees with libbpf: all objects vs fixture target A", kernelTest(), () => {

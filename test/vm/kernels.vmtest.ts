@@ -1,6 +1,6 @@
-// The compiled tracer on other kernels, under qemu (scripts/vmtest.sh): Debian's 6.1 generic
-// and 6.1 PREEMPT_RT kernels, whose task_struct layouts differ from each other and from the
-// host's, and which (unlike this host) have kprobes and fentry. Run by scripts/test.sh as
+// The compiled tracer on other kernels, under qemu (scripts/vmtest.sh): Debian's 6.1 generic,
+// 6.1 PREEMPT_RT and 6.12 kernels, whose task_struct layouts differ from each other and from
+// the host's, and which (unlike this host) have kprobes and fentry. Run by scripts/test.sh as
 //   deno test -A test/vm/kernels.vmtest.ts
 // Needs root (qemu, apt-get download on first use); fails under CI=true when it cannot run.
 
@@ -9,13 +9,21 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { kernelTest } from "../env.ts";
 
-function newestKernel(flavor: "amd64" | "rt-amd64"): string {
+/** Debian's kernel packages under test, as package-name patterns (newest match wins). */
+const KERNELS = {
+  "6.1": "^linux-image-6\\.1\\.0-[0-9]+-amd64-unsigned$",
+  "6.1-rt": "^linux-image-6\\.1\\.0-[0-9]+-rt-amd64-unsigned$",
+  "6.12": "^linux-image-6\\.12\\.[0-9]+\\+deb12-amd64-unsigned$",
+};
+type KernelName = keyof typeof KERNELS;
+
+function newestKernel(kernel: KernelName): string {
   const r = spawnSync("bash", [
     "-c",
-    `apt-cache search --names-only '^linux-image-6\\.1\\.0-[0-9]+-${flavor}-unsigned$' | awk '{print $1}' | sort -V | tail -n 1`,
+    `apt-cache search --names-only '${KERNELS[kernel]}' | awk '{print $1}' | sort -V | tail -n 1`,
   ], { encoding: "utf8" });
   const name = r.stdout.trim();
-  assert.ok(name, `no Debian 6.1 ${flavor} kernel package found (apt-get update?)`);
+  assert.ok(name, `no Debian ${kernel} kernel package found (apt-get update?)`);
   return name;
 }
 
@@ -39,8 +47,8 @@ interface Feature {
   detail: string;
 }
 
-function checkKernel(flavor: "amd64" | "rt-amd64") {
-  const pkg = newestKernel(flavor);
+function checkKernel(kernel: KernelName) {
+  const pkg = newestKernel(kernel);
   const s = runGuest(pkg);
 
   // tracer check: Debian's 6.1 kernels are built with kprobes, ftrace trampolines and BTF.
@@ -49,7 +57,7 @@ function checkKernel(flavor: "amd64" | "rt-amd64") {
   assert.equal(check.exit, 0, check.out);
   const report = JSON.parse(check.out.trim().split("\n").find((l) => l.startsWith("{"))!);
   assert.equal(report.ok, true);
-  assert.match(report.kernel, /^6\.1\.0-\d+-(rt-)?amd64$/);
+  assert.match(report.kernel, /^6\.1\.0-\d+-(rt-)?amd64$|^6\.12\.\d+\+deb12-amd64$/);
   const avail = new Map<string, boolean>(
     (report.features as Feature[]).map((f) => [f.feature, f.available]),
   );
@@ -115,8 +123,8 @@ function checkKernel(flavor: "amd64" | "rt-amd64") {
 }
 
 /** fentry, fexit, kprobe/kretprobe (PMU and kprobe_events) attach and fire: test/link-vmtest.sh. */
-function checkLinks(flavor: "amd64" | "rt-amd64") {
-  const pkg = newestKernel(flavor);
+function checkLinks(kernel: KernelName) {
+  const pkg = newestKernel(kernel);
   const r = spawnSync("bash", ["test/link-vmtest.sh", "--kernel", pkg], {
     encoding: "utf8",
     maxBuffer: 64 << 20,
@@ -126,18 +134,18 @@ function checkLinks(flavor: "amd64" | "rt-amd64") {
 }
 
 test("vmtest: check and exec on Debian 6.1 generic under qemu", kernelTest(), () => {
-  checkKernel("amd64");
+  checkKernel("6.1");
 });
 
 test("vmtest: check and exec on Debian 6.1 PREEMPT_RT under qemu", kernelTest(), () => {
-  checkKernel("rt-amd64");
+  checkKernel("6.1-rt");
 });
 
 test(
   "vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.1 generic under qemu",
   kernelTest(),
   () => {
-    checkLinks("amd64");
+    checkLinks("6.1");
   },
 );
 
@@ -145,6 +153,10 @@ test(
   "vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.1 PREEMPT_RT under qemu",
   kernelTest(),
   () => {
-    checkLinks("rt-amd64");
+    checkLinks("6.1-rt");
   },
 );
+
+test("vmtest: check and exec on Debian 6.12 under qemu", kernelTest(), () => {
+  checkKernel("6.12");
+});
