@@ -518,3 +518,18 @@ test(
     }
   },
 );
+
+test(
+  "exec -o into a missing directory fails before tracing starts: one line, exit 1",
+  kernelTest(),
+  () => {
+    const r = tracer(["-o", "/nonexistent/dir/events.json", "--", "/bin/true"]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /tracing exec/);
+    assert.match(
+      r.stderr,
+      /^tracer exec: cannot open output file \/nonexistent\/dir\/events\.json: ENOENT/,
+    );
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  },
+);

@@ -87,24 +87,38 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
     );
   }
   const btf = o.btf ? readBtfFile(o.btf, undefined, p) : undefined;
-  const followTgid = o.cmd.length ? p.pid() : undefined;
-  const tracer = startTracer(
-    p,
-    execTracer({
-      failed: o.failed,
-      failedOnly: o.failedOnly,
-      uid: o.uid,
-      ppid: o.ppid,
-      followTgid,
-      maxArgs: o.maxArgs,
-      name: o.name,
-      hooks: o.hooks ?? (o.btf ? "tracepoint" : "tp_btf"),
-      // Past half the ring the reader must be woken, or the ring fills between two timer drains.
-      wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
-    }),
-    { btf, ringBytes: o.ringBytes, phases },
-  );
+  // The output file is opened before anything is loaded: a bad path fails before tracing starts.
   let fd = 1;
+  if (o.output) {
+    try {
+      fd = openSync(o.output, "w");
+    } catch (e) {
+      throw new TracerError(`cannot open output file ${o.output}: ${(e as Error).message}`);
+    }
+  }
+  const followTgid = o.cmd.length ? p.pid() : undefined;
+  let tracer;
+  try {
+    tracer = startTracer(
+      p,
+      execTracer({
+        failed: o.failed,
+        failedOnly: o.failedOnly,
+        uid: o.uid,
+        ppid: o.ppid,
+        followTgid,
+        maxArgs: o.maxArgs,
+        name: o.name,
+        hooks: o.hooks ?? (o.btf ? "tracepoint" : "tp_btf"),
+        // Past half the ring the reader must be woken, or the ring fills between two timer drains.
+        wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
+      }),
+      { btf, ringBytes: o.ringBytes, phases },
+    );
+  } catch (e) {
+    if (fd !== 1) closeSync(fd);
+    throw e;
+  }
   let status = 0;
   let stop = false;
   let child: { done: boolean; status: number } | null = null;
@@ -122,13 +136,6 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
         (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
     );
     if (o.timings) process.stderr.write(`tracer: start-up: ${phases.format()}\n`);
-    if (o.output) {
-      try {
-        fd = openSync(o.output, "w");
-      } catch (e) {
-        throw new TracerError(`cannot open output file ${o.output}: ${(e as Error).message}`);
-      }
-    }
     const write = (text: string) => {
       if (!text) return;
       const bytes = encoder.encode(text);
