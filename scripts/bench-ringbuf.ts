@@ -1,5 +1,5 @@
 // Ring buffer benchmark (not part of the test suite): run as root with
-//   node_modules/.bin/deno run -A test/ringbuf-bench.ts   or   node_modules/.bin/bun test/ringbuf-bench.ts
+//   node_modules/.bin/deno run -A scripts/bench-ringbuf.ts   or   node_modules/.bin/bun scripts/bench-ringbuf.ts
 // 1. pure: drain + BTF decode of synthetic struct event records from a kernel-layout ring;
 // 2. kernel: getpid() storm traced by test/fixtures/loader/getpid.bpf.o (tracepoint ->
 //    ring buffer with a wakeup per event), drained every 256 calls; events/s, per-call
@@ -13,10 +13,10 @@ import { loadCollection } from "../src/loader/collection.ts";
 import { attachProgram } from "../src/link/attach.ts";
 import { RingBufReader } from "../src/events/ringbuf.ts";
 import { getPlatform } from "../src/platform/index.ts";
-import { currentTid } from "./loader-ids.ts";
+import { currentTid } from "../test/loader-ids.ts";
 
 const spec = loadObjectSpec(
-  new Uint8Array(readFileSync(new URL("./fixtures/loader/getpid.bpf.o", import.meta.url))),
+  new Uint8Array(readFileSync(new URL("../test/fixtures/loader/getpid.bpf.o", import.meta.url))),
   "getpid.bpf.o",
 );
 const decoder = structDecoder(spec.btf, "event");
