@@ -15,6 +15,8 @@ import { argsCell, execFormatter } from "../src/tracers/exec-format.ts";
 import { exitSummary, missingPrivilege } from "../src/tracers/exec-session.ts";
 import { measureBootClock } from "../src/tracers/boot-clock.ts";
 import { getPlatform } from "../src/platform/index.ts";
+import { type Hooks, startWithHookFallback } from "../src/tracers/hooks.ts";
+import { SysError } from "../src/errors.ts";
 import { readFileSync } from "node:fs";
 import type { EventLayout } from "../src/tracers/types.ts";
 
@@ -309,4 +311,40 @@ test("exit summary: events, lost, and every other non-zero kernel counter by nam
     "1234 events, 5 lost, 2 args_truncated, 1 args_fault",
   );
   assert.equal(exitSummary(3, []), "3 events, 0 lost");
+});
+
+test("hooks: tp_btf first; a kernel refusal warns and falls back to tracepoints", () => {
+  const calls: Hooks[] = [];
+  const warnings: string[] = [];
+  const warn = (l: string) => warnings.push(l);
+  // tp_btf works: one attempt, no warning.
+  assert.equal(startWithHookFallback((h) => (calls.push(h), `ok ${h}`), warn), "ok tp_btf");
+  assert.deepEqual([calls, warnings], [["tp_btf"], []]);
+  // The kernel refuses tp_btf: a warning naming the error, then tracepoints.
+  calls.length = 0;
+  const refused = new SysError("BPF_PROG_LOAD of program handle_exec", 1, "verifier log:\nx");
+  const started = startWithHookFallback((h) => {
+    calls.push(h);
+    if (h === "tp_btf") throw refused;
+    return `ok ${h}`;
+  }, warn);
+  assert.equal(started, "ok tracepoint");
+  assert.deepEqual(calls, ["tp_btf", "tracepoint"]);
+  assert.deepEqual(warnings, [
+    "tp_btf hooks refused (BPF_PROG_LOAD of program handle_exec: EPERM: verifier log:); using tracepoint hooks",
+  ]);
+  // A bug is not a refusal: no fallback.
+  assert.throws(() =>
+    startWithHookFallback(() => {
+      throw new TypeError("bug");
+    }, warn), TypeError);
+  // Both refused: the second error propagates.
+  const second = new SysError("BPF_PROG_LOAD of program handle_exec_tp", 22);
+  assert.throws(
+    () =>
+      startWithHookFallback((h) => {
+        throw h === "tp_btf" ? refused : second;
+      }, warn),
+    (e: unknown) => e === second,
+  );
 });

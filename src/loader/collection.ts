@@ -185,7 +185,6 @@ function createMaps(
   }
 }
 
-/** A global variable's offset in its data section, from its ELF symbol. */
 function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
   return opts.kernelBtf ? opts.kernelBtf() : kernelBtf(undefined, p);
 }

@@ -13,6 +13,7 @@ import { execFormatter } from "./exec-format.ts";
 import { EXEC_STATS, type ExecRecord, execTracer } from "./exec.ts";
 import { startTracer } from "./run.ts";
 import { Phases } from "../phases.ts";
+import { type Hooks, startWithHookFallback } from "./hooks.ts";
 
 export interface ExecSessionOptions {
   failed: boolean;
@@ -97,9 +98,8 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
     }
   }
   const followTgid = o.cmd.length ? p.pid() : undefined;
-  let tracer;
-  try {
-    tracer = startTracer(
+  const start = (hooks: Hooks) =>
+    startTracer(
       p,
       execTracer({
         failed: o.failed,
@@ -109,12 +109,20 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
         followTgid,
         maxArgs: o.maxArgs,
         name: o.name,
-        hooks: o.hooks ?? (o.btf ? "tracepoint" : "tp_btf"),
+        hooks,
         // Past half the ring the reader must be woken, or the ring fills between two timer drains.
         wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
       }),
       { btf, ringBytes: o.ringBytes, phases },
     );
+  let tracer;
+  try {
+    // --hooks, or --btf (a foreign BTF has no ids of this kernel's tp_btf), decide; else tp_btf
+    // with a fallback to tracepoints when the kernel refuses it.
+    const hooks = o.hooks ?? (o.btf ? "tracepoint" : undefined);
+    tracer = hooks
+      ? start(hooks)
+      : startWithHookFallback(start, (line) => process.stderr.write(`tracer: ${line}\n`));
   } catch (e) {
     if (fd !== 1) closeSync(fd);
     throw e;
