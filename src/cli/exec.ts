@@ -28,8 +28,8 @@ options:
                         status is still the tracer's)
       --btf FILE        kernel BTF to relocate against (default /sys/kernel/btf/vmlinux);
                         implies --hooks tracepoint
-      --hooks KIND      tp_btf (default) or tracepoint (tracepoint + raw_tp, for kernels
-                        without BTF of their own)
+      --hooks KIND      tp_btf or tracepoint (tracepoint + raw_tp); default tp_btf, and
+                        tracepoint with a warning when the kernel refuses tp_btf
       --ring-bytes N    ring buffer size (power of two >= 4096, default 4194304)
       --wakeup-bytes N  wake the reader when N bytes wait (default 65536; 0: every event);
                         events are read at least every 100 ms anyway
