@@ -160,3 +160,7 @@ test(
 test("vmtest: check and exec on Debian 6.12 under qemu", kernelTest(), () => {
   checkKernel("6.12");
 });
+
+test("vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.12 under qemu", kernelTest(), () => {
+  checkLinks("6.12");
+});
