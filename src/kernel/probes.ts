@@ -103,14 +103,27 @@ const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;
 const CAP_BPF = 39n;
 
+const hasCap = (capEff: bigint, c: bigint) => ((capEff >> c) & 1n) === 1n;
+
+/** Can a process with these effective capabilities load and attach tracing programs? */
+export function hasBpfPrivileges(capEff: bigint): boolean {
+  return hasCap(capEff, CAP_SYS_ADMIN) ||
+    (hasCap(capEff, CAP_BPF) && hasCap(capEff, CAP_PERFMON));
+}
+
 export function probePrivileges(p: Platform): ProbeResult {
   const id = p.identity();
-  const has = (c: bigint) => ((id.capEff >> c) & 1n) === 1n;
   const f = "privileges";
-  if (id.euid === 0 && has(CAP_SYS_ADMIN)) return ok(f, "root (euid 0, CAP_SYS_ADMIN)");
-  if (has(CAP_BPF) && has(CAP_PERFMON)) return ok(f, `CAP_BPF+CAP_PERFMON (euid ${id.euid})`);
-  if (has(CAP_SYS_ADMIN)) return ok(f, `CAP_SYS_ADMIN (euid ${id.euid})`);
-  return no(f, `euid ${id.euid} without CAP_BPF+CAP_PERFMON: run with sudo, or grant them`);
+  if (!hasBpfPrivileges(id.capEff)) {
+    return no(f, `euid ${id.euid} without CAP_BPF+CAP_PERFMON: run with sudo, or grant them`);
+  }
+  if (id.euid === 0 && hasCap(id.capEff, CAP_SYS_ADMIN)) {
+    return ok(f, "root (euid 0, CAP_SYS_ADMIN)");
+  }
+  if (hasCap(id.capEff, CAP_BPF) && hasCap(id.capEff, CAP_PERFMON)) {
+    return ok(f, `CAP_BPF+CAP_PERFMON (euid ${id.euid})`);
+  }
+  return ok(f, `CAP_SYS_ADMIN (euid ${id.euid})`);
 }
 
 // ------------------------------------------------------------------ BTF

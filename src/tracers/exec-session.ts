@@ -13,6 +13,7 @@ import { execFormatter } from "./exec-format.ts";
 import { EXEC_STATS, type ExecRecord, execTracer } from "./exec.ts";
 import { startTracer } from "./run.ts";
 import { Phases } from "../phases.ts";
+import { hasBpfPrivileges } from "../kernel/probes.ts";
 import { type Hooks, startWithHookFallback } from "./hooks.ts";
 
 export interface ExecSessionOptions {
@@ -58,8 +59,7 @@ const SIGNALS: Record<string, number> = {
 
 /** Why this process cannot load and attach BPF programs, or null when it can. */
 export function missingPrivilege(capEff: bigint): string | null {
-  const has = (bit: bigint) => ((capEff >> bit) & 1n) === 1n;
-  if (has(21n) || (has(39n) && has(38n))) return null; // CAP_SYS_ADMIN, or CAP_BPF+CAP_PERFMON
+  if (hasBpfPrivileges(capEff)) return null;
   return "needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo";
 }
 
