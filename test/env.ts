@@ -3,6 +3,7 @@
 
 import process from "node:process";
 import { existsSync, readFileSync } from "node:fs";
+import { hasBpfPrivileges } from "../src/kernel/probes.ts";
 
 export const IN_CI = process.env.CI === "true";
 
@@ -15,17 +16,9 @@ function capEff(): bigint {
   }
 }
 
-const CAP_SYS_ADMIN = 21n;
-const CAP_PERFMON = 38n;
-const CAP_BPF = 39n;
-
 /** Why this process cannot run kernel tests, or null when it can. */
 export function missingKernelRequirements(): string | null {
-  const caps = capEff();
-  const has = (c: bigint) => ((caps >> c) & 1n) === 1n;
-  if (!(has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)))) {
-    return "needs root or CAP_BPF+CAP_PERFMON";
-  }
+  if (!hasBpfPrivileges(capEff())) return "needs root or CAP_BPF+CAP_PERFMON";
   if (!existsSync("/sys/kernel/btf/vmlinux")) return "needs kernel BTF at /sys/kernel/btf/vmlinux";
   return null;
 }
