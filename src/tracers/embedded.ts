@@ -16,10 +16,18 @@ export function embeddedObject(name: string): Uint8Array {
       `no embedded BPF object '${name}' (have: ${Object.keys(OBJECTS).join(", ")})`,
     );
   }
-  const bin = atob(b64);
-  bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  bytes = decodeBase64(b64);
   cache.set(name, bytes);
+  return bytes;
+}
+
+/** Base64 to bytes: the native Uint8Array.fromBase64 where the runtime has it (both do today). */
+function decodeBase64(b64: string): Uint8Array {
+  const native = (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64;
+  if (native) return native(b64);
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return bytes;
 }
 
