@@ -3,10 +3,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { spawnSync } from "node:child_process";
 import { IN_CI, kernelTest } from "./env.ts";
+import { kernelObjectFds } from "./loader-ids.ts";
 import { runScript, runtimeArgv } from "./platform-run.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { asm, encode } from "../src/asm/insn.ts";
@@ -341,17 +342,7 @@ test(
   "the probes leave nothing behind: same fds and no bpf mappings after runProbes",
   kernelTest(),
   () => {
-    // The fds of kernel objects and files the probes open (BPF programs, maps, links, BTF,
-    // perf events, tracefs/sysfs files); the runtime's own fds (pipes of child processes from
-    // other tests, closed asynchronously) come and go and are not counted.
-    const fds = () =>
-      readdirSync("/proc/self/fd").map((fd) => {
-        try {
-          return `${fd}->${readlinkSync(`/proc/self/fd/${fd}`)}`;
-        } catch {
-          return ""; // closed meanwhile
-        }
-      }).filter((l) => /anon_inode:(bpf|\[perf_event\])|bpf|btf|\/sys\//.test(l)).sort().join(",");
+    const fds = () => kernelObjectFds().join(",");
     const bpfMaps = () =>
       readFileSync("/proc/self/maps", "utf8").split("\n").filter((l) => /bpf/.test(l)).length;
     const before = fds();

@@ -1,5 +1,5 @@
 // Test helper: the kernel ids of a collection's objects, and a check that they are gone.
-import { readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
 import type { Platform } from "../src/platform/types.ts";
 import type { Collection } from "../src/loader/collection.ts";
 import type { Link } from "../src/link/link.ts";
@@ -44,4 +44,20 @@ export async function stillLoaded(p: Platform, ids: OurIds, waitMs = 3000): Prom
  */
 export function currentTid(): number {
   return Number(readlinkSync("/proc/thread-self").split("/").pop());
+}
+
+/**
+ * This process's fds of kernel objects and kernel files (BPF programs, maps, links, BTF, perf
+ * events, tracefs/sysfs files), as "fd->target", sorted. The runtime's own fds (pipes of child
+ * processes that other tests started, closed asynchronously) come and go and are left out, so
+ * a before/after comparison sees only what the code under test opened.
+ */
+export function kernelObjectFds(): string[] {
+  return readdirSync("/proc/self/fd").map((fd) => {
+    try {
+      return `${fd}->${readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return ""; // closed meanwhile
+    }
+  }).filter((l) => /anon_inode:(bpf|\[perf_event\])|bpf|btf|\/sys\//.test(l)).sort();
 }

@@ -4,10 +4,10 @@
 // must say so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
-import { currentTid, idsOf, stillLoaded } from "./loader-ids.ts";
+import { currentTid, idsOf, kernelObjectFds, stillLoaded } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import type { Platform } from "../src/platform/types.ts";
 import { loadObjectSpec } from "../src/object/load.ts";
@@ -25,7 +25,7 @@ import { fixDatasecs } from "../src/loader/btf-fixup.ts";
 import { NO_NEW_KINDS, sanitizeBtf } from "../src/loader/btf-sanitize.ts";
 
 /** This process's open file descriptors. */
-const openFds = () => readdirSync("/proc/self/fd").map(Number).sort((a, b) => a - b);
+const openFds = kernelObjectFds;
 
 const fixture = (name: string) =>
   new Uint8Array(readFileSync(new URL(`./fixtures/loader/${name}`, import.meta.url)));
