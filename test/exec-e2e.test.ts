@@ -16,9 +16,8 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
-import { type OurIds, stillLoaded } from "./loader-ids.ts";
+import { kernelIds, type OurIds, stillLoaded } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
-import { allIds, linkGetNextId, mapGetNextId, progGetNextId } from "../src/kernel/bpf.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..");
 const dir = mkdtempSync(join(tmpdir(), "exec-e2e-"));
@@ -473,16 +472,6 @@ test("exec --timings: the start-up phases, in order, after the ready line", kern
   assert.ok(Math.abs(sum - phases.at(-1)![1]) < 0.5, lines[timing]);
 });
 
-/** The kernel's program, map and link ids right now. */
-async function kernelIds(): Promise<OurIds> {
-  const p = await getPlatform();
-  return {
-    progs: allIds(p, progGetNextId),
-    maps: allIds(p, mapGetNextId),
-    links: allIds(p, linkGetNextId),
-  };
-}
-
 const newIds = (before: OurIds, now: OurIds): OurIds => ({
   progs: now.progs.filter((id) => !before.progs.includes(id)),
   maps: now.maps.filter((id) => !before.maps.includes(id)),
@@ -505,10 +494,10 @@ test(
       }],
     ];
     for (const [name, args, end] of endings) {
-      const before = await kernelIds();
+      const before = kernelIds(p);
       const t = background(["--json", ...args]);
       await t.ready;
-      const ours = newIds(before, await kernelIds());
+      const ours = newIds(before, kernelIds(p));
       // The tracer's own objects are visible while it runs: at least the exec program, the
       // events ring, stats and .rodata maps, and a link.
       assert.ok(ours.progs.length >= 1 && ours.maps.length >= 3 && ours.links.length >= 1, name);

@@ -19,6 +19,15 @@ export function idsOf(coll: Collection, links: Link[] = []): OurIds {
   };
 }
 
+/** Every program, map and link id the kernel lists right now. */
+export function kernelIds(p: Platform): OurIds {
+  return {
+    progs: allIds(p, progGetNextId),
+    maps: allIds(p, mapGetNextId),
+    links: allIds(p, linkGetNextId),
+  };
+}
+
 /**
  * Which of `ids` the kernel still lists. Maps are freed from a workqueue after their last
  * reference goes, so this waits up to `waitMs` for them to disappear.
@@ -26,10 +35,11 @@ export function idsOf(coll: Collection, links: Link[] = []): OurIds {
 export async function stillLoaded(p: Platform, ids: OurIds, waitMs = 3000): Promise<OurIds> {
   const deadline = Date.now() + waitMs;
   for (;;) {
+    const all = kernelIds(p);
     const live = {
-      progs: allIds(p, progGetNextId).filter((id) => ids.progs.includes(id)),
-      maps: allIds(p, mapGetNextId).filter((id) => ids.maps.includes(id)),
-      links: allIds(p, linkGetNextId).filter((id) => ids.links.includes(id)),
+      progs: all.progs.filter((id) => ids.progs.includes(id)),
+      maps: all.maps.filter((id) => ids.maps.includes(id)),
+      links: all.links.filter((id) => ids.links.includes(id)),
     };
     const n = live.progs.length + live.maps.length + live.links.length;
     if (n === 0 || Date.now() > deadline) return live;
