@@ -38,7 +38,7 @@ node_modules/.bin/deno run -A build.ts --target bun-linux-x64-baseline --out "$w
 init=$work/root
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}
 cp /bin/busybox "$init/bin/busybox"
-for app in sh mount mkdir cat echo ls poweroff sleep grep true false id uname head wc rm chmod env; do
+for app in sh mount mkdir cat echo ls poweroff sleep grep true false id uname head wc rm chmod env dmesg; do
   ln -s busybox "$init/bin/$app"
 done
 cp "$work/tracer" "$init/work/tracer"
@@ -56,23 +56,32 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t tmpfs tmp /tmp
 cd /work
-echo "VMTEST-BEGIN $(uname -r)"
-sh /work/guest.sh
-echo "VMTEST-EXIT=$?"
+# The guest script's output goes to the second serial port, not the console, so a kernel
+# message can never land in the middle of it. The last close of ttyS1 waits for its output
+# to drain, so nothing is cut by the power-off.
+{
+  echo "VMTEST-BEGIN $(uname -r)"
+  sh /work/guest.sh
+  echo "VMTEST-EXIT=$?"
+} > /dev/ttyS1 2>&1
 poweroff -f
 INIT
 chmod +x "$init/init"
 (cd "$init" && find . | cpio -o -H newc --quiet) > "$work/initramfs.cpio"
 
+# ttyS0 (the kernel console) goes to console.log, ttyS1 (the guest script) to guest.out.
 out=$work/console.log
-timeout 300 qemu-system-x86_64 -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+timeout 300 qemu-system-x86_64 -cpu max -m 1024 -smp 2 -display none -no-reboot \
+  -serial "file:$out" -serial "file:$work/guest.out" -monitor none \
   -kernel "$kdir/bzImage" -initrd "$work/initramfs.cpio" \
-  -append "console=ttyS0 quiet panic=-1 rdinit=/init" > "$out" 2>&1 || true
-sed -n '/VMTEST-BEGIN/,/VMTEST-EXIT=/p' "$out" | tr -d '\r' | sed 's/.*VMTEST-BEGIN/VMTEST-BEGIN/'
-code=$(grep -oE 'VMTEST-EXIT=[0-9]+' "$out" | tail -n 1 | cut -d= -f2)
+  -append "console=ttyS0 quiet panic=-1 rdinit=/init" > "$work/qemu.log" 2>&1 || true
+touch "$work/guest.out"
+tr -d '\r' < "$work/guest.out"
+code=$(grep -oE '^VMTEST-EXIT=[0-9]+' "$work/guest.out" | tail -n 1 | cut -d= -f2)
 if [ -z "$code" ]; then
   echo "vmtest: the guest did not finish; last console lines:" >&2
   tail -n 30 "$out" | tr -d '\r' >&2
+  cat "$work/qemu.log" >&2
   exit 1
 fi
 exit "$code"
