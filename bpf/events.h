@@ -43,7 +43,7 @@ struct exec_event {
 
 /* Indexes of the per-CPU `stats` array (__u64 counters). */
 enum exec_stat {
-	STAT_LOST = 0,            /* events dropped: ring buffer full */
+	STAT_LOST = 0,            /* events dropped: ring or perf buffer full */
 	STAT_ARGS_TRUNCATED = 1,  /* events whose argv was cut */
 	STAT_FILENAME_TRUNCATED = 2,
 	STAT_ARGS_FAULT = 3,      /* events whose argv could not be (fully) read */

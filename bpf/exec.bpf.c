@@ -24,10 +24,17 @@ const volatile bool emit_failed = false;
 const volatile __u32 max_args = 64;          /* args read by the failed-exec path */
 const volatile __u32 max_arg_bytes = EXEC_ARGS_MAX;
 const volatile __u64 wakeup_bytes = 0;       /* wake the reader past this fill; 0 = every event */
+/*
+ * Send events through a perf buffer: `events` is then created as a BPF_MAP_TYPE_PERF_EVENT_ARRAY
+ * (for kernels before 5.8, which have no ring buffer). The verifier knows this constant, so the
+ * branch not taken, with its helper calls on the other map type, is never checked.
+ */
+const volatile bool use_perf_buffer = false;
 
 /* Keeps struct exec_event in the object's BTF for the tracer's decoder. */
 struct exec_event *const unused_exec_event __attribute__((used)) = NULL;
 
+/* A ring buffer, or a perf event array when use_perf_buffer is set (the tracer changes its type). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
@@ -119,8 +126,12 @@ static __always_inline void fill_common(struct exec_event *e, struct task_struct
 	BPF_CORE_READ_STR_INTO(&e->pcomm, task, real_parent, comm);
 }
 
-/* Sends the used part of the event; wakes the reader only past wakeup_bytes of backlog. */
-static __always_inline void submit(struct exec_event *e, __u64 filename_len, __u64 args_len)
+/*
+ * Sends the used part of the event. Ring buffer: wakes the reader only past wakeup_bytes of
+ * backlog. Perf buffer: the event on this CPU's buffer (every failure counted as lost).
+ */
+static __always_inline void submit(void *ctx, struct exec_event *e, __u64 filename_len,
+				   __u64 args_len)
 {
 	__u64 size, flags = 0;
 
@@ -139,6 +150,11 @@ static __always_inline void submit(struct exec_event *e, __u64 filename_len, __u
 	barrier_var(filename_len);
 	barrier_var(args_len);
 	size = __builtin_offsetof(struct exec_event, data) + filename_len + args_len;
+	if (use_perf_buffer) {
+		if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, e, size))
+			count(STAT_LOST);
+		return;
+	}
 	if (wakeup_bytes)
 		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
 				? BPF_RB_FORCE_WAKEUP
@@ -162,7 +178,8 @@ static __always_inline __u64 name_len(struct exec_event *e, long n)
  * also the tracepoint's filename), the argv from the new mm (arg_start..arg_end), which the
  * kernel has just written, so it is the real argv and always mapped. argc: -1 when unknown.
  */
-static __always_inline int on_exec(struct task_struct *task, const char *filename, int argc)
+static __always_inline int on_exec(void *ctx, struct task_struct *task, const char *filename,
+				   int argc)
 {
 	__u32 slot = SLOT_EXEC, tgid;
 	__u64 start, end, fname_len, args_len, limit;
@@ -207,7 +224,7 @@ static __always_inline int on_exec(struct task_struct *task, const char *filenam
 		e->flags |= EXEC_F_ARGS_FAULT;
 		args_len = 0;
 	}
-	submit(e, fname_len, args_len);
+	submit(ctx, e, fname_len, args_len);
 	return 0;
 }
 
@@ -215,7 +232,7 @@ static __always_inline int on_exec(struct task_struct *task, const char *filenam
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	return on_exec(task, BPF_CORE_READ(bprm, filename), BPF_CORE_READ(bprm, argc));
+	return on_exec(ctx, task, BPF_CORE_READ(bprm, filename), BPF_CORE_READ(bprm, argc));
 }
 
 /* Without kernel BTF at attach time (--btf): the classic tracepoint, same event. */
@@ -224,8 +241,8 @@ int handle_exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 {
 	unsigned int loc = BPF_CORE_READ(ctx, __data_loc_filename);
 
-	return on_exec((struct task_struct *)bpf_get_current_task(), (void *)ctx + (loc & 0xffff),
-		       -1);
+	return on_exec(ctx, (struct task_struct *)bpf_get_current_task(),
+		       (void *)ctx + (loc & 0xffff), -1);
 }
 
 static __always_inline int enter_exec(__u64 filename, __u64 argv, __u32 flags)
@@ -320,7 +337,7 @@ static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __
 	return w.off;
 }
 
-static __always_inline int exit_exec(long ret)
+static __always_inline int exit_exec(void *ctx, long ret)
 {
 	__u32 slot = SLOT_FAILED, tid, tgid, uid;
 	__u64 fname_len, args_len;
@@ -352,7 +369,7 @@ static __always_inline int exit_exec(long ret)
 	n = bpf_probe_read_user_str(e->data, EXEC_FILENAME_MAX, (void *)p->filename);
 	fname_len = name_len(e, n);
 	args_len = read_argv(e, fname_len, p->argv);
-	submit(e, fname_len, args_len);
+	submit(ctx, e, fname_len, args_len);
 done:
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
@@ -374,7 +391,7 @@ int enter_execveat(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_execve")
 int exit_execve(struct syscall_exit_ctx *ctx)
 {
-	return exit_exec(ctx->ret);
+	return exit_exec(ctx, ctx->ret);
 }
 
 /* "-- CMD" mode: a child of a followed process is followed. */

@@ -36,6 +36,7 @@ enum {
 enum { BPF_ANY = 0, BPF_NOEXIST = 1, BPF_EXIST = 2 };
 enum { BPF_RB_NO_WAKEUP = 1, BPF_RB_FORCE_WAKEUP = 2 };
 enum { BPF_RB_AVAIL_DATA = 0 };
+#define BPF_F_CURRENT_CPU 0xffffffffULL /* bpf_perf_event_output: this CPU's slot */
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 

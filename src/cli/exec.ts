@@ -30,7 +30,10 @@ options:
                         implies --hooks tracepoint
       --hooks KIND      tp_btf or tracepoint (tracepoint + raw_tp); default tp_btf, and
                         tracepoint with a warning when the kernel refuses tp_btf
-      --ring-bytes N    ring buffer size (power of two >= 4096, default 4194304)
+      --buffer KIND     ring (the BPF ring buffer) or perf (a perf buffer per CPU); default
+                        ring, and perf on kernels without ring buffers (before 5.8)
+      --ring-bytes N    buffer size, a power of two >= 4096: the ring buffer's (default
+                        4194304), or each CPU's perf buffer (default 262144)
       --wakeup-bytes N  wake the reader when N bytes wait (default 65536; 0: every event);
                         events are read at least every 100 ms anyway
       --timings         after the ready line, print where start-up time went (stderr)
@@ -57,6 +60,7 @@ const OPTIONS = {
   hooks: { type: "string" },
   "wakeup-bytes": { type: "string" },
   "ring-bytes": { type: "string" },
+  buffer: { type: "string" },
   timings: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -98,6 +102,9 @@ export function parseExecArgs(args: string[]): ExecSessionOptions | null {
   if (v.hooks !== undefined && v.hooks !== "tp_btf" && v.hooks !== "tracepoint") {
     throw new UsageError(`exec: --hooks is tp_btf or tracepoint, got '${v.hooks}'`);
   }
+  if (v.buffer !== undefined && v.buffer !== "ring" && v.buffer !== "perf") {
+    throw new UsageError(`exec: --buffer is ring or perf, got '${v.buffer}'`);
+  }
   if (v.failed && v["failed-only"]) {
     throw new UsageError("exec: --failed and --failed-only: choose one");
   }
@@ -119,6 +126,7 @@ export function parseExecArgs(args: string[]): ExecSessionOptions | null {
     hooks: v.hooks as "tp_btf" | "tracepoint" | undefined,
     wakeupBytes: intOption("exec", "wakeup-bytes", v["wakeup-bytes"]) ?? 65536,
     ringBytes,
+    buffer: v.buffer as "ring" | "perf" | undefined,
     timings: v.timings ?? false,
     cmd,
   };

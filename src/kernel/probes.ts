@@ -220,6 +220,22 @@ export function probeRingbuf(p: Platform): ProbeResult {
   });
 }
 
+/**
+ * Whether the kernel creates BPF ring buffers (5.8+): one small map, created and closed. The
+ * cheap question a tracer asks before choosing between a ring buffer and a perf buffer;
+ * `probeRingbuf` is the full check (mmap and the output helper too).
+ */
+export function hasRingbufMaps(p: Platform): boolean {
+  try {
+    const o = { type: MapType.RINGBUF, keySize: 0, valueSize: 0, maxEntries: 4096 };
+    mapCreate(p, { ...o, name: "probe_rb" }).close();
+    return true;
+  } catch (e) {
+    if (e instanceof SysError) return false;
+    throw e;
+  }
+}
+
 export function probePerfBuffer(p: Platform): ProbeResult {
   const f = "perf event arrays";
   return attempt(p, f, (s) => {

@@ -45,6 +45,13 @@ export interface LoadOptions {
   kernelBtf?: () => Btf;
   /** Per-map overrides, e.g. a ring buffer size chosen on the command line. */
   mapSizes?: Record<string, number>;
+  /**
+   * Maps created as BPF_MAP_TYPE_PERF_EVENT_ARRAY (one slot per possible CPU) whatever type
+   * the object declares: how an object written for the BPF ring buffer sends its events
+   * through a perf buffer on kernels without ring buffers (its programs must not use the
+   * ring buffer helpers on that path).
+   */
+  perfEventArrays?: string[];
   /** Verifier log level for successful loads too (the log lands on program.verifierLog). */
   logLevel?: number;
   /** Start-up phases to mark (maps, kernel BTF, CO-RE, verifier). */
@@ -109,6 +116,20 @@ export class Collection {
   }
 }
 
+/** The spec of a perf event array standing in for `m`: u32 keys and values, a slot per CPU. */
+function asPerfEventArray(m: MapSpec): MapSpec {
+  return {
+    ...m,
+    type: MapType.PERF_EVENT_ARRAY,
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: 0,
+    flags: 0,
+    keyTypeId: undefined,
+    valueTypeId: undefined,
+  };
+}
+
 function mapSize(spec: MapSpec, opts: LoadOptions, possibleCpus: number): number {
   const n = opts.mapSizes?.[spec.name];
   if (n !== undefined) return n;
@@ -149,7 +170,8 @@ function createMaps(
 ): void {
   const { spec } = c;
   const btfFd = c.btf?.fd;
-  for (const m of spec.maps) {
+  for (const declared of spec.maps) {
+    const m = opts.perfEventArrays?.includes(declared.name) ? asPerfEventArray(declared) : declared;
     const base = {
       type: m.type,
       keySize: m.keySize,

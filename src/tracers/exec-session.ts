@@ -11,7 +11,7 @@ import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
 import { execFormatter } from "./exec-format.ts";
 import { EXEC_STATS, type ExecRecord, execTracer } from "./exec.ts";
-import { startTracer } from "./run.ts";
+import { type EventBuffer, startTracer } from "./run.ts";
 import { Phases } from "../phases.ts";
 import { hasBpfPrivileges } from "../kernel/probes.ts";
 import { type Hooks, startWithHookFallback } from "./hooks.ts";
@@ -34,8 +34,10 @@ export interface ExecSessionOptions {
   wakeupBytes: number;
   /** tp_btf hooks (need kernel BTF) or tracepoint/raw_tp ones; default: tracepoint with --btf. */
   hooks?: "tp_btf" | "tracepoint";
-  /** Ring buffer size in bytes (default: the object's, 4 MiB). */
+  /** Ring buffer size in bytes (default: the object's, 4 MiB), or each CPU's perf buffer. */
   ringBytes?: number;
+  /** --buffer: ring or perf; default ring where the kernel has ring buffers. */
+  buffer?: EventBuffer;
   /** --timings: print the start-up phases after the ready line. */
   timings?: boolean;
   /** `-- CMD ARGS...`: empty when not given. */
@@ -113,7 +115,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
         // Past half the ring the reader must be woken, or the ring fills between two timer drains.
         wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
       }),
-      { btf, ringBytes: o.ringBytes, phases },
+      { btf, ringBytes: o.ringBytes, buffer: o.buffer, phases },
     );
   let tracer;
   try {
@@ -139,8 +141,9 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
         if (!child) stop = true;
       }));
     }
+    const via = tracer.buffer === "perf" ? ", perf buffer" : "";
     process.stderr.write(
-      `tracer: tracing exec (${tracer.attached.length} programs attached)` +
+      `tracer: tracing exec (${tracer.attached.length} programs attached${via})` +
         (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
     );
     if (o.timings) process.stderr.write(`tracer: start-up: ${phases.format()}\n`);

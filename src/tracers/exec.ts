@@ -110,6 +110,8 @@ export function execTracer(opts: ExecOptions = {}): TracerDescription<ExecRecord
       wakeup_bytes: BigInt(opts.wakeupBytes ?? 0),
     },
     ringbuf: "events",
+    perfBufferFlag: "use_perf_buffer",
+    timeOf: (r) => r.timeNs,
     stats: { map: "stats", lostIndex: 0, names: EXEC_STATS },
     eventType: "exec_event",
     decoder: (layout) => execDecoder(layout, maxArgs, opts.name),

@@ -1,7 +1,8 @@
 // The generic tracer runner: loads a tracer's embedded object (CO-RE against the kernel's
-// BTF, .rodata from the description), attaches its programs, and reads its ring buffer,
-// turning samples into records with the description's decoder. Owns every kernel object
-// it creates; close() releases them all.
+// BTF, .rodata from the description), attaches its programs, and reads its events from the
+// BPF ring buffer, or from a perf buffer on kernels without one (before 5.8), turning samples
+// into records with the description's decoder. Owns every kernel object it creates; close()
+// releases them all.
 
 import type { Btf } from "../btf/reader.ts";
 import { kernelBtf } from "../btf/source.ts";
@@ -11,7 +12,11 @@ import { type Collection, loadCollection } from "../loader/collection.ts";
 import { attachProgram } from "../link/attach.ts";
 import { attachTracepoint } from "../link/tracepoint.ts";
 import { closeAll, type Link } from "../link/link.ts";
-import { RingBufReader } from "../events/ringbuf.ts";
+import { PAGE_SIZE, RingBufReader } from "../events/ringbuf.ts";
+import { PerfBufReader } from "../events/perfbuf.ts";
+import { ReorderBuffer } from "../events/reorder.ts";
+import type { SampleHandler } from "../events/ringbuf-consumer.ts";
+import { hasRingbufMaps } from "../kernel/probes.ts";
 import type { Platform } from "../platform/types.ts";
 import { embeddedObject } from "./embedded.ts";
 import { eventLayout } from "./layout.ts";
@@ -21,10 +26,36 @@ import type { Phases } from "../phases.ts";
 export interface RunOptions {
   /** Target BTF (default: the running kernel's, /sys/kernel/btf/vmlinux). */
   btf?: Btf;
-  /** Ring buffer size in bytes (power of two, multiple of the page size). */
+  /**
+   * Ring buffer size in bytes (power of two, multiple of the page size); with the perf
+   * buffer, the size of each CPU's buffer.
+   */
   ringBytes?: number;
+  /**
+   * Where events arrive: the BPF ring buffer, or a perf buffer (one ring per CPU). Default:
+   * the ring buffer where the kernel has it (5.8+), else the perf buffer.
+   */
+  buffer?: EventBuffer;
   /** Start-up phases to mark. */
   phases?: Phases;
+}
+
+export type EventBuffer = "ring" | "perf";
+
+/** Each CPU's perf buffer when no size is given: 256 KiB, as libbpf-tools use. */
+export const PERF_BUFFER_BYTES = 256 << 10;
+
+/**
+ * How long a perf-buffer record is held so that records from other CPUs' buffers, read
+ * later, can still be put before it. Table and JSON output lag by at most this much.
+ */
+const REORDER_WINDOW_NS = 20_000_000n;
+
+/** What the runner reads events from; both readers fit. */
+interface EventReader {
+  poll(handler: SampleHandler, timeoutMs: number): Promise<number>;
+  drain(handler: SampleHandler): number;
+  close(): void;
 }
 
 export interface RunningTracer<R> {
@@ -40,6 +71,8 @@ export interface RunningTracer<R> {
   stats(): bigint[];
   /** Programs attached, as "kind target" strings. */
   readonly attached: string[];
+  /** Where the events arrive. */
+  readonly buffer: EventBuffer;
   close(): void;
 }
 
@@ -54,19 +87,26 @@ export function startTracer<R>(
   const target = () => opts.btf ?? kernelBtf(undefined, p);
   const layout = eventLayout(spec.btf, desc.eventType);
   const decode = desc.decoder(layout);
+  const flag = desc.perfBufferFlag;
+  const buffer = opts.buffer ?? (flag && !hasRingbufMaps(p) ? "perf" : "ring");
+  if (buffer === "perf" && !flag) {
+    throw new TracerError(`the ${desc.object} tracer cannot send its events to a perf buffer`);
+  }
+  const perf = buffer === "perf";
   let collection: Collection | null = null;
   const links: Link[] = [];
-  let reader: RingBufReader | null = null;
+  let reader: RingBufReader | PerfBufReader | null = null;
   try {
     collection = loadCollection(p, spec, {
-      constants: desc.rodata,
+      constants: perf ? { ...desc.rodata, [flag!]: true } : desc.rodata,
       programs: desc.programs,
       kernelBtf: target,
       phases: opts.phases,
       mapSizes: {
         ...desc.mapSizes,
-        ...(opts.ringBytes ? { [desc.ringbuf]: opts.ringBytes } : {}),
+        ...(opts.ringBytes && !perf ? { [desc.ringbuf]: opts.ringBytes } : {}),
       },
+      perfEventArrays: perf ? [desc.ringbuf] : [],
     });
     for (const name of desc.programs) links.push(attachProgram(p, collection.program(name)));
     for (const a of desc.alsoAttach ?? []) {
@@ -75,13 +115,17 @@ export function startTracer<R>(
     }
     opts.phases?.mark("attach");
     const ring = collection.map(desc.ringbuf);
-    const ringSpec = spec.maps.find((m) => m.name === desc.ringbuf);
-    reader = new RingBufReader(p, {
-      fd: ring.fd,
-      name: desc.ringbuf,
-      type: ringSpec!.type,
-      maxEntries: opts.ringBytes ?? ringSpec!.maxEntries,
-    });
+    if (perf) {
+      reader = new PerfBufReader(p, ring, (opts.ringBytes ?? PERF_BUFFER_BYTES) / PAGE_SIZE);
+    } else {
+      const ringSpec = spec.maps.find((m) => m.name === desc.ringbuf);
+      reader = new RingBufReader(p, {
+        fd: ring.fd,
+        name: desc.ringbuf,
+        type: ringSpec!.type,
+        maxEntries: opts.ringBytes ?? ringSpec!.maxEntries,
+      });
+    }
     opts.phases?.mark("ring buffer");
   } catch (e) {
     reader?.close();
@@ -90,7 +134,10 @@ export function startTracer<R>(
     throw e;
   }
   const c = collection;
-  const r = reader;
+  const r: EventReader = reader;
+  const perfReader = perf ? reader as PerfBufReader : null;
+  // Perf buffer: records come CPU by CPU; they are put back in time order before delivery.
+  const reorder = perf && desc.timeOf ? new ReorderBuffer<R>(desc.timeOf) : null;
   const statsMap = c.map(desc.stats.map);
   const ncpu = p.possibleCpus();
   const attached = links.map((l) => `${l.kind} ${l.target}`);
@@ -99,7 +146,18 @@ export function startTracer<R>(
   const handler = (onRecord: (rec: R) => void) => (view: DataView, off: number, len: number) => {
     try {
       const rec = decode(view, off, len);
-      if (rec !== null) onRecord(rec);
+      if (rec === null) return;
+      if (reorder) reorder.push(rec);
+      else onRecord(rec);
+    } catch (e) {
+      failure ??= e;
+    }
+  };
+  /** Delivers held records: those past the window, or all (`all`, when draining). */
+  const release = (onRecord: (rec: R) => void, all: boolean) => {
+    if (!reorder) return;
+    try {
+      reorder.flush(onRecord, all ? undefined : p.clockNs("boot") - REORDER_WINDOW_NS);
     } catch (e) {
       failure ??= e;
     }
@@ -113,15 +171,18 @@ export function startTracer<R>(
   };
   return {
     attached,
+    buffer,
     async poll(timeoutMs, onRecord) {
       if (closed) return 0;
       const n = await r.poll(handler(onRecord), timeoutMs);
+      release(onRecord, false);
       check();
       return n;
     },
     drain(onRecord) {
       if (closed) return 0;
       const n = r.drain(handler(onRecord));
+      release(onRecord, true);
       check();
       return n;
     },
@@ -138,6 +199,12 @@ export function startTracer<R>(
           for (let cpu = 0; cpu < ncpu; cpu++) sum += dv.getBigUint64(cpu * stride, true);
         }
         out.push(sum);
+      }
+      // Perf buffer: the kernel's own count (PERF_RECORD_LOST) of samples that did not fit.
+      // The programs count those too where the helper reports the failure, so the larger
+      // of the two is the number lost, never their sum.
+      if (perfReader && BigInt(perfReader.lost) > out[desc.stats.lostIndex]) {
+        out[desc.stats.lostIndex] = BigInt(perfReader.lost);
       }
       return out;
     },

@@ -27,6 +27,14 @@ export interface TracerDescription<R> {
   rodata: Record<string, number | bigint | boolean>;
   /** The ring buffer map the events arrive in. */
   ringbuf: string;
+  /**
+   * The .rodata flag that makes the programs send events with bpf_perf_event_output instead,
+   * the ring buffer map then being created as a perf event array (kernels before 5.8).
+   * Without it the tracer needs ring buffers.
+   */
+  perfBufferFlag?: string;
+  /** A record's kernel time (CLOCK_BOOTTIME, ns): perf-buffer records are delivered in this order. */
+  timeOf?(r: R): bigint;
   /** The BPF_MAP_TYPE_ARRAY/PERCPU_ARRAY of u64 counters, and the index of the lost count. */
   stats: { map: string; lostIndex: number; names: string[] };
   /** Name of the event struct in the object's BTF. */

@@ -9,3 +9,9 @@ echo "=== exec exit=$?"
 echo "=== exec_tp"
 ./tracer exec --hooks tracepoint --json -- /bin/true x
 echo "=== exec_tp exit=$?"
+echo "=== exec_perf"
+./tracer exec --buffer perf -x --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
+echo "=== exec_perf exit=$?"
+echo "=== dmesg"
+dmesg -r | grep '^<[0-4]>'
+echo "=== dmesg exit=0"

@@ -50,11 +50,22 @@ interface Feature {
 function checkKernel(kernel: KernelName) {
   const pkg = newestKernel(kernel);
   const s = runGuest(pkg);
+  // Kernel messages at warning level or worse, shown with any failure.
+  const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
+  const why = (section: { out: string }) => `${section.out}--- kernel warnings:\n${warnings}`;
+  const jsonLines = (section: { out: string }) =>
+    section.out.split("\n").filter((l) => l.startsWith("{")).map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch (e) {
+        throw new Error(`${(e as Error).message} in line ${l}\n${why(section)}`);
+      }
+    });
 
   // tracer check: Debian's 6.1 kernels are built with kprobes, ftrace trampolines and BTF.
   const check = s.get("check");
   assert.ok(check, "no check section in the guest output");
-  assert.equal(check.exit, 0, check.out);
+  assert.equal(check.exit, 0, why(check));
   const report = JSON.parse(check.out.trim().split("\n").find((l) => l.startsWith("{"))!);
   assert.equal(report.ok, true);
   assert.match(report.kernel, /^6\.1\.0-\d+-(rt-)?amd64$|^6\.12\.\d+\+deb12-amd64$/);
@@ -81,9 +92,9 @@ function checkKernel(kernel: KernelName) {
   // tracer exec -x --json -- sh -c '...': exactly the three execs, with exact fields.
   const exec = s.get("exec");
   assert.ok(exec, "no exec section in the guest output");
-  assert.equal(exec.exit, 3, exec.out);
-  const events = exec.out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-  assert.equal(events.length, 3, exec.out);
+  assert.equal(exec.exit, 3, why(exec));
+  const events = jsonLines(exec);
+  assert.equal(events.length, 3, why(exec));
   const [sh, tru, fail] = events;
   assert.deepEqual(
     [sh.type, sh.comm, sh.filename, sh.args, sh.ret, sh.error, sh.pcomm],
@@ -114,11 +125,25 @@ function checkKernel(kernel: KernelName) {
   // The same with plain tracepoint + raw_tp hooks (for kernels without tp_btf).
   const tp = s.get("exec_tp");
   assert.ok(tp, "no exec_tp section in the guest output");
-  assert.equal(tp.exit, 0, tp.out);
-  const tpEvents = tp.out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert.equal(tp.exit, 0, why(tp));
+  const tpEvents = jsonLines(tp);
   assert.deepEqual(
     tpEvents.map((e) => [e.comm, e.filename, e.args, e.ret, e.pcomm]),
     [["true", "/bin/true", ["/bin/true", "x"], 0, "tracer"]],
+  );
+
+  // The perf buffer (the pre-5.8 fallback), forced: the same events, failed exec included.
+  const perf = s.get("exec_perf");
+  assert.ok(perf, "no exec_perf section in the guest output");
+  assert.equal(perf.exit, 127, why(perf));
+  assert.match(perf.out, /^tracer: tracing exec \(\d+ programs attached, perf buffer\)/m);
+  assert.deepEqual(
+    jsonLines(perf).map((e) => [e.comm, e.filename, e.args, e.ret]),
+    [
+      ["sh", "/bin/sh", ["/bin/sh", "-c", "/bin/true perf; /nonexistent/y"], 0],
+      ["true", "/bin/true", ["/bin/true", "perf"], 0],
+      ["sh", "/nonexistent/y", ["/nonexistent/y"], -2],
+    ],
   );
 }
 
