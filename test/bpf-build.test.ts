@@ -85,6 +85,7 @@ test("exec.bpf.o: programs, maps, .rodata config and event type in BTF, no DWARF
     "target_ppid",
     "target_uid",
     "unused_exec_event",
+    "use_perf_buffer",
     "wakeup_bytes",
   ]);
   assert.equal(btf.byName("exec_event", Kind.STRUCT).length, 1);
