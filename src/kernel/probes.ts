@@ -7,7 +7,7 @@ import { BPF_PSEUDO_MAP_FD } from "../asm/opcodes.ts";
 import * as op from "../asm/opcodes.ts";
 import { KERNEL_BTF_PATH, kernelBtf } from "../btf/source.ts";
 import { Kind } from "../btf/types.ts";
-import { SysError, TracerError } from "../errors.ts";
+import { errnoName, SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { type BpfProgram, linkCreate, mapCreate, progLoad, rawTracepointOpen } from "./bpf.ts";
 import {
@@ -221,9 +221,11 @@ export function probeRingbuf(p: Platform): ProbeResult {
 }
 
 /**
- * Whether the kernel creates BPF ring buffers (5.8+): one small map, created and closed. The
+ * Whether the kernel knows BPF ring buffers (5.8+): one small map, created and closed. The
  * cheap question a tracer asks before choosing between a ring buffer and a perf buffer;
- * `probeRingbuf` is the full check (mmap and the output helper too).
+ * `probeRingbuf` is the full check (mmap and the output helper too). Only EINVAL (an unknown
+ * map type) means no: any other refusal (EPERM, a memlock limit) is left for the real load to
+ * report.
  */
 export function hasRingbufMaps(p: Platform): boolean {
   try {
@@ -231,7 +233,8 @@ export function hasRingbufMaps(p: Platform): boolean {
     mapCreate(p, { ...o, name: "probe_rb" }).close();
     return true;
   } catch (e) {
-    if (e instanceof SysError) return false;
+    if (e instanceof SysError && errnoName(e.errno) === "EINVAL") return false;
+    if (e instanceof SysError) return true;
     throw e;
   }
 }
