@@ -4,7 +4,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { kernelTest } from "./env.ts";
 import { runScript, shellCommand } from "./platform-run.ts";
 import { getPlatform } from "../src/platform/index.ts";
@@ -188,3 +190,29 @@ test("writeAll exits 0 quietly on EPIPE: `writer | head -c1` succeeds", () => {
   const r = spawnSync("bash", ["-c", cmd], { encoding: "utf8", env: { ...process.env, ERR: err } });
   assert.equal(r.stdout, "a status=0\n");
 });
+
+test(
+  "mountFs is mount(2): a tmpfs appears in mountinfo; an unknown type is ENODEV",
+  kernelTest(),
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), "mountfs-"));
+    try {
+      p.mountFs("tmpfs", dir);
+      try {
+        const line = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
+          .find((l) => l.split(" ")[4] === dir);
+        assert.ok(line, `${dir} not in mountinfo`);
+        assert.match(line, / - tmpfs tmpfs /);
+      } finally {
+        assert.equal(spawnSync("umount", [dir]).status, 0);
+      }
+      assert.throws(
+        () => p.mountFs("nosuchfs", dir),
+        (e: unknown) =>
+          e instanceof SysError && e.errno === 19 && e.message.includes(`mount nosuchfs at ${dir}`),
+      );
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  },
+);

@@ -1,11 +1,13 @@
-// Mounting the pseudo file systems the tracer reads (tracefs, securityfs) when they are not.
+// Mounting the pseudo file systems the tracer reads (tracefs, securityfs) when they are not:
+// mount(2) itself, through the platform, so no `mount` binary or child process is needed.
 
-import { spawnSync } from "node:child_process";
+import type { Platform } from "../platform/types.ts";
 
-/** Runs `mount -t <type> <type> <target>`; true on success. */
-export function mountFs(type: string, target: string): boolean {
+/** Mounts a `type` file system at `target`; true on success (any failure: false). */
+export function mountFs(p: Platform, type: string, target: string): boolean {
   try {
-    return spawnSync("mount", ["-t", type, type, target], { stdio: "ignore" }).status === 0;
+    p.mountFs(type, target);
+    return true;
   } catch {
     return false;
   }

@@ -258,7 +258,7 @@ export function probePerfBuffer(p: Platform): ProbeResult {
 const TP = { category: "syscalls", name: "sys_enter_getpid" };
 
 function openTracepoint(p: Platform, s: Scope): PerfEvent {
-  const root = ensureTracefs();
+  const root = ensureTracefs(p);
   if (!root) {
     throw new TracerError("tracefs is not mounted and could not be mounted at /sys/kernel/tracing");
   }
@@ -345,9 +345,9 @@ export function probeKprobePmu(p: Platform): ProbeResult {
   });
 }
 
-export function probeKprobeTracefs(): ProbeResult {
+export function probeKprobeTracefs(p: Platform): ProbeResult {
   const f = "kprobes (tracefs)";
-  const root = ensureTracefs();
+  const root = ensureTracefs(p);
   if (!root) return no(f, "tracefs not mounted");
   const path = `${root}/kprobe_events`;
   if (!existsSync(path)) return no(f, `${path} missing: kernel built without CONFIG_KPROBE_EVENTS`);
@@ -361,9 +361,9 @@ export function probeKprobeTracefs(): ProbeResult {
 }
 
 /** The active LSMs (securityfs' lsm file, mounting securityfs if needed), or null if unknown. */
-export function activeLsms(): string[] | null {
+export function activeLsms(p: Platform): string[] | null {
   const path = "/sys/kernel/security/lsm";
-  if (!existsSync(path)) mountFs("securityfs", "/sys/kernel/security");
+  if (!existsSync(path)) mountFs(p, "securityfs", "/sys/kernel/security");
   try {
     return readFileSync(path, "utf8").trim().split(",").filter((x) => x !== "");
   } catch {
@@ -385,7 +385,7 @@ export function probeLsm(p: Platform): ProbeResult {
   });
   if (!r.available) return r;
   // A loaded LSM program only runs when "bpf" is among the active LSMs (lsm= boot option).
-  const lsms = activeLsms();
+  const lsms = activeLsms(p);
   if (lsms === null) return { ...r, detail: `${r.detail}; active LSM list unreadable` };
   if (!lsms.includes("bpf")) {
     return no(

@@ -83,7 +83,7 @@ export function runProbes(p: Platform): CheckReport {
     needBpf("fentry", () => probeFentry(p)),
     needBpf("fexit", () => probeFexit(p)),
     needBpf("kprobes (perf PMU)", () => probeKprobePmu(p)),
-    probeKprobeTracefs(),
+    probeKprobeTracefs(p),
     needBpf("BPF LSM", () => probeLsm(p)),
   );
   const missing = missingFor(features);

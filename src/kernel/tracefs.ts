@@ -2,6 +2,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { mountFs } from "./mount.ts";
+import type { Platform } from "../platform/types.ts";
 
 const CANDIDATES = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
@@ -11,16 +12,11 @@ export function tracefsRoot(): string | null {
   return null;
 }
 
-/** Mounts tracefs at `target`; true on success. */
-export function mountTracefs(target: string): boolean {
-  return mountFs("tracefs", target);
-}
-
 /** The tracefs root; when none is mounted, tries to mount it at /sys/kernel/tracing. */
-export function ensureTracefs(mount: (target: string) => boolean = mountTracefs): string | null {
+export function ensureTracefs(p: Platform): string | null {
   const root = tracefsRoot();
   if (root) return root;
-  return mount(CANDIDATES[0]) ? tracefsRoot() : null;
+  return mountFs(p, "tracefs", CANDIDATES[0]) ? tracefsRoot() : null;
 }
 
 /** The id of tracepoint <category>/<name>, or null when it does not exist. */

@@ -17,8 +17,8 @@ const ENOTSUPP = 524;
 const EOPNOTSUPP = 95;
 
 /** The tracepoint's id from tracefs, or an AttachError saying what is missing. */
-export function requireTracepointId(category: string, name: string): number {
-  const root = ensureTracefs();
+export function requireTracepointId(p: Platform, category: string, name: string): number {
+  const root = ensureTracefs(p);
   if (!root) {
     throw new AttachError(
       `tracepoint ${category}/${name}: tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)`,
@@ -42,7 +42,7 @@ export function attachTracepoint(
   opts: { method?: "auto" | "ioctl" } = {},
 ): Link {
   const target = `${category}/${name}`;
-  const event = tracepointEvent(p, requireTracepointId(category, name), target);
+  const event = tracepointEvent(p, requireTracepointId(p, category, name), target);
   if (opts.method !== "ioctl") {
     try {
       const link = linkCreate(p, progFd, event.fd, AttachType.PERF_EVENT, {

@@ -8,7 +8,7 @@ import type { RawLibc } from "./raw.ts";
 import type { Platform, ReadyEvent } from "./types.ts";
 import { SysError } from "../errors.ts";
 
-type Arg = number | bigint | Uint8Array;
+type Arg = number | bigint | Uint8Array | null;
 interface BunFfi {
   dlopen(
     path: string,
@@ -34,6 +34,7 @@ const SYMBOLS = {
   getrlimit: { args: ["i32", "ptr"], returns: "i32" },
   clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
   setrlimit: { args: ["i32", "ptr"], returns: "i32" },
+  mount: { args: ["ptr", "ptr", "ptr", "u64", "ptr"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 };
 
@@ -88,6 +89,8 @@ export async function createBunPlatform(): Promise<Platform> {
     getrlimit: (resource, rlim) => num(dl.getrlimit(resource, rlim)),
     clockGettime: (clock, ts) => num(dl.clock_gettime(clock, ts)),
     setrlimit: (resource, rlim) => num(dl.setrlimit(resource, rlim)),
+    mount: (source, target, fstype, flags) =>
+      num(dl.mount(source, target, fstype, BigInt(flags), null)),
     view: (addr, length) => ffi.toArrayBuffer(Number(addr), 0, length),
     addressOf(buf) {
       // Touching .buffer moves a small JSC typed array out of the GC heap, so the address stays.

@@ -114,6 +114,11 @@ export function createPlatform(libc: RawLibc): Platform {
       return dv.getBigInt64(0, true) * 1_000_000_000n + dv.getBigInt64(8, true);
     },
 
+    mountFs(fstype, target) {
+      const c = (text: string) => new TextEncoder().encode(`${text}\0`);
+      check(libc, libc.mount(c(fstype), c(target), c(fstype), 0), `mount ${fstype} at ${target}`);
+    },
+
     getRlimit(resource) {
       const rlim = new Uint8Array(16);
       if (libc.getrlimit(resource, rlim) < 0) {

@@ -32,6 +32,7 @@ const SYMBOLS = {
   getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -78,6 +79,8 @@ export function createDenoPlatform(): Platform {
     getrlimit: (resource, rlim) => lib.getrlimit(resource, rlim),
     clockGettime: (clock, ts) => lib.clock_gettime(clock, ts),
     setrlimit: (resource, rlim) => lib.setrlimit(resource, rlim),
+    mount: (source, target, fstype, flags) =>
+      lib.mount(source, target, fstype, BigInt(flags), null),
     view: (addr, length) => Deno.UnsafePointerView.getArrayBuffer(ptr(addr)!, length),
     addressOf(buf) {
       // Touching .buffer moves a small V8 typed array out of the GC heap, so the address stays.

@@ -29,6 +29,8 @@ export interface RawLibc {
   /** clock_gettime(2): `ts` is struct timespec (two i64: seconds, nanoseconds). */
   clockGettime(clock: number, ts: Uint8Array): number;
   setrlimit(resource: number, rlim: Uint8Array): number;
+  /** mount(2) with no data: the strings are NUL-terminated. */
+  mount(source: Uint8Array, target: Uint8Array, fstype: Uint8Array, flags: number): number;
 
   view(addr: Address, length: number): ArrayBuffer;
   addressOf(buf: Uint8Array): Address;

@@ -90,6 +90,9 @@ export interface Platform {
    */
   clockNs(clock: "real" | "monotonic" | "boot"): bigint;
 
+  /** mount(2) of a pseudo file system (tracefs, securityfs) at `target`. Throws SysError. */
+  mountFs(fstype: string, target: string): void;
+
   /** getpid(). */
   pid(): number;
 }
