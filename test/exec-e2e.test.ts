@@ -557,7 +557,7 @@ const newIds = (before: OurIds, now: OurIds): OurIds => ({
 });
 
 test(
-  "exec leaves no program, link or map in the kernel after SIGINT, SIGTERM, -c, -d and a closed pipe",
+  "exec leaves no program, link or map in the kernel after SIGINT, SIGTERM, -c, -d, a closed pipe, and with the perf buffer",
   kernelTest(),
   async () => {
     const p = await getPlatform();
@@ -566,6 +566,10 @@ test(
       ["SIGTERM", ["-x"], (t) => process.kill(t.child.pid!, "SIGTERM")],
       ["-c 1", ["-c", "1"], () => spawnSync("/bin/true")],
       ["-d 0.3", ["-d", "0.3"], () => {}],
+      ["--buffer perf, SIGINT", ["--buffer", "perf"], (t) => {
+        spawnSync("/bin/true");
+        process.kill(t.child.pid!, "SIGINT");
+      }],
       ["closed pipe", [], (t) => {
         t.child.stdout!.destroy();
         spawnSync("/bin/true");
