@@ -2,7 +2,9 @@
 // startup (launch to ready), exec-storm capture and slowdown, peak RSS.
 //
 //   deno run -A scripts/bench-exec.ts [--runs 10] [--storm 20000] [--tracer ./tracer]
-//                                     [--peer NAME=COMMAND]...
+//                                     [--perf] [--peer NAME=COMMAND]... [--only A,B]
+//
+// --perf adds `tracer exec --buffer perf` (the perf-buffer fallback) as "tracer-perf".
 //
 // Peers by default: libbpf-tools execsnoop (/usr/sbin/execsnoop, Debian's libbpf-tools) and
 // bpftrace (Debian 0.17), when installed. `--peer name='cmd args'` adds another tracer binary
@@ -21,6 +23,7 @@ const { values } = parseArgs({
     storm: { type: "string", default: "20000" },
     tracer: { type: "string", default: "./tracer" },
     peer: { type: "string", multiple: true, default: [] },
+    perf: { type: "boolean", default: false },
     only: { type: "string" },
   },
 });
@@ -64,6 +67,9 @@ const peers: Peer[] = [{
     return n;
   },
 }];
+if (values.perf) {
+  peers.push({ ...peers[0], name: "tracer-perf", argv: [...peers[0].argv, "--buffer", "perf"] });
+}
 if (existsSync("/usr/sbin/execsnoop")) {
   peers.push({
     name: "execsnoop",

@@ -34,7 +34,8 @@ options:
                         ring, and perf on kernels without ring buffers (before 5.8)
       --ring-bytes N    buffer size, a power of two >= 4096: the ring buffer's (default
                         4194304), or each CPU's perf buffer (default 262144)
-      --wakeup-bytes N  wake the reader when N bytes wait (default 65536; 0: every event);
+      --wakeup-bytes N  wake the reader when N bytes wait, per CPU with the perf buffer
+                        (default 65536; 0: every event);
                         events are read at least every 100 ms anyway
       --timings         after the ready line, print where start-up time went (stderr)
   -h, --help            this help

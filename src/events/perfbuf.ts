@@ -10,6 +10,7 @@ import {
   MAP_SHARED,
   MapType,
   PERF_SAMPLE_RAW,
+  PerfAttrFlag,
   PerfSwConfig,
   PerfType,
   PROT_READ,
@@ -44,8 +45,18 @@ export class PerfBufReader {
   private readonly mapLen: number;
   private closed = false;
 
-  /** `pagesPerCpu`: data pages per CPU ring (a power of two). */
-  constructor(private readonly p: Platform, readonly map: PerfArrayMap, pagesPerCpu = 64) {
+  private readonly wakeupBytes: number;
+
+  /**
+   * `pagesPerCpu`: data pages per CPU ring (a power of two). `wakeupBytes`: wake the reader
+   * when a CPU's ring holds this much (at most half the ring); 0 wakes it on every sample.
+   */
+  constructor(
+    private readonly p: Platform,
+    readonly map: PerfArrayMap,
+    pagesPerCpu = 64,
+    wakeupBytes = 0,
+  ) {
     if (map.type !== MapType.PERF_EVENT_ARRAY) {
       throw new TracerError(`map ${map.name} is not a perf event array (type ${map.type})`);
     }
@@ -53,6 +64,7 @@ export class PerfBufReader {
       throw new RangeError(`perf buffer pages per CPU (${pagesPerCpu}) must be a power of two`);
     }
     this.mapLen = (1 + pagesPerCpu) * PAGE_SIZE;
+    this.wakeupBytes = Math.min(Math.max(0, wakeupBytes), (pagesPerCpu * PAGE_SIZE) / 2);
     this.epfd = p.epollCreate();
     try {
       const ncpu = Math.min(p.possibleCpus(), map.maxEntries);
@@ -74,7 +86,10 @@ export class PerfBufReader {
         config: BigInt(PerfSwConfig.BPF_OUTPUT),
         sampleType: BigInt(PERF_SAMPLE_RAW),
         samplePeriod: 1n,
-        wakeupEvents: 1,
+        // wakeup_events and wakeup_watermark share the field; the watermark flag picks bytes.
+        ...(this.wakeupBytes > 0
+          ? { flags: PerfAttrFlag.watermark, wakeupEvents: this.wakeupBytes }
+          : { wakeupEvents: 1 }),
       }, { pid: -1, cpu, what: `perf buffer ${this.map.name} CPU ${cpu}` });
     } catch (e) {
       if (e instanceof SysError && e.errno === ENODEV) return; // offline CPU

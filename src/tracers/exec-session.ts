@@ -115,7 +115,7 @@ export async function runExecSession(p: Platform, o: ExecSessionOptions): Promis
         // Past half the ring the reader must be woken, or the ring fills between two timer drains.
         wakeupBytes: Math.min(o.wakeupBytes, (o.ringBytes ?? 4 << 20) / 2),
       }),
-      { btf, ringBytes: o.ringBytes, buffer: o.buffer, phases },
+      { btf, ringBytes: o.ringBytes, buffer: o.buffer, perfWakeupBytes: o.wakeupBytes, phases },
     );
   let tracer;
   try {

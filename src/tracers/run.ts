@@ -36,6 +36,11 @@ export interface RunOptions {
    * the ring buffer where the kernel has it (5.8+), else the perf buffer.
    */
   buffer?: EventBuffer;
+  /**
+   * Perf buffer: wake the reader when a CPU's buffer holds this many bytes (capped at half
+   * of it); 0 or unset: on every event. The caller drains on a timer meanwhile.
+   */
+  perfWakeupBytes?: number;
   /** Start-up phases to mark. */
   phases?: Phases;
 }
@@ -116,7 +121,8 @@ export function startTracer<R>(
     opts.phases?.mark("attach");
     const ring = collection.map(desc.ringbuf);
     if (perf) {
-      reader = new PerfBufReader(p, ring, (opts.ringBytes ?? PERF_BUFFER_BYTES) / PAGE_SIZE);
+      const pages = (opts.ringBytes ?? PERF_BUFFER_BYTES) / PAGE_SIZE;
+      reader = new PerfBufReader(p, ring, pages, opts.perfWakeupBytes ?? 0);
     } else {
       const ringSpec = spec.maps.find((m) => m.name === desc.ringbuf);
       reader = new RingBufReader(p, {
