@@ -22,14 +22,16 @@ const kernelMappings = () =>
 
 for (const buffer of ["ring", "perf"] as EventBuffer[]) {
   test(
-    `startTracer({ buffer: "${buffer}" }) sees an exec; close() leaves no fd`,
+    `startTracer({ buffer: "${buffer}" }) sees an exec; close() leaves no fd or mapping`,
     kernelTest(),
     async () => {
       const p = await getPlatform();
       const before = kernelObjectFds();
+      const mappedBefore = kernelMappings();
       const t = startTracer(p, execTracer({}), { buffer });
       try {
         assert.equal(t.buffer, buffer);
+        assert.ok(kernelMappings().length > mappedBefore.length, "the buffer is mapped");
         const child = spawnSync("/bin/true", [`run-buffers-${buffer}`]);
         assert.equal(child.status, 0);
         const seen: ExecRecord[] = [];
@@ -49,6 +51,7 @@ for (const buffer of ["ring", "perf"] as EventBuffer[]) {
         t.close();
       }
       assert.deepEqual(kernelObjectFds(), before);
+      assert.deepEqual(kernelMappings(), mappedBefore);
     },
   );
 }
