@@ -30,8 +30,8 @@ deno_suite() { # name, files...
   $DENO test -A --no-check "$@" 2>&1 | sed -E 's/\x1b\[[0-9;]*m//g' >"$log/deno.out"
   grep -E '^(FAILED|ERRORS|.* => |error)|\.\.\. (FAILED|ignored)' "$log/deno.out" || true
   # A failure's whole report (assertion message, guest output), not only its first line.
-  if grep -q '^ERRORS' "$log/deno.out"; then
-    sed -n '/^ERRORS/,/^FAILURES/p' "$log/deno.out" | head -n 300
+  if grep -qE '^ *ERRORS *$' "$log/deno.out"; then
+    sed -nE '/^ *ERRORS *$/,/^ *FAILURES *$/p' "$log/deno.out" | head -n 400
   fi
   local line p f i
   line=$(grep -E '^(ok|FAILED) \|' "$log/deno.out" | tail -n 1)
