@@ -29,6 +29,10 @@ deno_suite() { # name, files...
   local name=$1; shift
   $DENO test -A --no-check "$@" 2>&1 | sed -E 's/\x1b\[[0-9;]*m//g' >"$log/deno.out"
   grep -E '^(FAILED|ERRORS|.* => |error)|\.\.\. (FAILED|ignored)' "$log/deno.out" || true
+  # A vmtest that passed only on its retry: its first failure, in full.
+  if grep -q 'FIRST ATTEMPT FAILED' "$log/deno.out"; then
+    grep -A 80 'FIRST ATTEMPT FAILED' "$log/deno.out" | head -n 300
+  fi
   # A failure's whole report (assertion message, guest output), not only its first line.
   if grep -qE '^ *ERRORS *$' "$log/deno.out"; then
     sed -nE '/^ *ERRORS *$/,/^ *FAILURES *$/p' "$log/deno.out" | head -n 400
