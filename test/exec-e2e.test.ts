@@ -335,12 +335,21 @@ test(
   },
 );
 
-test("exec -- STORM: 3000 execs in a row, every one captured, nothing lost", kernelTest(), () => {
+/** The exec-storm workload (scripts/bench/storm.c), compiled once; returns its path. */
+let stormBuilt = "";
+function buildStorm(): string {
+  if (stormBuilt) return stormBuilt;
   const storm = join(dir, "storm");
   const cc = spawnSync("cc", ["-O2", "-o", storm, join(ROOT, "scripts/bench/storm.c")], {
     encoding: "utf8",
   });
   assert.equal(cc.status, 0, cc.stderr);
+  stormBuilt = storm;
+  return storm;
+}
+
+test("exec -- STORM: 3000 execs in a row, every one captured, nothing lost", kernelTest(), () => {
+  const storm = buildStorm();
   const out = join(dir, "storm.jsonl");
   const r = tracer(["--json", "-o", out, "--", storm, "3000", "/bin/true"], 120_000);
   assert.equal(r.status, 0, `status ${r.status} signal ${r.signal}: ${r.stderr.slice(0, 2000)}`);
@@ -414,11 +423,7 @@ test(
   "exec --buffer perf -- STORM: 3000 execs, every one printed or counted lost",
   kernelTest(),
   () => {
-    const storm = join(dir, "storm");
-    const cc = spawnSync("cc", ["-O2", "-o", storm, join(ROOT, "scripts/bench/storm.c")], {
-      encoding: "utf8",
-    });
-    assert.equal(cc.status, 0, cc.stderr);
+    const storm = buildStorm();
     const out = join(dir, "storm-perf.jsonl");
     const r = tracer(["--buffer", "perf", "--json", "-o", out, "--", storm, "3000", "/bin/true"]);
     assert.equal(r.status, 0, `status ${r.status} signal ${r.signal}: ${r.stderr.slice(0, 2000)}`);
