@@ -547,8 +547,8 @@ test("exec --timings: the start-up phases, in order, after the ready line", kern
     "kernel BTF",
     "CO-RE + relocations",
     "verifier (program loads)",
-    "attach",
     "ring buffer",
+    "attach",
     "total",
   ]);
   const sum = phases.slice(0, -1).reduce((s, [, ms]) => s + ms, 0);

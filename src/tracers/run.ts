@@ -113,12 +113,8 @@ export function startTracer<R>(
       },
       perfEventArrays: perf ? [desc.ringbuf] : [],
     });
-    for (const name of desc.programs) links.push(attachProgram(p, collection.program(name)));
-    for (const a of desc.alsoAttach ?? []) {
-      const prog = collection.program(a.program);
-      links.push(attachTracepoint(p, prog.program.fd, prog.name, a.category, a.name));
-    }
-    opts.phases?.mark("attach");
+    // The reader first: a perf buffer's CPU slots are empty until it fills them, and an event
+    // written to an empty slot is lost (-ENOENT), so nothing may fire before it exists.
     const ring = collection.map(desc.ringbuf);
     if (perf) {
       const pages = (opts.ringBytes ?? PERF_BUFFER_BYTES) / PAGE_SIZE;
@@ -133,9 +129,16 @@ export function startTracer<R>(
       });
     }
     opts.phases?.mark("ring buffer");
+    for (const name of desc.programs) links.push(attachProgram(p, collection.program(name)));
+    for (const a of desc.alsoAttach ?? []) {
+      const prog = collection.program(a.program);
+      links.push(attachTracepoint(p, prog.program.fd, prog.name, a.category, a.name));
+    }
+    opts.phases?.mark("attach");
   } catch (e) {
-    reader?.close();
+    // Newest first: detach, then the reader, then the maps and programs.
     closeAll(links.reverse());
+    reader?.close();
     collection?.close();
     throw e;
   }
@@ -217,8 +220,8 @@ export function startTracer<R>(
     close() {
       if (closed) return;
       closed = true;
-      r.close();
       closeAll(links.reverse());
+      r.close();
       c.close();
     },
   };
