@@ -43,13 +43,13 @@ struct exec_event {
 
 /* Indexes of the per-CPU `stats` array (__u64 counters). */
 enum exec_stat {
-	STAT_LOST = 0,            /* events dropped: ring or perf buffer full */
+	EXEC_STAT_LOST = 0,       /* events dropped: ring or perf buffer full (STAT_LOST) */
 	STAT_ARGS_TRUNCATED = 1,  /* events whose argv was cut */
 	STAT_FILENAME_TRUNCATED = 2,
 	STAT_ARGS_FAULT = 3,      /* events whose argv could not be (fully) read */
 	STAT_PENDING_DROPPED = 4, /* execve entries not remembered (map update failed) */
 	STAT_TRACED_FULL = 5,     /* forks not followed: traced-tgid map full */
-	STAT_COUNT = 6,
+	EXEC_STAT_COUNT = 6,
 };
 
 #endif

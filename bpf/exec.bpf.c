@@ -18,34 +18,17 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* ---- configuration (.rodata, written by the tracer before load) ---- */
 const volatile __u32 target_uid = (__u32)-1; /* only this uid; -1 = any */
 const volatile __u32 target_ppid = 0;        /* only children of this tgid; 0 = any */
-const volatile __u32 follow_tgid = 0;        /* only descendants of this tgid; 0 = all */
 const volatile bool emit_success = true;
 const volatile bool emit_failed = false;
 const volatile __u32 max_args = 64;          /* args read by the failed-exec path */
 const volatile __u32 max_arg_bytes = EXEC_ARGS_MAX;
-const volatile __u64 wakeup_bytes = 0;       /* wake the reader past this fill; 0 = every event */
-/*
- * Send events through a perf buffer: `events` is then created as a BPF_MAP_TYPE_PERF_EVENT_ARRAY
- * (for kernels before 5.8, which have no ring buffer). The verifier knows this constant, so the
- * branch not taken, with its helper calls on the other map type, is never checked.
- */
-const volatile bool use_perf_buffer = false;
+
+#define STAT_COUNT EXEC_STAT_COUNT
+#include "common.h"
+#include "follow.h"
 
 /* Keeps struct exec_event in the object's BTF for the tracer's decoder. */
 struct exec_event *const unused_exec_event __attribute__((used)) = NULL;
-
-/* A ring buffer, or a perf event array when use_perf_buffer is set (the tracer changes its type). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, STAT_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
 
 /* The event under construction, with slack so bounded writes past data[] stay in the value. */
 struct scratch {
@@ -81,21 +64,6 @@ struct {
 	__type(value, struct pending_exec);
 } pending SEC(".maps");
 
-/* Processes followed in "-- CMD" mode (follow_tgid != 0). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32); /* tgid */
-	__type(value, __u8);
-} traced SEC(".maps");
-
-static __always_inline void count(__u32 stat)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &stat);
-	if (v)
-		*v += 1;
-}
-
 /* Filters that only need the current task. Returns true when the event is wanted. */
 static __always_inline bool wanted(struct task_struct *task, __u32 tgid, __u32 uid)
 {
@@ -103,7 +71,7 @@ static __always_inline bool wanted(struct task_struct *task, __u32 tgid, __u32 u
 		return false;
 	if (target_ppid && BPF_CORE_READ(task, real_parent, tgid) != target_ppid)
 		return false;
-	if (follow_tgid && !bpf_map_lookup_elem(&traced, &tgid))
+	if (!followed(tgid))
 		return false;
 	return true;
 }
@@ -126,14 +94,10 @@ static __always_inline void fill_common(struct exec_event *e, struct task_struct
 	BPF_CORE_READ_STR_INTO(&e->pcomm, task, real_parent, comm);
 }
 
-/*
- * Sends the used part of the event. Ring buffer: wakes the reader only past wakeup_bytes of
- * backlog. Perf buffer: the event on this CPU's buffer (every failure counted as lost).
- */
+/* Sends the used part of the event, counting its truncations. */
 static __always_inline void submit(void *ctx, struct exec_event *e, __u64 filename_len,
 				   __u64 args_len)
 {
-	__u64 size, flags = 0;
 
 	if (filename_len > EXEC_FILENAME_MAX)
 		filename_len = EXEC_FILENAME_MAX;
@@ -149,18 +113,7 @@ static __always_inline void submit(void *ctx, struct exec_event *e, __u64 filena
 		count(STAT_ARGS_FAULT);
 	barrier_var(filename_len);
 	barrier_var(args_len);
-	size = __builtin_offsetof(struct exec_event, data) + filename_len + args_len;
-	if (use_perf_buffer) {
-		if (bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, e, size))
-			count(STAT_LOST);
-		return;
-	}
-	if (wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
-				? BPF_RB_FORCE_WAKEUP
-				: BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, e, size, flags))
-		count(STAT_LOST);
+	send(ctx, e, __builtin_offsetof(struct exec_event, data) + filename_len + args_len);
 }
 
 /* Stores a file name (read_str result n, NUL included) and returns its length without NUL. */
@@ -392,60 +345,4 @@ SEC("tracepoint/syscalls/sys_exit_execve")
 int exit_execve(struct syscall_exit_ctx *ctx)
 {
 	return exit_exec(ctx, ctx->ret);
-}
-
-/* "-- CMD" mode: a child of a followed process is followed. */
-static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
-{
-	__u32 ptgid, ctgid;
-	__u8 one = 1;
-
-	if (!follow_tgid)
-		return 0;
-	ptgid = BPF_CORE_READ(parent, tgid);
-	ctgid = BPF_CORE_READ(child, tgid);
-	if (ctgid == ptgid)
-		return 0; /* a thread */
-	if (ptgid != follow_tgid && !bpf_map_lookup_elem(&traced, &ptgid))
-		return 0;
-	if (bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY))
-		count(STAT_TRACED_FULL);
-	return 0;
-}
-
-static __always_inline int on_exit(struct task_struct *task)
-{
-	__u32 tgid;
-
-	if (!follow_tgid)
-		return 0;
-	if (BPF_CORE_READ(task, pid) != (tgid = BPF_CORE_READ(task, tgid)))
-		return 0; /* a thread, not the whole process */
-	bpf_map_delete_elem(&traced, &tgid);
-	return 0;
-}
-
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
-{
-	return on_fork(parent, child);
-}
-
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_exit, struct task_struct *task)
-{
-	return on_exit(task);
-}
-
-/* The same, as raw tracepoints: attached by name, no kernel BTF needed. */
-SEC("raw_tp/sched_process_fork")
-int BPF_PROG(handle_fork_raw, struct task_struct *parent, struct task_struct *child)
-{
-	return on_fork(parent, child);
-}
-
-SEC("raw_tp/sched_process_exit")
-int BPF_PROG(handle_exit_raw, struct task_struct *task)
-{
-	return on_exit(task);
 }

@@ -12,6 +12,13 @@ import { closeAll, type Link } from "./link.ts";
 
 export class AttachError extends TracerError {}
 
+/** The hook (a tracepoint, a kernel function) does not exist on this kernel. */
+export class MissingHookError extends AttachError {
+  constructor(readonly hook: string, message: string) {
+    super(message);
+  }
+}
+
 const EINVAL = 22;
 const ENOTSUPP = 524;
 const EOPNOTSUPP = 95;
@@ -26,7 +33,8 @@ export function requireTracepointId(p: Platform, category: string, name: string)
   }
   const id = tracepointId(category, name, root);
   if (id === null) {
-    throw new AttachError(
+    throw new MissingHookError(
+      `tracepoint ${category}/${name}`,
       `tracepoint ${category}/${name} does not exist on this kernel (no ${root}/events/${category}/${name}/id)`,
     );
   }

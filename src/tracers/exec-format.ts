@@ -3,32 +3,20 @@
 
 import { errnoName } from "../errors.ts";
 import { escapeBytes, quoteArg } from "../output/escape.ts";
-import { jsonLine, type JsonValue, setBytesField, setBytesListField } from "../output/json.ts";
-import { type Column, Table } from "../output/table.ts";
-import { clockTime, rfc3339Nanos, secondsSince } from "../output/time.ts";
+import { jsonLine, setBytesField, setBytesListField } from "../output/json.ts";
+import { Table } from "../output/table.ts";
+import {
+  type FormatOptions,
+  jsonHead,
+  leadingCells,
+  leadingColumns,
+  lostReport,
+  type RecordFormatter,
+} from "./format.ts";
 import type { ExecRecord } from "./exec.ts";
 
-export interface ExecFormatOptions {
-  json?: boolean;
-  /** -T: a clock time column. */
-  clock?: boolean;
-  /** -t: seconds since start. */
-  elapsed?: boolean;
-  /** -U: a UID column. */
-  uidColumn?: boolean;
-  /** CLOCK_REALTIME - CLOCK_BOOTTIME, ns (boot-clock stamps to wall clock). */
-  wallOffsetNs: bigint;
-  /** Boot-clock time of the start, for -t. */
-  startBootNs: bigint;
-}
-
-export interface ExecFormatter {
-  /** Text to print before the first record (the table header; nothing for JSON). */
-  header(): string;
-  record(r: ExecRecord): string;
-  /** Report of events the kernel could not deliver: `lost` new, `total` since start. */
-  lost(lost: number, total: number, bootNs: bigint): string;
-}
+export type ExecFormatOptions = FormatOptions;
+export type ExecFormatter = RecordFormatter<ExecRecord>;
 
 /** The errno name of a failed exec's return value, or null. */
 export function execError(ret: number): string | null {
@@ -49,36 +37,26 @@ export function argsCell(r: ExecRecord): string {
 
 export function execFormatter(o: ExecFormatOptions): ExecFormatter {
   if (o.json) return jsonFormatter(o);
-  const columns: Column[] = [];
-  if (o.clock) columns.push({ name: "TIME", width: 8 });
-  if (o.elapsed) columns.push({ name: "TIME(s)", align: "right", width: 8 });
-  if (o.uidColumn) columns.push({ name: "UID", align: "right", width: 6 });
-  columns.push(
+  const table = new Table([
+    ...leadingColumns(o),
     { name: "PCOMM", width: 16 },
     { name: "PID", align: "right", width: 7 },
     { name: "PPID", align: "right", width: 7 },
     { name: "RET", align: "right", width: 3 },
     { name: "ARGS" },
-  );
-  const table = new Table(columns);
+  ]);
   return {
     header: () => table.header(),
-    record(r) {
-      const cells: string[] = [];
-      if (o.clock) cells.push(clockTime(r.timeNs + o.wallOffsetNs));
-      if (o.elapsed) cells.push(secondsSince(r.timeNs, o.startBootNs));
-      if (o.uidColumn) cells.push(String(r.uid));
-      cells.push(
+    record: (r) =>
+      table.row([
+        ...leadingCells(o, r.timeNs, r.uid),
         escapeBytes(r.comm),
         String(r.pid),
         String(r.ppid),
         String(r.ret),
         argsCell(r),
-      );
-      return table.row(cells);
-    },
-    lost: (lost, total) =>
-      `# ${lost} more events did not fit in the ring buffer: lost ${total} events since start\n`,
+      ]),
+    lost: (lost, total, bootNs) => lostReport(o, lost, total, bootNs),
   };
 }
 
@@ -86,16 +64,12 @@ function jsonFormatter(o: ExecFormatOptions): ExecFormatter {
   return {
     header: () => "",
     record(r) {
-      const rec: Record<string, JsonValue> = {
-        type: "exec",
-        time: rfc3339Nanos(r.timeNs + o.wallOffsetNs),
-        time_ns: r.timeNs,
-        pid: r.pid,
-        tid: r.tid,
-        ppid: r.ppid,
-        uid: r.uid,
-        gid: r.gid,
-      };
+      const rec = jsonHead(o, "exec", r.timeNs);
+      rec.pid = r.pid;
+      rec.tid = r.tid;
+      rec.ppid = r.ppid;
+      rec.uid = r.uid;
+      rec.gid = r.gid;
       setBytesField(rec, "comm", r.comm);
       setBytesField(rec, "pcomm", r.pcomm);
       setBytesField(rec, "filename", r.filename);
@@ -109,12 +83,6 @@ function jsonFormatter(o: ExecFormatOptions): ExecFormatter {
       if (r.argsFault) rec.args_fault = true;
       return jsonLine(rec);
     },
-    lost: (lost, total, bootNs) =>
-      jsonLine({
-        type: "lost",
-        time: rfc3339Nanos(bootNs + o.wallOffsetNs),
-        lost,
-        lost_total: total,
-      }),
+    lost: (lost, total, bootNs) => lostReport(o, lost, total, bootNs),
   };
 }

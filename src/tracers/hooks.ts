@@ -1,9 +1,11 @@
 // Which kernel hooks a tracer attaches through: tp_btf (BTF-typed raw tracepoints, the
 // default) or plain tracepoints + raw tracepoints (kernels or policies that refuse tp_btf).
 
-import { TracerError } from "../errors.ts";
+import { startWithFallback } from "./fallback.ts";
 
 export type Hooks = "tp_btf" | "tracepoint";
+
+export const HOOK_ORDER: readonly Hooks[] = ["tp_btf", "tracepoint"];
 
 /**
  * Starts with tp_btf hooks; when the kernel refuses them (a load, an attach, or a kernel BTF
@@ -14,11 +16,5 @@ export function startWithHookFallback<T>(
   start: (hooks: Hooks) => T,
   warn: (line: string) => void,
 ): T {
-  try {
-    return start("tp_btf");
-  } catch (e) {
-    if (!(e instanceof TracerError)) throw e;
-    warn(`tp_btf hooks refused (${e.message.split("\n")[0]}); using tracepoint hooks`);
-    return start("tracepoint");
-  }
+  return startWithFallback(HOOK_ORDER, start, warn, "hooks");
 }

@@ -10,7 +10,7 @@ import { TracerError } from "../errors.ts";
 import { loadObjectSpec } from "../object/load.ts";
 import { type Collection, loadCollection } from "../loader/collection.ts";
 import { attachProgram } from "../link/attach.ts";
-import { attachTracepoint } from "../link/tracepoint.ts";
+import { attachTracepoint, MissingHookError } from "../link/tracepoint.ts";
 import { closeAll, type Link } from "../link/link.ts";
 import { PAGE_SIZE, RingBufReader } from "../events/ringbuf.ts";
 import { PerfBufReader } from "../events/perfbuf.ts";
@@ -74,8 +74,17 @@ export interface RunningTracer<R> {
   drain(onRecord: (r: R) => void): number;
   /** The stats counters, summed over CPUs, by index. */
   stats(): bigint[];
+  /**
+   * Delivers the records only known at stop (the description's atStop), after the programs
+   * are detached: call once, after the last drain.
+   */
+  finish(onRecord: (r: R) => void): void;
   /** Programs attached, as "kind target" strings. */
   readonly attached: string[];
+  /** Hooks this kernel lacks, not attached: "tracepoint syscalls/sys_enter_open (...)". */
+  readonly skipped: string[];
+  /** Names of the stats counters, by index (index 0: lost). */
+  readonly statNames: readonly string[];
   /** Where the events arrive. */
   readonly buffer: EventBuffer;
   close(): void;
@@ -100,6 +109,7 @@ export function startTracer<R>(
   const perf = buffer === "perf";
   let collection: Collection | null = null;
   const links: Link[] = [];
+  const skipped: string[] = [];
   let reader: RingBufReader | PerfBufReader | null = null;
   try {
     collection = loadCollection(p, spec, {
@@ -129,10 +139,24 @@ export function startTracer<R>(
       });
     }
     opts.phases?.mark("ring buffer");
-    for (const name of desc.programs) links.push(attachProgram(p, collection.program(name)));
+    // A hook this kernel lacks is skipped where the description allows it.
+    const optional = (ok: boolean | undefined, attach: () => Link) => {
+      try {
+        links.push(attach());
+      } catch (e) {
+        if (!ok || !(e instanceof MissingHookError)) throw e;
+        skipped.push(`${e.hook} (not on this kernel)`);
+      }
+    };
+    for (const name of desc.programs) {
+      optional(desc.optional?.includes(name), () => attachProgram(p, collection!.program(name)));
+    }
     for (const a of desc.alsoAttach ?? []) {
       const prog = collection.program(a.program);
-      links.push(attachTracepoint(p, prog.program.fd, prog.name, a.category, a.name));
+      optional(
+        a.optional,
+        () => attachTracepoint(p, prog.program.fd, prog.name, a.category, a.name),
+      );
     }
     opts.phases?.mark("attach");
   } catch (e) {
@@ -178,8 +202,16 @@ export function startTracer<R>(
       throw e instanceof TracerError ? e : new TracerError(`decoding ${desc.eventType}: ${e}`);
     }
   };
+  let detached = false;
+  const detach = () => {
+    if (detached) return;
+    detached = true;
+    closeAll(links.reverse());
+  };
   return {
     attached,
+    skipped,
+    statNames: desc.stats.names,
     buffer,
     async poll(timeoutMs, onRecord) {
       if (closed) return 0;
@@ -217,10 +249,19 @@ export function startTracer<R>(
       }
       return out;
     },
+    finish(onRecord) {
+      if (closed || !desc.atStop) return;
+      // Detached first, so nothing new starts while the maps are read.
+      detach();
+      r.drain(handler(onRecord));
+      release(onRecord, true);
+      check();
+      for (const rec of desc.atStop((name) => c.map(name), layout)) onRecord(rec);
+    },
     close() {
       if (closed) return;
       closed = true;
-      closeAll(links.reverse());
+      detach();
       r.close();
       c.close();
     },

@@ -3,6 +3,8 @@
 // runner (run.ts) loads the object, attaches the programs, reads the ring buffer and hands
 // each record to the caller. Pure: imports nothing from a runtime.
 
+import type { BpfMap } from "../kernel/map.ts";
+
 /** Where each field of the event struct sits, from the object's BTF (never hand-written). */
 export interface EventLayout {
   /** Byte offset and size of a top-level field; throws if the struct has no such field. */
@@ -20,7 +22,12 @@ export interface TracerDescription<R> {
    * More tracepoints for some programs, beyond their own section's: the same loaded program
    * attached again (e.g. one exit handler for sys_exit_execve and sys_exit_execveat).
    */
-  alsoAttach?: { program: string; category: string; name: string }[];
+  alsoAttach?: { program: string; category: string; name: string; optional?: boolean }[];
+  /**
+   * Programs whose tracepoint some kernels lack (arm64 has no sys_enter_open, openat2 is 5.6+):
+   * where it is missing the program is not attached and the runner lists it as skipped.
+   */
+  optional?: string[];
   /** max_entries overrides by map name (e.g. 1 for a map the chosen options never use). */
   mapSizes?: Record<string, number>;
   /** .rodata variables to set before load, by name. */
@@ -45,4 +52,9 @@ export interface TracerDescription<R> {
    * (user-space filters).
    */
   decoder(layout: EventLayout): (view: DataView, offset: number, len: number) => R | null;
+  /**
+   * Records only known when tracing stops (e.g. connects still in flight), read from the
+   * tracer's maps after the programs are detached and the buffer drained.
+   */
+  atStop?(map: (name: string) => BpfMap, layout: EventLayout): R[];
 }

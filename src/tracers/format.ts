@@ -1,0 +1,74 @@
+// What every tracer's output shares: the formatter interface the session drives, the leading
+// TIME / TIME(s) / UID columns, the start of every JSON record (type, time, time_ns) and the
+// lost-events line. Each tracer adds only its own columns and fields. Pure.
+
+import { jsonLine, type JsonValue } from "../output/json.ts";
+import type { Column } from "../output/table.ts";
+import { clockTime, rfc3339Nanos, secondsSince } from "../output/time.ts";
+
+export interface FormatOptions {
+  json?: boolean;
+  /** -T: a clock time column. */
+  clock?: boolean;
+  /** -t: seconds since start. */
+  elapsed?: boolean;
+  /** -U: a UID column. */
+  uidColumn?: boolean;
+  /** CLOCK_REALTIME - CLOCK_BOOTTIME, ns (boot-clock stamps to wall clock). */
+  wallOffsetNs: bigint;
+  /** Boot-clock time of the start, for -t. */
+  startBootNs: bigint;
+}
+
+export interface RecordFormatter<R> {
+  /** Text to print before the first record (the table header; nothing for JSON). */
+  header(): string;
+  record(r: R): string;
+  /** Report of events the kernel could not deliver: `lost` new, `total` since start. */
+  lost(lost: number, total: number, bootNs: bigint): string;
+}
+
+/** The optional leading table columns, in order: TIME (-T), TIME(s) (-t), UID (-U). */
+export function leadingColumns(o: FormatOptions): Column[] {
+  const columns: Column[] = [];
+  if (o.clock) columns.push({ name: "TIME", width: 8 });
+  if (o.elapsed) columns.push({ name: "TIME(s)", align: "right", width: 8 });
+  if (o.uidColumn) columns.push({ name: "UID", align: "right", width: 6 });
+  return columns;
+}
+
+/** The cells of leadingColumns() for one record. */
+export function leadingCells(o: FormatOptions, timeNs: bigint, uid: number): string[] {
+  const cells: string[] = [];
+  if (o.clock) cells.push(clockTime(timeNs + o.wallOffsetNs));
+  if (o.elapsed) cells.push(secondsSince(timeNs, o.startBootNs));
+  if (o.uidColumn) cells.push(String(uid));
+  return cells;
+}
+
+/** The first fields of every JSON record: type, wall-clock time, boot-clock stamp. */
+export function jsonHead(
+  o: FormatOptions,
+  type: string,
+  timeNs: bigint,
+): Record<string, JsonValue> {
+  return { type, time: rfc3339Nanos(timeNs + o.wallOffsetNs), time_ns: timeNs };
+}
+
+/** The lost-events report: a comment line in the table, a "lost" record in JSON. */
+export function lostReport(
+  o: FormatOptions,
+  lost: number,
+  total: number,
+  bootNs: bigint,
+): string {
+  if (o.json) {
+    return jsonLine({
+      type: "lost",
+      time: rfc3339Nanos(bootNs + o.wallOffsetNs),
+      lost,
+      lost_total: total,
+    });
+  }
+  return `# ${lost} more events did not fit in the ring buffer: lost ${total} events since start\n`;
+}

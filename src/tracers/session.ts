@@ -1,0 +1,281 @@
+// One tracer run, for every tracer: privileges, the output file, loading and attaching (with
+// the tracer's fallbacks), the ready line, signals, `-- CMD`, printing records until the
+// duration, the count, CMD's exit or a signal, in-band lost reports, the exit summary, and
+// closing everything. A tracer gives only its description and its formatter (SessionTracer).
+// CLI-level: uses node:fs and node:child_process.
+
+import { spawn } from "node:child_process";
+import process from "node:process";
+import { closeSync, existsSync, openSync, writeSync } from "node:fs";
+import { readBtfFile } from "../btf/source.ts";
+import { TracerError } from "../errors.ts";
+import type { Platform } from "../platform/types.ts";
+import { measureBootClock } from "./boot-clock.ts";
+import { type EventBuffer, type RunningTracer, startTracer } from "./run.ts";
+import { Phases } from "../phases.ts";
+import { hasBpfPrivileges } from "../kernel/probes.ts";
+import { startWithFallback } from "./fallback.ts";
+import type { FormatOptions, RecordFormatter } from "./format.ts";
+import type { TracerDescription } from "./types.ts";
+
+/** The options every tracer command has (src/cli/session-options.ts parses them). */
+export interface SessionOptions {
+  json: boolean;
+  /** -T, -t, -U */
+  clock: boolean;
+  elapsed: boolean;
+  uidColumn: boolean;
+  output?: string;
+  durationMs?: number;
+  count?: number;
+  btf?: string;
+  wakeupBytes: number;
+  /** A forced way of attaching (--hooks, --attach); default: the tracer's order, with fallback. */
+  strategy?: string;
+  /** Ring buffer size in bytes (default: the object's), or each CPU's perf buffer. */
+  ringBytes?: number;
+  /** --buffer: ring or perf; default ring where the kernel has ring buffers. */
+  buffer?: EventBuffer;
+  /** --timings: print the start-up phases after the ready line. */
+  timings?: boolean;
+  /** --verbose: every attachment and every hook skipped, on stderr after the ready line. */
+  verbose?: boolean;
+  /** `-- CMD ARGS...`: empty when not given. */
+  cmd: string[];
+}
+
+/** What the session needs to know about what it runs. */
+export interface DescribeContext<S extends string> {
+  strategy: S;
+  /** `-- CMD` mode: only this process and its descendants (the tracer's own pid). */
+  followTgid?: number;
+  /** Wake the reader when this many bytes wait in the ring (capped at half the ring). */
+  wakeupBytes: number;
+}
+
+export interface SessionTracer<R, S extends string = string> {
+  /** The command's name: "exec", in the ready line and messages. */
+  name: string;
+  /** Ways of attaching in order of preference; a refused one falls back to the next. */
+  strategies: readonly S[];
+  /** What a strategy is called in messages: "hooks", "strategy". */
+  strategyNoun: string;
+  /** The strategy to use with --btf: a foreign BTF has no ids of this kernel's BTF hooks. */
+  withoutKernelBtf: S;
+  /** Whether the ready line names the strategy chosen. */
+  showStrategy?: boolean;
+  describe(ctx: DescribeContext<S>): TracerDescription<R>;
+  formatter(o: FormatOptions): RecordFormatter<R>;
+}
+
+const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
+
+/** Longest time events wait in the ring before they are printed. */
+const POLL_MS = 100;
+
+/** The ring buffer's size when the object's is not overridden (bpf/*.bpf.c). */
+const DEFAULT_RING_BYTES = 4 << 20;
+
+const encoder = new TextEncoder();
+
+const SIGNALS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGTERM: 15,
+};
+
+/** Why this process cannot load and attach BPF programs, or null when it can. */
+export function missingPrivilege(capEff: bigint): string | null {
+  if (hasBpfPrivileges(capEff)) return null;
+  return "needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo";
+}
+
+/**
+ * The line printed at exit: events printed, events lost, and every other non-zero kernel
+ * counter (truncations, unreadable argv, ...), e.g. "1234 events, 0 lost, 2 args_truncated".
+ * `names` are the stats counters' names by index; index 0 is the lost count.
+ */
+export function summaryLine(printed: number, stats: bigint[], names: readonly string[]): string {
+  const parts = [`${printed} events`, `${stats[0] ?? 0n} lost`];
+  names.forEach((name, i) => {
+    if (i > 0 && (stats[i] ?? 0n) > 0n) parts.push(`${stats[i]} ${name}`);
+  });
+  return parts.join(", ");
+}
+
+/** Opens -o FILE (before anything is loaded: a bad path fails before tracing starts). */
+function openOutput(path: string | undefined): number {
+  if (!path) return 1;
+  try {
+    return openSync(path, "w");
+  } catch (e) {
+    throw new TracerError(`cannot open output file ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Loads and attaches the tracer, with its fallbacks; warnings go to stderr. */
+function start<R, S extends string>(
+  p: Platform,
+  t: SessionTracer<R, S>,
+  o: SessionOptions,
+  phases: Phases,
+): { tracer: RunningTracer<R>; strategy: S } {
+  const btf = o.btf ? readBtfFile(o.btf, undefined, p) : undefined;
+  const followTgid = o.cmd.length ? p.pid() : undefined;
+  // Past half the ring the reader must be woken, or the ring fills between two timer drains.
+  const wakeupBytes = Math.min(o.wakeupBytes, (o.ringBytes ?? DEFAULT_RING_BYTES) / 2);
+  const startWith = (strategy: S) => ({
+    strategy,
+    tracer: startTracer(p, t.describe({ strategy, followTgid, wakeupBytes }), {
+      btf,
+      ringBytes: o.ringBytes,
+      buffer: o.buffer,
+      perfWakeupBytes: o.wakeupBytes,
+      phases,
+    }),
+  });
+  // A forced strategy, or --btf (a foreign BTF has no ids of this kernel's BTF hooks), decide;
+  // else the tracer's order, falling back when the kernel refuses one.
+  const forced = (o.strategy as S | undefined) ?? (o.btf ? t.withoutKernelBtf : undefined);
+  if (forced) return startWith(forced);
+  return startWithFallback(
+    t.strategies,
+    startWith,
+    (line) => process.stderr.write(`tracer: ${line}\n`),
+    t.strategyNoun,
+  );
+}
+
+/** Runs `-- CMD`; the returned state says when it is done and its exit status. */
+function runCommand(name: string, cmd: string[]): { done: boolean; status: number } {
+  const state = { done: false, status: 0 };
+  const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit" });
+  proc.on("error", (e: NodeJS.ErrnoException) => {
+    process.stderr.write(`tracer ${name}: cannot run ${cmd[0]}: ${e.code ?? e.message}\n`);
+    state.status = e.code === "ENOENT" ? 127 : 126;
+    state.done = true;
+  });
+  proc.on("exit", (code, signal) => {
+    state.status = code ?? 128 + (signal ? SIGNALS[signal] ?? 0 : 0);
+    state.done = true;
+  });
+  return state;
+}
+
+/** Runs one tracer session; resolves to the exit status (CMD's with `-- CMD`, else 0). */
+export async function runSession<R, S extends string>(
+  p: Platform,
+  t: SessionTracer<R, S>,
+  o: SessionOptions,
+): Promise<number> {
+  // The first phase runs from the runtime's time origin (its start) to here.
+  const phases = new Phases();
+  phases.mark("runtime start");
+  const missing = missingPrivilege(p.identity().capEff);
+  if (missing) throw new TracerError(missing);
+  if (!o.btf && !existsSync(KERNEL_BTF)) {
+    throw new TracerError(
+      `this kernel has no BTF at ${KERNEL_BTF}: give one with --btf FILE ` +
+        "(raw BTF, or a vmlinux ELF with a .BTF section, e.g. from the kernel's debug package)",
+    );
+  }
+  const fd = openOutput(o.output);
+  let started;
+  try {
+    started = start(p, t, o, phases);
+  } catch (e) {
+    if (fd !== 1) closeSync(fd);
+    throw e;
+  }
+  const { tracer, strategy } = started;
+  let status = 0;
+  let stop = false;
+  let child: { done: boolean; status: number } | null = null;
+  const removers: (() => void)[] = [];
+  try {
+    // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
+    // Installed before the ready line, so a signal sent on seeing it is never fatal.
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      removers.push(p.onSignal(sig, () => {
+        if (!child) stop = true;
+      }));
+    }
+    const details = [`${tracer.attached.length} programs attached`];
+    if (t.showStrategy) details.push(`${strategy} ${t.strategyNoun}`);
+    if (tracer.buffer === "perf") details.push("perf buffer");
+    process.stderr.write(
+      `tracer: tracing ${t.name} (${details.join(", ")})` +
+        (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
+    );
+    if (o.timings) process.stderr.write(`tracer: start-up: ${phases.format()}\n`);
+    if (o.verbose) {
+      for (const a of tracer.attached) process.stderr.write(`tracer: attached ${a}\n`);
+      for (const s of tracer.skipped) process.stderr.write(`tracer: skipped ${s}\n`);
+    }
+    const write = (text: string) => {
+      if (!text) return;
+      const bytes = encoder.encode(text);
+      if (fd === 1) p.writeAll(1, bytes);
+      else for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+    };
+    const clock = measureBootClock((c) => p.clockNs(c));
+    const bootNow = () => p.clockNs("boot");
+    const fmt = t.formatter({
+      json: o.json,
+      clock: o.clock,
+      elapsed: o.elapsed,
+      uidColumn: o.uidColumn,
+      wallOffsetNs: clock.wallOffsetNs,
+      startBootNs: clock.bootNowNs,
+    });
+    write(fmt.header());
+
+    let printed = 0;
+    let lostSeen = 0n;
+    const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
+    if (o.cmd.length) child = runCommand(t.name, o.cmd);
+
+    let batch = "";
+    const onRecord = (r: R) => {
+      // Past -c N nothing more is printed; a signal stops waiting but what is in the ring
+      // is still drained and printed.
+      if (o.count !== undefined && printed >= o.count) return;
+      batch += fmt.record(r);
+      printed++;
+      if (o.count !== undefined && printed >= o.count) stop = true;
+    };
+    const reportLost = () => {
+      const lost = tracer.stats()[0];
+      if (lost !== lostSeen) {
+        batch += fmt.lost(Number(lost - lostSeen), Number(lost), bootNow());
+        lostSeen = lost;
+      }
+    };
+    while (!stop) {
+      const childDone = child?.done ?? false;
+      const wait = Math.ceil(Math.max(0, Math.min(POLL_MS, deadline - performance.now())));
+      if (childDone) tracer.drain(onRecord);
+      else await tracer.poll(wait, onRecord);
+      reportLost();
+      write(batch);
+      batch = "";
+      if (childDone || performance.now() >= deadline) break;
+    }
+    tracer.drain(onRecord);
+    tracer.finish(onRecord);
+    reportLost();
+    write(batch);
+    if (child) {
+      while (!child.done) await new Promise((res) => setTimeout(res, 10));
+      status = child.status;
+    }
+    process.stderr.write(`tracer: ${summaryLine(printed, tracer.stats(), tracer.statNames)}\n`);
+  } finally {
+    for (const remove of removers) remove();
+    tracer.close();
+    if (fd !== 1) closeSync(fd);
+  }
+  return status;
+}
