@@ -64,6 +64,8 @@ struct task_struct {
 	struct task_struct *real_parent;
 	struct mm_struct *mm;
 	struct nsproxy *nsproxy;
+	struct files_struct *files;
+	struct fs_struct *fs;
 	char comm[16];
 };
 
@@ -79,7 +81,62 @@ struct trace_event_raw_sched_process_exec {
 	pid_t old_pid;
 };
 
+/* Files and paths: the open tracer's -F walks a struct path up to the root. */
+struct qstr {
+	const unsigned char *name;
+};
+
+struct hlist_bl_node {
+	struct hlist_bl_node *next, **pprev;
+};
+
+struct dentry {
+	struct hlist_bl_node d_hash; /* unhashed (pprev NULL): the name was removed */
+	struct dentry *d_parent;
+	struct qstr d_name;
+};
+
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
+/* The mount a vfsmount is embedded in (fs/mount.h): container_of with a CO-RE offset. */
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+};
+
+struct file {
+	struct path f_path;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct fs_struct {
+	struct path pwd;
+};
+
 #pragma clang attribute pop
+
+/* openat2()'s argument (include/uapi/linux/openat2.h): a stable ABI, no relocation needed. */
+struct open_how {
+	__u64 flags;
+	__u64 mode;
+	__u64 resolve;
+};
 
 /*
  * Syscall tracepoint records (tracefs events/syscalls/sys_enter_execve/format and friends): a fixed layout
