@@ -3,23 +3,27 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
-import { kernelIds, type OurIds, stillLoaded } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
+import {
+  assertNoLeftovers,
+  b64,
+  backgroundTracer,
+  cgroupId,
+  mntns,
+  ROOT,
+  runTracer,
+  tracerArgv,
+} from "./tracer-cli.ts";
 
-const ROOT = resolve(import.meta.dirname ?? ".", "..");
+const tracer = (args: string[], timeout?: number) => runTracer("exec", args, timeout);
+const background = (args: string[]) => backgroundTracer("exec", args);
+
 const dir = mkdtempSync(join(tmpdir(), "exec-e2e-"));
 const WORKLOAD = join(dir, "exec-workload");
 const MANIFEST = join(dir, "manifest");
@@ -41,16 +45,6 @@ function build(): void {
   built = true;
 }
 
-/** Runs `tracer exec ARGS` with this runtime. */
-function tracer(args: string[], timeout = 60_000) {
-  const bun = process.versions.bun !== undefined;
-  const argv = bun
-    ? [join(ROOT, "src/main.ts"), "exec", ...args]
-    : ["run", "-A", join(ROOT, "src/main.ts"), "exec", ...args];
-  const r = spawnSync(process.execPath, argv, { encoding: "utf8", timeout, cwd: ROOT });
-  return { ...r, runtimeComm: basename(process.execPath).slice(0, 15) };
-}
-
 function manifest(): Map<string, number> {
   const m = new Map<string, number>();
   for (const line of readFileSync(MANIFEST, "utf8").trim().split("\n")) {
@@ -60,22 +54,7 @@ function manifest(): Map<string, number> {
   return m;
 }
 
-function cgroupId(): number {
-  const path = /^0::(.*)$/m.exec(readFileSync("/proc/self/cgroup", "utf8"))![1];
-  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
-    .map((l) => l.split(" "))
-    .find((f) => f[f.indexOf("-") + 1] === "cgroup2")![4];
-  return statSync(join(mount, path)).ino;
-}
-
-function mntns(): number {
-  return Number(/\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/mnt"))![1]);
-}
-
 const LONG_NAME = "/dev/fd/5/" + ("d".repeat(199) + "/").repeat(20) + "l".repeat(90);
-
-const b64 = (s: string | Uint8Array) =>
-  btoa(String.fromCharCode(...(typeof s === "string" ? new TextEncoder().encode(s) : s)));
 
 /** Runs the workload under `tracer exec -x --json ...extra` and checks every event exactly. */
 function exactWorkloadEvents(extra: string[]): void {
@@ -447,27 +426,6 @@ test("exec -- MISSING-CMD exits 127 and reports the failed exec", kernelTest(), 
   );
 });
 
-/** Starts `tracer exec ARGS` in the background; resolves once it says it is tracing. */
-function background(args: string[]) {
-  const bun = process.versions.bun !== undefined;
-  const argv = bun
-    ? [join(ROOT, "src/main.ts"), "exec", ...args]
-    : ["run", "-A", join(ROOT, "src/main.ts"), "exec", ...args];
-  const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => stdout += d);
-  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
-  const ready = new Promise<void>((res, rej) => {
-    child.stderr!.on("data", (d) => {
-      stderr += d;
-      if (stderr.includes("tracer: tracing exec")) res();
-    });
-    child.on("exit", () => rej(new Error(`tracer exited before ready: ${stderr}`)));
-  });
-  return { child, ready, exited, out: () => stdout, err: () => stderr };
-}
-
 test(
   "exec without CMD: --ppid filter, Ctrl-C stops it (status 0) after printing",
   kernelTest(),
@@ -497,10 +455,7 @@ test("exec -d 1 stops by itself after about a second", kernelTest(), async () =>
 });
 
 test("exec as an unprivileged user: one clear line, exit 1", kernelTest(), () => {
-  const bun = process.versions.bun !== undefined;
-  const argv = bun
-    ? [process.execPath, join(ROOT, "src/main.ts"), "exec"]
-    : [process.execPath, "run", "-A", join(ROOT, "src/main.ts"), "exec"];
+  const argv = [process.execPath, ...tracerArgv("exec", [])];
   const r = spawnSync(
     "setpriv",
     ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", ...argv],
@@ -555,43 +510,11 @@ test("exec --timings: the start-up phases, in order, after the ready line", kern
   assert.ok(Math.abs(sum - phases.at(-1)![1]) < 0.5, lines[timing]);
 });
 
-const newIds = (before: OurIds, now: OurIds): OurIds => ({
-  progs: now.progs.filter((id) => !before.progs.includes(id)),
-  maps: now.maps.filter((id) => !before.maps.includes(id)),
-  links: now.links.filter((id) => !before.links.includes(id)),
-});
-
 test(
   "exec leaves no program, link or map in the kernel after SIGINT, SIGTERM, -c, -d, a closed pipe, and with the perf buffer",
   kernelTest(),
   async () => {
-    const p = await getPlatform();
-    const endings: [string, string[], (t: ReturnType<typeof background>) => void][] = [
-      ["SIGINT", [], (t) => process.kill(t.child.pid!, "SIGINT")],
-      ["SIGTERM", ["-x"], (t) => process.kill(t.child.pid!, "SIGTERM")],
-      ["-c 1", ["-c", "1"], () => spawnSync("/bin/true")],
-      ["-d 0.3", ["-d", "0.3"], () => {}],
-      ["--buffer perf, SIGINT", ["--buffer", "perf"], (t) => {
-        spawnSync("/bin/true");
-        process.kill(t.child.pid!, "SIGINT");
-      }],
-      ["closed pipe", [], (t) => {
-        t.child.stdout!.destroy();
-        spawnSync("/bin/true");
-      }],
-    ];
-    for (const [name, args, end] of endings) {
-      const before = kernelIds(p);
-      const t = background(["--json", ...args]);
-      await t.ready;
-      const ours = newIds(before, kernelIds(p));
-      // The tracer's own objects are visible while it runs: at least the exec program, the
-      // events ring, stats and .rodata maps, and a link.
-      assert.ok(ours.progs.length >= 1 && ours.maps.length >= 3 && ours.links.length >= 1, name);
-      end(t);
-      assert.equal(await t.exited, 0, `${name}: ${t.err()}`);
-      assert.deepEqual(await stillLoaded(p, ours), { progs: [], maps: [], links: [] }, name);
-    }
+    await assertNoLeftovers(await getPlatform(), "exec", () => spawnSync("/bin/true"), ["-x"]);
   },
 );
 

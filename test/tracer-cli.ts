@@ -1,0 +1,129 @@
+// Test helpers for the tracer commands run end to end by this runtime (src/main.ts): a run to
+// completion, a run in the background until its ready line, and the ids the kernel gives
+// this process's cgroup and mount namespace (what records must carry).
+
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import process from "node:process";
+import assert from "node:assert/strict";
+import { kernelIds, type OurIds, stillLoaded } from "./loader-ids.ts";
+import type { Platform } from "../src/platform/types.ts";
+
+export const ROOT = resolve(import.meta.dirname ?? ".", "..");
+
+/** argv for running `tracer COMMAND ARGS` with this runtime. */
+export function tracerArgv(command: string, args: string[]): string[] {
+  const bun = process.versions.bun !== undefined;
+  return bun
+    ? [join(ROOT, "src/main.ts"), command, ...args]
+    : ["run", "-A", join(ROOT, "src/main.ts"), command, ...args];
+}
+
+/** Runs `tracer COMMAND ARGS` to completion. */
+export function runTracer(command: string, args: string[], timeout = 60_000) {
+  const r = spawnSync(process.execPath, tracerArgv(command, args), {
+    encoding: "utf8",
+    timeout,
+    cwd: ROOT,
+  });
+  return { ...r, runtimeComm: basename(process.execPath).slice(0, 15) };
+}
+
+/** Starts `tracer COMMAND ARGS` in the background; `ready` resolves on its ready line. */
+export function backgroundTracer(command: string, args: string[]) {
+  const child = spawn(process.execPath, tracerArgv(command, args), {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => stdout += d);
+  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  const ready = new Promise<void>((res, rej) => {
+    child.stderr!.on("data", (d) => {
+      stderr += d;
+      if (stderr.includes(`tracer: tracing ${command}`)) res();
+    });
+    child.on("exit", () => rej(new Error(`tracer exited before ready: ${stderr}`)));
+  });
+  return { child, ready, exited, out: () => stdout, err: () => stderr };
+}
+
+/** The cgroup v2 id of this process (what bpf_get_current_cgroup_id() returns). */
+export function cgroupId(): number {
+  const path = /^0::(.*)$/m.exec(readFileSync("/proc/self/cgroup", "utf8"))![1];
+  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
+    .map((l) => l.split(" "))
+    .find((f) => f[f.indexOf("-") + 1] === "cgroup2")![4];
+  return statSync(join(mount, path)).ino;
+}
+
+/** The inode number of this process's mount namespace. */
+export function mntns(): number {
+  return Number(/\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/mnt"))![1]);
+}
+
+/** The ids in `now` that were not in `before`. */
+export const newIds = (before: OurIds, now: OurIds): OurIds => ({
+  progs: now.progs.filter((id) => !before.progs.includes(id)),
+  maps: now.maps.filter((id) => !before.maps.includes(id)),
+  links: now.links.filter((id) => !before.links.includes(id)),
+});
+
+/** JSON lines of a tracer's output. */
+export const jsonLines = (text: string) =>
+  text.trim().split("\n").filter((l) => l).map((l) => JSON.parse(l));
+
+/** Standard base64 of a string's UTF-8 bytes or of bytes. */
+export const b64 = (s: string | Uint8Array) =>
+  btoa(String.fromCharCode(...(typeof s === "string" ? new TextEncoder().encode(s) : s)));
+
+/** Compiles a C file with cc; returns the output path. */
+export function compile(source: string, out: string, flags: string[] = ["-O1"]): string {
+  const cc = spawnSync("cc", [...flags, "-Wall", "-o", out, source], { encoding: "utf8" });
+  if (cc.status !== 0) throw new Error(`cc ${source} failed: ${cc.stderr}`);
+  return out;
+}
+
+type Background = ReturnType<typeof backgroundTracer>;
+
+/**
+ * Every way a tracer run ends (SIGINT, SIGTERM, -c 1, -d 0.3, the perf buffer then SIGINT, a
+ * closed stdout), each started in the background; after each, none of the programs, maps or
+ * links it created may remain in the kernel. `trigger` makes one event of this tracer's kind;
+ * `sigtermArgs` are extra options for the SIGTERM run (to cover more programs).
+ */
+export async function assertNoLeftovers(
+  p: Platform,
+  command: string,
+  trigger: () => void,
+  sigtermArgs: string[] = [],
+): Promise<void> {
+  const endings: [string, string[], (t: Background) => void][] = [
+    ["SIGINT", [], (t) => process.kill(t.child.pid!, "SIGINT")],
+    ["SIGTERM", sigtermArgs, (t) => process.kill(t.child.pid!, "SIGTERM")],
+    ["-c 1", ["-c", "1"], trigger],
+    ["-d 0.3", ["-d", "0.3"], () => {}],
+    ["--buffer perf, SIGINT", ["--buffer", "perf"], (t) => {
+      trigger();
+      process.kill(t.child.pid!, "SIGINT");
+    }],
+    ["closed pipe", [], (t) => {
+      t.child.stdout!.destroy();
+      trigger();
+    }],
+  ];
+  for (const [name, args, end] of endings) {
+    const before = kernelIds(p);
+    const t = backgroundTracer(command, ["--json", ...args]);
+    await t.ready;
+    const ours = newIds(before, kernelIds(p));
+    // The tracer's own objects are visible while it runs: at least one program, the events
+    // ring, stats and .rodata maps, and a link.
+    assert.ok(ours.progs.length >= 1 && ours.maps.length >= 3 && ours.links.length >= 1, name);
+    end(t);
+    assert.equal(await t.exited, 0, `${command} ${name}: ${t.err()}`);
+    assert.deepEqual(await stillLoaded(p, ours), { progs: [], maps: [], links: [] }, name);
+  }
+}
