@@ -14,12 +14,14 @@
 // For each tool, worker count and round: scripts/bench/openstorm.c (compiled once) runs
 // untraced, then the tool starts with stdout and stderr going to files (a pipe into this
 // benchmark would measure how fast the benchmark reads, not the tool), the storm runs again on a
-// path unique to the run while the tool traces it, the tool drains (until its output stops
-// growing for 1 s, at most 60 s) and is stopped with SIGINT. Delivered = output lines naming that
-// path; reported lost = what the tool said it lost; unaccounted = issued - delivered - reported
-// lost (the silent loss). With --rounds > 1 every column is the median over the rounds. A tool
-// that fails to start gets a "failed" row with the first line of its stderr. Needs root; prints
-// a Markdown table.
+// path unique to the run while the tool traces it, the tool drains (until no new line naming
+// that path has appeared for 1 s, at most 60 s) and is stopped with SIGINT. Delivered = output
+// lines naming that path; reported lost = what the tool said it lost ("tracer: N events, M lost"
+// at exit; "Lost N events" lines from libbpf-tools and bpftrace; 0 from a tool that never says);
+// unaccounted = issued - delivered - reported lost: the silent loss. With --rounds > 1 every
+// column is the median over the rounds. A tool that fails to start gets a "failed" row with the
+// first line of its stderr. `--tracer` may carry arguments (`--tracer 'deno run -A src/main.ts'`).
+// Needs root; prints a Markdown table.
 
 import { spawn, spawnSync } from "node:child_process";
 import {
@@ -30,7 +32,6 @@ import {
   readFileSync,
   readSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
 import process from "node:process";
@@ -57,7 +58,7 @@ if (!(OPENS > 0) || !(ROUNDS > 0) || !WORKERS.every((w) => w > 0 && Number.isInt
 /** Seconds to wait for a tool's ready signal, then for it to exit after SIGINT. */
 const READY_TIMEOUT_S = 30;
 const EXIT_TIMEOUT_S = 30;
-/** The tool has drained once its output stops growing for this long (at most DRAIN_MAX_S). */
+/** The tool has drained once no storm event has shown for this long (at most DRAIN_MAX_S). */
 const DRAIN_QUIET_MS = 1000;
 const DRAIN_MAX_S = 60;
 
@@ -86,7 +87,7 @@ const peerLost = (out: { lostSum: number }, err: string) => out.lostSum + sumLos
 
 const tools: Tool[] = [{
   name: "tracer",
-  argv: [values.tracer!, "open"],
+  argv: [...values.tracer!.split(" ").filter((a) => a), "open"],
   ready: { stream: "stderr", re: /^tracer: tracing open/m },
   prime: false,
   // The exit summary: "tracer: N events, M lost ...".
@@ -149,39 +150,46 @@ function readText(path: string): string {
   }
 }
 
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
+/**
+ * Reads a growing output file incrementally (each byte once): lines naming `needle`, and the sum
+ * of "Lost N events" lines.
+ */
+class OutputScanner {
+  count = 0;
+  lostSum = 0;
+  #offset = 0;
+  #rest = "";
+  #dec = new TextDecoder();
+  #buf = new Uint8Array(1 << 20);
+  constructor(readonly path: string, readonly needle: string) {}
 
-/** Streams through a (possibly large) output file: lines naming `needle`, sum of "Lost N". */
-function scanOutput(path: string, needle: string): { count: number; lostSum: number } {
-  const fd = openSync(path, "r");
-  const buf = new Uint8Array(1 << 20);
-  const dec = new TextDecoder();
-  let count = 0;
-  let lostSum = 0;
-  let rest = "";
-  const line = (l: string) => {
-    if (l.includes(needle)) count++;
-    else if (l.includes("Lost ")) lostSum += sumLost(l);
-  };
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      const lines = (rest + dec.decode(buf.subarray(0, n), { stream: true })).split("\n");
-      rest = lines.pop()!;
-      lines.forEach(line);
+  /** Reads what has been appended since the last call; `final` also takes an unfinished line. */
+  poll(final = false): this {
+    const fd = openSync(this.path, "r");
+    try {
+      for (;;) {
+        const n = readSync(fd, this.#buf, 0, this.#buf.length, this.#offset);
+        if (n <= 0) break;
+        this.#offset += n;
+        const lines = (this.#rest + this.#dec.decode(this.#buf.subarray(0, n), { stream: true }))
+          .split("\n");
+        this.#rest = lines.pop()!;
+        lines.forEach((l) => this.#line(l));
+      }
+    } finally {
+      closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
+    if (final) {
+      this.#line(this.#rest + this.#dec.decode());
+      this.#rest = "";
+    }
+    return this;
   }
-  line(rest + dec.decode());
-  return { count, lostSum };
+
+  #line(l: string) {
+    if (l.includes(this.needle)) this.count++;
+    else if (l.includes("Lost ")) this.lostSum += sumLost(l);
+  }
 }
 
 /** The first line of a failed tool's stderr worth showing (bpftrace's RLIMIT notice is not). */
@@ -271,16 +279,18 @@ async function round(tool: Tool, workers: number): Promise<Round> {
 
     const s = runStorm(OPENS, workers, target);
 
-    // Drain: until the output file has not grown for DRAIN_QUIET_MS (at most DRAIN_MAX_S).
+    // Drain: until no new line naming the storm's path has appeared for DRAIN_QUIET_MS (at most
+    // DRAIN_MAX_S). Not "until the file stops growing": the tool also prints every other open on
+    // the host, which on a busy host never stops.
+    const scan = new OutputScanner(outFile, target);
     const d0 = performance.now();
-    let size = fileSize(outFile);
     let quietSince = performance.now();
+    let seen = scan.poll().count;
     while (performance.now() - quietSince < DRAIN_QUIET_MS && exitCode === undefined) {
       if (performance.now() - d0 > DRAIN_MAX_S * 1000) break;
       await sleep(100);
-      const now = fileSize(outFile);
-      if (now !== size) {
-        size = now;
+      if (scan.poll().count !== seen) {
+        seen = scan.count;
         quietSince = performance.now();
       }
     }
@@ -292,11 +302,11 @@ async function round(tool: Tool, workers: number): Promise<Round> {
     await exited;
     clearTimeout(killer);
 
-    const out = scanOutput(outFile, target);
+    scan.poll(true);
     return {
       issued: s.issued,
-      delivered: out.count,
-      lost: tool.lost(out, readText(errFile)),
+      delivered: scan.count,
+      lost: tool.lost(scan, readText(errFile)),
       baseSecs: base.secs,
       stormSecs: s.secs,
       drainSecs: Math.max(0, drainSecs),

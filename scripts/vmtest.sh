@@ -38,11 +38,13 @@ node_modules/.bin/deno run -A build.ts --target bun-linux-x64-baseline --out "$w
 init=$work/root
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}
 cp /bin/busybox "$init/bin/busybox"
-for app in sh mount mkdir cat echo ls poweroff sleep grep true false id uname head wc rm chmod env dmesg; do
+for app in sh mount mkdir cat echo ls ln poweroff sleep grep true false id uname head wc rm chmod env dmesg; do
   ln -s busybox "$init/bin/$app"
 done
 cp "$work/tracer" "$init/work/tracer"
 cp "$guest_script" "$init/work/guest.sh"
+# Workloads whose every syscall the guest's sections know, statically linked (no libc needed).
+cc -static -O1 -o "$init/work/open-workload" test/fixtures/open/workload.c
 for lib in $(ldd "$work/tracer" | grep -oE '/[^ ]+\.so[^ ]*'); do
   cp -L "$lib" "$init$lib"
 done

@@ -19,11 +19,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
+import { ERRNO, expectedOpenRecords, HOSTILE_TEXT, LONG, steps, TOOLONG } from "./open-workload.ts";
 import { currentTid } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import {
   assertNoLeftovers,
-  b64,
   backgroundTracer,
   cgroupId,
   compile,
@@ -54,48 +54,6 @@ function build(): void {
   built = true;
 }
 
-interface Step {
-  pid: number;
-  ret: number;
-  /** readlink(/proc/self/fd/RET), or null. */
-  link: Uint8Array | null;
-}
-
-/** The workload's report: step name -> pid, result and the kernel's name of the fd. */
-function steps(stdout: string): Map<string, Step> {
-  const m = new Map<string, Step>();
-  for (const line of stdout.trim().split("\n")) {
-    const [tag, name, pid, ret, hex] = line.split(" ");
-    assert.equal(tag, "step", stdout);
-    const link = hex === "-"
-      ? null
-      : Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
-    m.set(name, { pid: Number(pid), ret: Number(ret), link });
-  }
-  return m;
-}
-
-const enc = new TextEncoder();
-const LONG = (() => {
-  let p = "/nonexistent/";
-  while (p.length + 100 <= 4000) p += "y".repeat(99) + "/";
-  return p + "z".repeat(4000 - p.length);
-})();
-const TOOLONG = "/" + "w".repeat(4999);
-const HOSTILE = new Uint8Array([...enc.encode("new\nline\x1b[31m"), 0xff]);
-const HOSTILE_TEXT = "new\\nline\\x1b[31m\\xff";
-
-const ERRNO: Record<number, string> = { [-2]: "ENOENT", [-13]: "EACCES", [-36]: "ENAMETOOLONG" };
-
-/** A bytes field as JSON has it: text, plus <name>_b64 when the bytes are not UTF-8. */
-function bytesField(name: string, bytes: Uint8Array): Record<string, string> {
-  try {
-    return { [name]: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
-  } catch {
-    return { [name]: "", [`${name}_b64`]: b64(bytes) };
-  }
-}
-
 /**
  * Runs the workload under `tracer open --json ...extra` and checks every record exactly;
  * `full`: with -F, whose full_path must equal the kernel's readlink (or dir + path).
@@ -107,83 +65,8 @@ function exactOpenEvents(extra: string[], full: boolean): void {
   assert.equal(r.status, 7, `exit status is the workload's (stderr: ${r.stderr})`);
   const s = steps(r.stdout);
   const events = jsonLines(readFileSync(out, "utf8"));
-  const x86 = process.arch === "x64";
-  type Spec = [
-    step: string,
-    path: string | Uint8Array,
-    opts?: {
-      syscall?: string;
-      dirfd?: number;
-      flags?: string;
-      raw?: number;
-      mode?: number;
-      failedFull?: string;
-      truncated?: boolean;
-    },
-  ];
-  const dfd = s.get("dirfd-open")!.ret;
-  const specs: Spec[] = [
-    ["existing", `${DIR}/rel.txt`],
-    ...(x86
-      ? [["open-syscall", `${DIR}/rel.txt`, {
-        syscall: "open",
-        flags: "O_RDONLY|O_CLOEXEC",
-        raw: 0o2000000,
-      }] as Spec]
-      : []),
-    ["missing", "/nonexistent/file", { failedFull: "/nonexistent/file" }],
-    ["eacces", `${DIR}/secret`, { failedFull: `${DIR}/secret` }],
-    ["relative", "rel.txt"],
-    ["dirfd-open", "sub", { flags: "O_RDONLY|O_DIRECTORY", raw: 0o200000 }],
-    ["dirfd", "target.txt", { dirfd: dfd }],
-    ["dirfd-missing", "missing.txt", { dirfd: dfd, failedFull: `${DIR}/sub/missing.txt` }],
-    ["relative-missing", "nope/x", { failedFull: `${DIR}/nope/x` }],
-    ["long", LONG, { failedFull: LONG }],
-    ["toolong", TOOLONG.slice(0, 4096), { failedFull: TOOLONG.slice(0, 4096), truncated: true }],
-    ["hostile", HOSTILE, { flags: "O_WRONLY|O_CREAT|O_TRUNC", raw: 0o1101, mode: 0o600 }],
-    ["dotdot-symlink", "link/../rel.txt"],
-    ["symlink", "link/target.txt"],
-    ["openat2", "created2", {
-      syscall: "openat2",
-      flags: "O_WRONLY|O_CREAT|O_CLOEXEC",
-      raw: 0o2000101,
-      mode: 0o640,
-    }],
-    ["tmpfile", ".", { flags: "O_RDWR|O_TMPFILE", raw: 0o20200002, mode: 0o600 }],
-  ];
-  const expected = specs.map(([name, path, o = {}]) => {
-    const st = s.get(name)!;
-    assert.ok(st, `workload step ${name} missing: ${r.stdout}`);
-    const pathBytes = typeof path === "string" ? enc.encode(path) : path;
-    const rec: Record<string, unknown> = {
-      type: "open",
-      pid: st.pid,
-      tid: st.pid,
-      uid: name === "eacces" ? 65534 : 0,
-      comm: "open-workload",
-      ...bytesField("path", pathBytes),
-    };
-    if (name === "hostile") rec.path = HOSTILE_TEXT;
-    if (full) {
-      const fp = st.ret >= 0 ? st.link! : enc.encode(o.failedFull!);
-      Object.assign(rec, bytesField("full_path", fp));
-      if (name === "hostile") rec.full_path = `${DIR}/${HOSTILE_TEXT}`;
-    }
-    Object.assign(rec, {
-      path_truncated: o.truncated ?? false,
-      dirfd: o.dirfd ?? null,
-      flags: o.flags ?? "O_RDONLY",
-      flags_raw: o.raw ?? 0,
-      mode: o.mode ?? null,
-      syscall: o.syscall ?? "openat",
-      fd: st.ret >= 0 ? st.ret : null,
-      ret: st.ret,
-      error: st.ret < 0 ? ERRNO[st.ret] : null,
-      cgroup_id: cgroupId(),
-      mntns_id: mntns(),
-    });
-    return rec;
-  });
+  const expected = expectedOpenRecords(s, DIR, full, process.arch === "x64")
+    .map((rec) => ({ ...rec, cgroup_id: cgroupId(), mntns_id: mntns() }));
   const strip = events.map(({ time: _t, time_ns: _n, ...rest }) => rest);
   assert.deepEqual(strip, expected);
   // The O_TMPFILE file has no name: the kernel says "#INODE (deleted)", and so must -F.

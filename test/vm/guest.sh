@@ -46,6 +46,12 @@ section check ./tracer check --json
 section exec ./tracer exec -x --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
 section exec_tp ./tracer exec --hooks tracepoint --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
+# The open workload's directory, as test/open-workload.ts expects it.
+mkdir -p /tmp/owd/sub && echo a > /tmp/owd/rel.txt && echo b > /tmp/owd/sub/target.txt &&
+  ln -s sub /tmp/owd/link && echo s > /tmp/owd/secret && chmod 600 /tmp/owd/secret &&
+  chmod 755 /tmp/owd
+section open ./tracer open -F --json -- ./open-workload /tmp/owd
+section open_perf ./tracer open --buffer perf --hooks tracepoint --json -- ./open-workload /tmp/owd
 echo "=== dmesg"
 dmesg -r | grep '^<[0-4]>'
 echo "=== dmesg exit=0"

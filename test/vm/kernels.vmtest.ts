@@ -8,6 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { kernelTest } from "../env.ts";
+import { expectedOpenRecords, steps } from "../open-workload.ts";
 
 /** Debian's kernel packages under test, as package-name patterns (newest match wins). */
 const KERNELS = {
@@ -145,6 +146,27 @@ function checkKernel(kernel: KernelName) {
       ["sh", "/nonexistent/y", ["/nonexistent/y"], -2],
     ],
   );
+
+  // tracer open -- WORKLOAD: every open exactly, with -F (full paths against the guest's
+  // readlink), and through the perf buffer with raw_tp fork following.
+  for (
+    const [name, full, ready] of [
+      ["open", true, /^tracer: tracing open \(\d+ programs attached\), running/m],
+      ["open_perf", false, /^tracer: tracing open \(\d+ programs attached, perf buffer\)/m],
+    ] as const
+  ) {
+    const section = s.get(name);
+    assert.ok(section, `no ${name} section in the guest output`);
+    assert.equal(section.exit, 7, why(section));
+    assert.match(section.out, ready, why(section));
+    const records = jsonLines(section);
+    for (const e of records) assert.ok(e.cgroup_id > 0 && e.mntns_id > 0, JSON.stringify(e));
+    assert.deepEqual(
+      records.map(({ time: _t, time_ns: _n, cgroup_id: _c, mntns_id: _m, ...rest }) => rest),
+      expectedOpenRecords(steps(section.out), "/tmp/owd", full, true),
+      why(section),
+    );
+  }
 }
 
 /**
