@@ -357,7 +357,7 @@ for (const tool of tools) {
       }× | ${m((r) => r.drainSecs).toFixed(1)} |`,
     );
     console.error(
-      `${tool.name}, ${workers} worker(s): ${delivered}/${issued} delivered over ${ROUNDS} round(s)`,
+      `${tool.name}, ${workers} worker(s): ${delivered}/${issued} delivered (${ROUNDS} rounds)`,
     );
   }
 }

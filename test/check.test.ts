@@ -69,7 +69,7 @@ test(
     const { status, report } = checkJson();
     assert.equal(typeof report.ok, "boolean");
     assert.equal(status, report.ok ? 0 : 1);
-    assert.ok(report.features.length >= 14);
+    assert.ok(report.features.length >= 15);
     for (const f of report.features) {
       assert.equal(typeof f.feature, "string");
       assert.equal(typeof f.available, "boolean");
@@ -89,6 +89,22 @@ test("check agrees: bpf(), privileges and kernel BTF", kernelTest(), () => {
   const id = p.identity();
   const root = id.euid === 0 && ((id.capEff >> 21n) & 1n) === 1n;
   if (root) assert.equal(feature("privileges").available, true);
+});
+
+test("check agrees: the open syscall tracepoints, as tracefs lists them", kernelTest(), () => {
+  const exists = (sys: string) =>
+    ["enter", "exit"].every((d) =>
+      existsSync(`/sys/kernel/tracing/events/syscalls/sys_${d}_${sys}/id`)
+    );
+  const f = feature("open syscall tracepoints");
+  assert.equal(f.available, exists("openat"), f.detail);
+  for (const sys of ["open", "openat2"]) {
+    assert.equal(
+      f.detail.startsWith("openat") && new RegExp(`(^|, )${sys}(,|;|$)`).test(f.detail),
+      exists(sys),
+      `${sys}: ${f.detail}`,
+    );
+  }
 });
 
 test("check agrees: ring buffer maps", kernelTest(), () => {
@@ -348,7 +364,7 @@ test(
     const before = fds();
     const mapsBefore = bpfMaps();
     const report = runProbes(p);
-    assert.equal(report.features.length, 14);
+    assert.equal(report.features.length, 15);
     assert.equal(fds(), before);
     assert.equal(bpfMaps(), mapsBefore);
   },

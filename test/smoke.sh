@@ -23,6 +23,9 @@ set -e
 if [ "$(id -u)" = 0 ] || [ "${CI:-}" = true ]; then  # under CI a missing root fails here
   "$bin" exec --json -- /bin/true smoke 2>/dev/null | grep -q '"args":\["/bin/true","smoke"\]' ||
     { echo "exec --json -- /bin/true smoke: event missing"; exit 1; }
+  # open: the embedded open object; this shell's redirection opens the file.
+  "$bin" open --json -- /bin/sh -c ': > /dev/null' 2>/dev/null | grep -q '"path":"/dev/null"' ||
+    { echo "open --json -- sh -c ': > /dev/null': event missing"; exit 1; }
   "$bin" inspect exec --json | grep -q '"kind":"byte_off"' || { echo "inspect exec: no relocations"; exit 1; }
   "$bin" btf dump task_struct | grep -q '^struct task_struct {' || { echo "btf dump task_struct"; exit 1; }
 fi

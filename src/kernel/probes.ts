@@ -360,6 +360,25 @@ export function probeKprobeTracefs(p: Platform): ProbeResult {
   return ok(f, `${path} present`);
 }
 
+/**
+ * Which syscall tracepoints `tracer open` attaches exist here: openat is needed; open (absent
+ * on arm64 and other newer architectures) and openat2 (5.6+) are skipped where missing.
+ */
+export function probeOpenSyscalls(p: Platform): ProbeResult {
+  const f = "open syscall tracepoints";
+  const root = ensureTracefs(p);
+  if (!root) return no(f, "tracefs not mounted");
+  const has = (sys: string) =>
+    tracepointId("syscalls", `sys_enter_${sys}`, root) !== null &&
+    tracepointId("syscalls", `sys_exit_${sys}`, root) !== null;
+  const present = ["openat", "open", "openat2"].filter(has);
+  const absent = ["open", "openat2"].filter((s) => !present.includes(s));
+  const detail = present.join(", ") +
+    (absent.length ? `; ${absent.join(", ")} not on this kernel (tracer open skips them)` : "");
+  if (!present.includes("openat")) return no(f, `no syscalls/sys_enter_openat: ${detail}`);
+  return ok(f, detail);
+}
+
 /** The active LSMs (securityfs' lsm file, mounting securityfs if needed), or null if unknown. */
 export function activeLsms(p: Platform): string[] | null {
   const path = "/sys/kernel/security/lsm";

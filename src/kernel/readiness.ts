@@ -12,6 +12,7 @@ import {
   probeKprobePmu,
   probeKprobeTracefs,
   probeLsm,
+  probeOpenSyscalls,
   probePerfBuffer,
   probePerfLink,
   probePrivileges,
@@ -85,6 +86,7 @@ export function runProbes(p: Platform): CheckReport {
     needBpf("kprobes (perf PMU)", () => probeKprobePmu(p)),
     probeKprobeTracefs(p),
     needBpf("BPF LSM", () => probeLsm(p)),
+    probeOpenSyscalls(p),
   );
   const missing = missingFor(features);
   return {
