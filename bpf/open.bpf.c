@@ -30,6 +30,9 @@ const volatile bool failed_only = false;    /* only opens that failed */
 /* -f: an open matches if it has any of these flag bits, or an access mode in accmodes. */
 const volatile __u64 flag_bits = 0;
 const volatile __u32 accmodes = 0;          /* bit n: O_ACCMODE == n; with flag_bits 0 and this 0: all */
+/* --path without -F: the path as passed must be path_prefix or below it; length 0 = off. */
+const volatile char path_prefix[OPEN_PREFIX_MAX] = {};
+const volatile __u32 path_prefix_len = 0;
 
 #define STAT_COUNT OPEN_STAT_COUNT
 #include "common.h"
@@ -121,6 +124,21 @@ static __always_inline bool flags_wanted(__u64 flags)
 	if (flags & flag_bits)
 		return true;
 	return (accmodes >> (flags & 3)) & 1;
+}
+
+/* Whether the path as passed (data[0..len)) is path_prefix or below it. */
+static __always_inline bool path_wanted(struct open_event *e, __u64 len)
+{
+	__u32 n = path_prefix_len;
+
+	if (!n)
+		return true;
+	if (len < n || n > OPEN_PREFIX_MAX - 1)
+		return false;
+	for (__u32 i = 0; i < OPEN_PREFIX_MAX - 1 && i < n; i++)
+		if (e->data[i] != path_prefix[i])
+			return false;
+	return len == n || path_prefix[n - 1] == '/' || e->data[n] == '/';
 }
 
 /* State of the -F walk (bpf_loop callback context). */
@@ -308,6 +326,8 @@ static __always_inline int exit_open(void *ctx, long ret, bool full)
 		path_len = n - 1;
 	}
 	e->path_len = path_len;
+	if (!path_wanted(e, path_len))
+		goto done;
 	if (full)
 		full_len = full_path(e, path_len);
 	if (path_len > OPEN_PATH_MAX)

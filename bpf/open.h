@@ -10,6 +10,7 @@
 #define OPEN_FULL_MAX 4096  /* bytes of full-path components kept */
 #define OPEN_NAME_MAX 256   /* one component (NAME_MAX + NUL) */
 #define OPEN_FULL_STEPS 256 /* dentries and mount crossings walked at most */
+#define OPEN_PREFIX_MAX 256 /* --path filtered in the kernel: prefixes up to 255 bytes */
 
 /* open_event.flags */
 #define OPEN_F_PATH_TRUNCATED 1 /* the path as passed is 4096 bytes or longer: cut at 4096 */

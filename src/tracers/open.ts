@@ -2,7 +2,7 @@
 // configuration from the options, and how a struct open_event becomes an OpenRecord.
 // Field offsets come from the object's BTF through EventLayout. Pure.
 
-import { escapeBytes } from "../output/escape.ts";
+import { escapeBytes, isValidUtf8 as isUtf8 } from "../output/escape.ts";
 import type { Hooks } from "./hooks.ts";
 import type { FlagFilter } from "./open-flags.ts";
 import type { EventLayout, TracerDescription } from "./types.ts";
@@ -33,6 +33,9 @@ export const OPEN_SYSCALLS = ["open", "openat", "openat2"] as const;
 export type OpenSyscall = typeof OPEN_SYSCALLS[number];
 
 export const AT_FDCWD = -100;
+
+/** --path prefixes up to this many bytes are filtered in the kernel (bpf/open.h). */
+export const OPEN_PREFIX_MAX = 255;
 
 export interface OpenOptions {
   /** Only this process (tgid). */
@@ -93,6 +96,13 @@ const FOLLOW = {
 /** The open tracer for these options. */
 export function openTracer(opts: OpenOptions = {}): TracerDescription<OpenRecord> {
   const exit = opts.fullPath ? "exit_open_full" : "exit_open_tp";
+  // --path on the path as passed runs in the kernel too (with -F the full path exists only
+  // here); the decoder checks it in every case.
+  const prefix = opts.pathPrefix;
+  const kernelPrefix = prefix && !opts.fullPath && prefix.length <= OPEN_PREFIX_MAX &&
+      isUtf8(prefix)
+    ? new TextDecoder().decode(prefix)
+    : "";
   return {
     object: "open",
     programs: [
@@ -116,6 +126,8 @@ export function openTracer(opts: OpenOptions = {}): TracerDescription<OpenRecord
       failed_only: !!opts.failedOnly,
       flag_bits: opts.flags?.bits ?? 0n,
       accmodes: opts.flags?.accmodes ?? 0,
+      path_prefix: kernelPrefix,
+      path_prefix_len: new TextEncoder().encode(kernelPrefix).length,
       follow_tgid: opts.followTgid ?? 0,
       wakeup_bytes: BigInt(opts.wakeupBytes ?? 0),
     },

@@ -4,6 +4,7 @@
 // each record to the caller. Pure: imports nothing from a runtime.
 
 import type { BpfMap } from "../kernel/map.ts";
+import type { ConstantValue } from "../loader/constants.ts";
 
 /** Where each field of the event struct sits, from the object's BTF (never hand-written). */
 export interface EventLayout {
@@ -31,7 +32,7 @@ export interface TracerDescription<R> {
   /** max_entries overrides by map name (e.g. 1 for a map the chosen options never use). */
   mapSizes?: Record<string, number>;
   /** .rodata variables to set before load, by name. */
-  rodata: Record<string, number | bigint | boolean>;
+  rodata: Record<string, ConstantValue>;
   /** The ring buffer map the events arrive in. */
   ringbuf: string;
   /**
