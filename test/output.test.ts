@@ -10,7 +10,7 @@ import {
 import { displayWidth, Table } from "../src/output/table.ts";
 import { jsonLine, setBytesField, setBytesListField, toJson } from "../src/output/json.ts";
 import type { JsonValue } from "../src/output/json.ts";
-import { clockTime, rfc3339Nanos, secondsSince } from "../src/output/time.ts";
+import { clockTime, rfc3339Boot, rfc3339Nanos, secondsSince } from "../src/output/time.ts";
 
 const b = (...xs: number[]) => new Uint8Array(xs);
 const u = (s: string) => new TextEncoder().encode(s);
@@ -165,4 +165,18 @@ test("time: RFC 3339 with nanoseconds, seconds since start, clock time", () => {
   const d = new Date(1795378311123);
   const hh = String(d.getHours()).padStart(2, "0");
   assert.equal(clockTime(1795378311123456789n), `${hh}:11:51`);
+});
+
+test("rfc3339Boot (number arithmetic) equals rfc3339Nanos(boot + offset), carries and past 2^53", () => {
+  const offsets = [1795378311123456789n, 1795378311999999999n, 1795378311000000000n];
+  const boots = [0n, 1n, 999_999_999n, 1_000_000_001n, 123_456_789_012_345n];
+  boots.push(9007199254740991n, 9007199254740992n, 12_000_000_000_000_000n);
+  let seed = 7;
+  for (let i = 0; i < 2000; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    boots.push(BigInt(seed) * 4_000_000n + BigInt(seed % 1000));
+  }
+  for (const off of offsets) {
+    for (const b of boots) assert.equal(rfc3339Boot(b, off), rfc3339Nanos(b + off), `${b} ${off}`);
+  }
 });

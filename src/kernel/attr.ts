@@ -266,6 +266,9 @@ export interface ProgInfo {
   jitedProgLen: number;
   nrMapIds: number;
   btfId: number;
+  /** Time spent in the program and runs, counted while kernel.bpf_stats_enabled is 1. */
+  runTimeNs: bigint;
+  runCnt: bigint;
 }
 export function decodeProgInfo(b: Uint8Array): ProgInfo {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -278,6 +281,8 @@ export function decodeProgInfo(b: Uint8Array): ProgInfo {
     nrMapIds: dv.getUint32(52, true),
     name: cStr(b, 64, 16),
     btfId: dv.getUint32(128, true),
+    runTimeNs: dv.getBigUint64(192, true),
+    runCnt: dv.getBigUint64(200, true),
   };
 }
 

@@ -63,8 +63,9 @@ function decodeCodePoint(bytes: Uint8Array, i: number, n: number): number {
   return cp;
 }
 
-/** True when the bytes are valid UTF-8 (no overlong forms, no surrogates). */
-export function isValidUtf8(bytes: Uint8Array): boolean {
+/** True when the bytes are valid UTF-8 (no overlong forms, no surrogates); KernelText strings are. */
+export function isValidUtf8(bytes: KernelText): boolean {
+  if (typeof bytes === "string") return true;
   for (let i = 0; i < bytes.length;) {
     if (bytes[i] < 0x80) {
       i++;
@@ -77,8 +78,38 @@ export function isValidUtf8(bytes: Uint8Array): boolean {
   return true;
 }
 
-/** The escaped text of bytes (see the rule at the top of this file). */
-export function escapeBytes(bytes: Uint8Array): string {
+/**
+ * Bytes from the kernel as the decoders hand them on: a string when they are all printable
+ * ASCII without a backslash (the string is then exactly the bytes, its escaped text and its
+ * UTF-8 decoding at once), else the bytes themselves. Most names are plain, and a string
+ * costs the hot path neither a copy of the bytes nor their escaping.
+ */
+export type KernelText = string | Uint8Array;
+
+const utf8Decoder = new TextDecoder();
+
+/** bytes[start, end) as KernelText: a string when plain ASCII, else a copy of the bytes. */
+export function kernelText(bytes: Uint8Array, start: number, end: number): KernelText {
+  for (let i = start; i < end; i++) {
+    const b = bytes[i];
+    if (b < 0x20 || b >= 0x7f || b === 0x5c) return bytes.slice(start, end);
+  }
+  if (end - start <= 16) {
+    let s = "";
+    for (let i = start; i < end; i++) s += String.fromCharCode(bytes[i]);
+    return s;
+  }
+  return utf8Decoder.decode(bytes.subarray(start, end));
+}
+
+/** The bytes of KernelText. */
+export function textBytes(t: KernelText): Uint8Array {
+  return typeof t === "string" ? encoder.encode(t) : t;
+}
+
+/** The escaped text of bytes (see the rule at the top of this file); KernelText strings as they are. */
+export function escapeBytes(bytes: KernelText): string {
+  if (typeof bytes === "string") return bytes;
   // Fast path: printable ASCII without a backslash.
   let plain = true;
   for (let i = 0; i < bytes.length; i++) {

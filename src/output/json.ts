@@ -9,7 +9,7 @@
 // 64-bit integers are written as exact JSON numbers (bigints included, never rounded).
 // Pure: imports nothing from a runtime.
 
-import { escapeBytes, isValidUtf8 } from "./escape.ts";
+import { escapeBytes, isValidUtf8, type KernelText } from "./escape.ts";
 
 export type JsonValue =
   | string
@@ -35,9 +35,11 @@ export function base64(bytes: Uint8Array): string {
 export function setBytesField(
   record: Record<string, JsonValue>,
   name: string,
-  bytes: Uint8Array,
+  bytes: KernelText,
 ): void {
-  if (isValidUtf8(bytes)) {
+  if (typeof bytes === "string") {
+    record[name] = bytes; // plain ASCII: exact as it is
+  } else if (isValidUtf8(bytes)) {
     record[name] = utf8.decode(bytes);
   } else {
     record[name] = escapeBytes(bytes);

@@ -40,18 +40,25 @@ export class Table {
     for (let i = 0; i <= last; i++) {
       const cell = cells[i];
       const w = displayWidth(cell);
-      if (w > this.widths[i] && i < last) this.widths[i] = w;
       if (i === last) {
-        s += this.columns[i].align === "right"
-          ? " ".repeat(Math.max(0, this.widths[i] - w)) + cell
-          : cell;
+        s += this.columns[i].align === "right" ? pad(this.widths[i] - w) + cell : cell;
         break;
       }
-      const pad = " ".repeat(this.widths[i] - w);
-      s += (this.columns[i].align === "right" ? pad + cell : cell + pad) + " ";
+      if (w > this.widths[i]) this.widths[i] = w;
+      s += this.columns[i].align === "right"
+        ? pad(this.widths[i] - w) + cell + " "
+        : cell + pad(this.widths[i] - w + 1);
     }
-    return s.trimEnd() + "\n";
+    // Only an empty last cell can leave spaces at the end.
+    return (cells[last] === "" ? s.trimEnd() : s) + "\n";
   }
+}
+
+const SPACES = " ".repeat(256);
+
+/** n spaces (none for n <= 0). */
+function pad(n: number): string {
+  return n <= 0 ? "" : n <= 256 ? SPACES.slice(0, n) : " ".repeat(n);
 }
 
 /**

@@ -6,14 +6,53 @@ function pad(n: number | bigint, width: number): string {
   return String(n).padStart(width, "0");
 }
 
+/** The last second formatted by rfc3339Nanos, and its text up to the dot: events come in bursts. */
+let lastSecond = NaN;
+let lastPrefix = "";
+
 /** RFC 3339 UTC time with nanoseconds, e.g. "2026-11-22T20:11:51.123456789Z". */
 export function rfc3339Nanos(wallNs: bigint): string {
-  const ms = Number(wallNs / 1_000_000n);
-  const d = new Date(ms);
-  const ns = ((wallNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
-  return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-${pad(d.getUTCDate(), 2)}T` +
-    `${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.` +
-    `${pad(ns, 9)}Z`;
+  const ns = Number(((wallNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n);
+  return rfc3339(Number((wallNs - BigInt(ns)) / 1_000_000_000n), ns);
+}
+
+/**
+ * rfc3339Nanos(bootNs + offsetNs) with number arithmetic, exact while bootNs < 2^53 (104 days
+ * of uptime; later it takes the bigint path): the hot path of every JSON record.
+ */
+export function rfc3339Boot(bootNs: bigint, offsetNs: bigint): string {
+  if (bootNs >= 9007199254740992n || offsetNs !== cachedOffset) {
+    if (bootNs >= 9007199254740992n) return rfc3339Nanos(bootNs + offsetNs);
+    cachedOffset = offsetNs;
+    const rem = ((offsetNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+    offsetSec = Number((offsetNs - rem) / 1_000_000_000n);
+    offsetRem = Number(rem);
+  }
+  const n = Number(bootNs);
+  const sec = Math.floor(n / 1e9);
+  let ns = n - sec * 1e9 + offsetRem;
+  let carry = 0;
+  if (ns >= 1e9) {
+    ns -= 1e9;
+    carry = 1;
+  }
+  return rfc3339(sec + offsetSec + carry, ns);
+}
+
+let cachedOffset = -1n;
+let offsetSec = 0;
+let offsetRem = 0;
+
+/** The text of a UTC second and nanoseconds. */
+function rfc3339(second: number, ns: number): string {
+  if (second !== lastSecond) {
+    const d = new Date(second * 1000);
+    lastPrefix = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1, 2)}-` +
+      `${pad(d.getUTCDate(), 2)}T${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:` +
+      `${pad(d.getUTCSeconds(), 2)}.`;
+    lastSecond = second;
+  }
+  return lastPrefix + pad(ns, 9) + "Z";
 }
 
 /** Local clock time "HH:MM:SS" (the -T column, as execsnoop prints it; TZ from the runtime). */

@@ -4,7 +4,7 @@
 
 import { jsonLine, type JsonValue } from "../output/json.ts";
 import type { Column } from "../output/table.ts";
-import { clockTime, rfc3339Nanos, secondsSince } from "../output/time.ts";
+import { clockTime, rfc3339Boot, rfc3339Nanos, secondsSince } from "../output/time.ts";
 
 export interface FormatOptions {
   json?: boolean;
@@ -52,7 +52,12 @@ export function jsonHead(
   type: string,
   timeNs: bigint,
 ): Record<string, JsonValue> {
-  return { type, time: rfc3339Nanos(timeNs + o.wallOffsetNs), time_ns: timeNs };
+  return {
+    type,
+    time: rfc3339Boot(timeNs, o.wallOffsetNs),
+    // A number where exact, so the JSON writer need not copy the record to convert a bigint.
+    time_ns: timeNs < 9007199254740992n ? Number(timeNs) : timeNs,
+  };
 }
 
 /** The lost-events report: a comment line in the table, a "lost" record in JSON. */

@@ -43,9 +43,18 @@ function table(arch: Arch): [string, number][] {
 
 const bit = (arch: Arch, name: string) => table(arch).find(([n]) => n === name)![1];
 
+/** Open flags as the decoder gives them: a number, or a bigint when past 2^53. */
+export type OpenFlags = number | bigint;
+
+/** The low 32 bits (all the flags Linux has) and the rest. */
+function split(flags: OpenFlags): [number, OpenFlags] {
+  if (typeof flags === "number") return [flags >>> 0, Math.floor(flags / 2 ** 32)];
+  return [Number(flags & 0xffffffffn), flags >> 32n];
+}
+
 /** Whether the open's flags make it take a mode (O_CREAT or O_TMPFILE). */
-export function takesMode(flags: bigint, arch: Arch = "x64"): boolean {
-  return (flags & BigInt(bit(arch, "O_CREAT") | bit(arch, "__O_TMPFILE"))) !== 0n;
+export function takesMode(flags: OpenFlags, arch: Arch = "x64"): boolean {
+  return (split(flags)[0] & (bit(arch, "O_CREAT") | bit(arch, "__O_TMPFILE"))) !== 0;
 }
 
 /**
@@ -53,25 +62,48 @@ export function takesMode(flags: bigint, arch: Arch = "x64"): boolean {
  * O_SYNC (__O_SYNC|O_DSYNC) and O_TMPFILE (__O_TMPFILE|O_DIRECTORY) are named as the
  * programs wrote them; unknown bits are shown in hex.
  */
-export function flagNames(flags: bigint, arch: Arch = "x64"): string {
-  const names: string[] = [];
-  const acc = Number(flags & 3n);
-  names.push(acc < 3 ? ACCMODES[acc] : "O_ACCMODE");
-  let rest = flags & ~3n;
-  const has = (v: number) => (rest & BigInt(v)) === BigInt(v);
-  const take = (name: string, v: number) => {
-    names.push(name);
-    rest &= ~BigInt(v);
-  };
+export function flagNames(flags: OpenFlags, arch: Arch = "x64"): string {
+  // A program opens with a handful of flag sets: the names are kept per value.
+  const cache = NAMES[arch];
+  const known = typeof flags === "number" ? cache.get(flags) : undefined;
+  if (known !== undefined) return known;
+  const names = nameFlags(flags, arch);
+  if (typeof flags === "number") {
+    if (cache.size >= 1024) cache.clear();
+    cache.set(flags, names);
+  }
+  return names;
+}
+
+const NAMES: Record<Arch, Map<number, string>> = { x64: new Map(), arm64: new Map() };
+
+function nameFlags(flags: OpenFlags, arch: Arch): string {
+  const [lo, hi] = split(flags);
   const sync = bit(arch, "__O_SYNC") | bit(arch, "O_DSYNC");
   const tmpfile = bit(arch, "__O_TMPFILE") | bit(arch, "O_DIRECTORY");
+  let names = ACCMODES[lo & 3] ?? "O_ACCMODE";
+  let rest = (lo & ~3) >>> 0;
   for (const [name, v] of table(arch)) {
-    if (name === "O_DSYNC" && has(sync)) take("O_SYNC", sync);
-    else if (name === "O_DIRECTORY" && has(tmpfile)) take("O_TMPFILE", tmpfile);
-    else if (!name.startsWith("__") && has(v)) take(name, v);
+    if (!(rest & v)) continue;
+    if (name === "O_DSYNC" && (rest & sync) === sync) {
+      names += "|O_SYNC";
+      rest &= ~sync;
+    } else if (name === "O_DIRECTORY" && (rest & tmpfile) === tmpfile) {
+      names += "|O_TMPFILE";
+      rest &= ~tmpfile;
+    } else if (!name.startsWith("__")) {
+      names += "|" + name;
+      rest &= ~v;
+    }
   }
-  if (rest !== 0n) names.push(`0x${rest.toString(16)}`);
-  return names.join("|");
+  rest >>>= 0;
+  if (rest !== 0 || hi) {
+    const unknown = typeof flags === "bigint" || hi
+      ? (BigInt(hi) << 32n) | BigInt(rest)
+      : BigInt(rest);
+    names += `|0x${unknown.toString(16)}`;
+  }
+  return names;
 }
 
 /** The -f filter: bits (any of them) and access modes (bit n: O_ACCMODE == n). */

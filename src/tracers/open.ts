@@ -2,7 +2,15 @@
 // configuration from the options, and how a struct open_event becomes an OpenRecord.
 // Field offsets come from the object's BTF through EventLayout. Pure.
 
-import { escapeBytes, isValidUtf8 as isUtf8 } from "../output/escape.ts";
+import {
+  escapeBytes,
+  isValidUtf8 as isUtf8,
+  type KernelText,
+  kernelText,
+  textBytes,
+} from "../output/escape.ts";
+import { byteViews, cStringEnd, u64 } from "../events/read.ts";
+import type { OpenFlags } from "./open-flags.ts";
 import type { Hooks } from "./hooks.ts";
 import type { FlagFilter } from "./open-flags.ts";
 import type { EventLayout, TracerDescription } from "./types.ts";
@@ -72,19 +80,19 @@ export interface OpenRecord {
   /** The directory fd as passed (AT_FDCWD for open()). */
   dirfd: number;
   /** O_* as passed (openat2: open_how.flags). */
-  flags: bigint;
+  flags: OpenFlags;
   mode: number;
   syscall: OpenSyscall;
-  comm: Uint8Array;
+  comm: KernelText;
   /** The path as passed. */
-  path: Uint8Array;
+  path: KernelText;
   pathTruncated: boolean;
   /** The path could not be read from the caller's memory. */
   pathFault: boolean;
   /** -F: the absolute path, or null (not asked, or not known). */
-  fullPath: Uint8Array | null;
+  fullPath: KernelText | null;
   fullPathTruncated: boolean;
-  cgroupId: bigint;
+  cgroupId: number | bigint;
   mntnsId: number;
 }
 
@@ -138,11 +146,6 @@ export function openTracer(opts: OpenOptions = {}): TracerDescription<OpenRecord
     eventType: "open_event",
     decoder: (layout) => openDecoder(layout, opts),
   };
-}
-
-function cBytes(bytes: Uint8Array): Uint8Array {
-  const nul = bytes.indexOf(0);
-  return nul < 0 ? bytes : bytes.subarray(0, nul);
 }
 
 const SLASH = 0x2f;
@@ -206,33 +209,37 @@ export function openDecoder(
   const oOpenFlags = f("open_flags"), oPid = f("pid"), oTid = f("tid"), oUid = f("uid");
   const oRet = f("ret"), oDirfd = f("dirfd"), oMode = f("mode"), oPlen = f("path_len");
   const oFlen = f("full_len"), oFlags = f("flags"), oSys = f("syscall");
-  const comm = layout.field("comm"), data = layout.field("data");
+  const comm = layout.field("comm"), data = layout.field("data").offset;
+  const bytesOf = byteViews();
   return (view, offset, len) => {
-    const bytesAt = (o: number, n: number) =>
-      new Uint8Array(view.buffer, view.byteOffset + offset + o, n).slice();
-    const commBytes = cBytes(bytesAt(comm.offset, comm.size));
+    const bytes = bytesOf(view);
+    const at = view.byteOffset + offset;
+    const commStart = at + comm.offset;
+    const commText = kernelText(bytes, commStart, cStringEnd(bytes, commStart, comm.size));
     // The regex sees the comm as printed (UTF-8 decoded, other bytes escaped).
-    if (name && !name.test(escapeBytes(commBytes))) return null;
+    if (name && !name.test(escapeBytes(commText))) return null;
     const plen = view.getUint32(offset + oPlen, true);
     const flen = view.getUint32(offset + oFlen, true);
-    if (data.offset + plen + flen > len) {
+    if (data + plen + flen > len) {
       throw new RangeError(`open_event: ${plen}+${flen} data bytes in a ${len}-byte record`);
     }
     const flags = view.getUint32(offset + oFlags, true);
-    const path = bytesAt(data.offset, plen);
+    const path = kernelText(bytes, at + data, at + data + plen);
     const pathFault = (flags & OPEN_F_PATH_FAULT) !== 0;
-    let fullPath: Uint8Array | null = null;
+    let fullPath: KernelText | null = null;
     const fullTruncated = (flags & OPEN_F_FULL_TRUNCATED) !== 0;
     if (flags & OPEN_F_FULL) {
-      fullPath = joinFullPath(bytesAt(data.offset + plen, flen), path, {
+      const components = bytes.subarray(at + data + plen, at + data + plen + flen);
+      const joined = joinFullPath(components, textBytes(path), {
         dirOf: (flags & OPEN_F_FULL_DIR) !== 0,
         truncated: fullTruncated,
         deleted: (flags & OPEN_F_DELETED) !== 0,
       });
-    } else if (full && path.length > 0 && path[0] === SLASH) {
+      fullPath = kernelText(joined, 0, joined.length);
+    } else if (full && plen > 0 && bytes[at + data] === SLASH) {
       fullPath = path; // a failed absolute open: the path as passed is the full path
     }
-    if (pathPrefix && !underPrefix(fullPath ?? path, pathPrefix)) return null;
+    if (pathPrefix && !underPrefix(textBytes(fullPath ?? path), pathPrefix)) return null;
     const sys = view.getUint32(offset + oSys, true);
     if (sys >= OPEN_SYSCALLS.length) throw new RangeError(`open_event: syscall ${sys}`);
     return {
@@ -242,17 +249,17 @@ export function openDecoder(
       uid: view.getUint32(offset + oUid, true),
       ret: view.getInt32(offset + oRet, true),
       dirfd: view.getInt32(offset + oDirfd, true),
-      flags: view.getBigUint64(offset + oOpenFlags, true),
+      flags: u64(view, offset + oOpenFlags),
       mode: view.getUint32(offset + oMode, true),
       syscall: OPEN_SYSCALLS[sys],
-      comm: commBytes,
+      comm: commText,
       path,
       pathTruncated: (flags & OPEN_F_PATH_TRUNCATED) !== 0,
       pathFault,
       fullPath: pathFault ? null : fullPath,
       fullPathTruncated: fullTruncated,
-      cgroupId: view.getBigUint64(offset + oCgroup, true),
-      mntnsId: Number(view.getBigUint64(offset + oMntns, true)),
+      cgroupId: u64(view, offset + oCgroup),
+      mntnsId: view.getUint32(offset + oMntns, true), // an inode number: 32 bits
     };
   };
 }

@@ -85,6 +85,11 @@ export interface RunningTracer<R> {
   readonly skipped: string[];
   /** Names of the stats counters, by index (index 0: lost). */
   readonly statNames: readonly string[];
+  /**
+   * Each loaded program's kernel run time and run count (counted only while the sysctl
+   * kernel.bpf_stats_enabled is 1): where the kernel-side time per event goes.
+   */
+  programStats(): { name: string; runTimeNs: bigint; runCnt: bigint }[];
   /** Where the events arrive. */
   readonly buffer: EventBuffer;
   close(): void;
@@ -213,6 +218,11 @@ export function startTracer<R>(
     skipped,
     statNames: desc.stats.names,
     buffer,
+    programStats: () =>
+      [...c.programs.values()].map((prog) => {
+        const info = prog.program.info();
+        return { name: prog.name, runTimeNs: info.runTimeNs, runCnt: info.runCnt };
+      }),
     async poll(timeoutMs, onRecord) {
       if (closed) return 0;
       const n = await r.poll(handler(onRecord), timeoutMs);
