@@ -18,9 +18,11 @@
 // that path has appeared for 1 s, at most 60 s) and is stopped with SIGINT. Delivered = output
 // lines naming that path; reported lost = what the tool said it lost ("tracer: N events, M lost"
 // at exit; "Lost N events" lines from libbpf-tools and bpftrace; 0 from a tool that never says);
-// unaccounted = issued - delivered - reported lost: the silent loss. With --rounds > 1 every
-// column is the median over the rounds. A tool that fails to start gets a "failed" row with the
-// first line of its stderr. `--tracer` may carry arguments (`--tracer 'deno run -A src/main.ts'`).
+// unaccounted = issued - delivered - reported lost: the silent loss. A tool's loss count covers
+// every open it dropped, the host's other opens too, so on a busy host unaccounted can dip below
+// 0. With --rounds > 1 each column is its own median over the rounds (they need not add up). A
+// tool that fails to start gets a "failed" row with the first line of its stderr. `--tracer` may
+// carry arguments (`--tracer 'deno run -A src/main.ts'`).
 // Needs root; prints a Markdown table.
 
 import { spawn, spawnSync } from "node:child_process";
