@@ -10,6 +10,9 @@ import { join } from "node:path";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
 import { getPlatform } from "../src/platform/index.ts";
+import { probeTpBtf } from "../src/kernel/probes.ts";
+
+const platform = await getPlatform();
 import {
   assertNoLeftovers,
   b64,
@@ -22,6 +25,15 @@ import {
 } from "./tracer-cli.ts";
 
 const tracer = (args: string[], timeout?: number) => runTracer("exec", args, timeout);
+
+/**
+ * Whether this kernel lets a tp_btf program attach: asked by loading one and attaching it to
+ * sched_switch (bpftool's "program_type tracing" verdict probes fentry, which a kernel may
+ * refuse while it takes tp_btf, as this host does).
+ */
+function kernelTakesTpBtf(): boolean {
+  return probeTpBtf(platform).available;
+}
 const background = (args: string[]) => backgroundTracer("exec", args);
 
 const dir = mkdtempSync(join(tmpdir(), "exec-e2e-"));
@@ -61,9 +73,30 @@ function exactWorkloadEvents(extra: string[]): void {
   build();
   const out = join(dir, "out.jsonl");
   const before = Date.now();
-  const r = tracer(["-x", "--json", "-o", out, ...extra, "--", WORKLOAD, MANIFEST, NOEXEC]);
+  const r = tracer(["-x", "-v", "--json", "-o", out, ...extra, "--", WORKLOAD, MANIFEST, NOEXEC]);
   const after = Date.now();
   assert.equal(r.status, 7, `exit status is the workload's (stderr: ${r.stderr})`);
+  // The hooks that ran: tp_btf where the kernel takes it (asked directly) unless tracepoints
+  // were asked for (--hooks tracepoint, or --btf); the syscall tracepoints of failed execs.
+  const tpBtf = !extra.includes("--hooks") && !extra.includes("--btf") && kernelTakesTpBtf();
+  const attached = [...r.stderr.matchAll(/^tracer: attached (.*)$/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(
+    attached,
+    [
+      ...(tpBtf
+        ? ["tp_btf sched_process_exec", "tp_btf sched_process_exit", "tp_btf sched_process_fork"]
+        : [
+          "raw_tp sched_process_exit",
+          "raw_tp sched_process_fork",
+          "tracepoint sched/sched_process_exec",
+        ]),
+      "tracepoint syscalls/sys_enter_execve",
+      "tracepoint syscalls/sys_enter_execveat",
+      "tracepoint syscalls/sys_exit_execve",
+      "tracepoint syscalls/sys_exit_execveat",
+    ].sort(),
+    r.stderr,
+  );
   const events = readFileSync(out, "utf8").trimEnd().split("\n").map((l) => JSON.parse(l));
   const pids = manifest();
   const w = events[0].pid;

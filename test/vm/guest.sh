@@ -43,8 +43,8 @@ section() {
 }
 
 section check ./tracer check --json
-section exec ./tracer exec -x --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
-section exec_tp ./tracer exec --hooks tracepoint --json -- /bin/true x
+section exec ./tracer exec -x -v --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
+section exec_tp ./tracer exec --hooks tracepoint -v --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
 # The open workload's directory, as test/open-workload.ts expects it.
 mkdir -p /tmp/owd/sub && echo a > /tmp/owd/rel.txt && echo b > /tmp/owd/sub/target.txt &&

@@ -126,6 +126,22 @@ function checkKernel(kernel: KernelName) {
     [fail.filename, fail.args, fail.ret, fail.error, fail.ppid, fail.comm],
     ["/nonexistent/x", ["/nonexistent/x", "arg"], -2, "ENOENT", sh.pid, "sh"],
   );
+  // The hooks: tp_btf where check found it works, the tracepoint fallback otherwise.
+  const hooks = (section: { out: string }) =>
+    [...section.out.matchAll(/^tracer: attached (\S+) (\S+)$/gm)]
+      .filter((m) => m[2].startsWith("sched"))
+      .map((m) => `${m[1]} ${m[2]}`).sort();
+  assert.deepEqual(
+    hooks(exec),
+    avail.get("tp_btf")
+      ? ["tp_btf sched_process_exec", "tp_btf sched_process_exit", "tp_btf sched_process_fork"]
+      : [
+        "raw_tp sched_process_exit",
+        "raw_tp sched_process_fork",
+        "tracepoint sched/sched_process_exec",
+      ],
+    why(exec),
+  );
   for (const e of events) {
     assert.equal(e.args_truncated, false);
     assert.ok(e.time_ns > 0 && e.mntns_id > 0 && e.cgroup_id > 0, JSON.stringify(e));
@@ -135,6 +151,15 @@ function checkKernel(kernel: KernelName) {
   const tp = s.get("exec_tp");
   assert.ok(tp, "no exec_tp section in the guest output");
   assert.equal(tp.exit, 0, why(tp));
+  assert.deepEqual(
+    hooks(tp),
+    [
+      "raw_tp sched_process_exit",
+      "raw_tp sched_process_fork",
+      "tracepoint sched/sched_process_exec",
+    ],
+    why(tp),
+  );
   const tpEvents = jsonLines(tp);
   assert.deepEqual(
     tpEvents.map((e) => [e.comm, e.filename, e.args, e.ret, e.pcomm]),
