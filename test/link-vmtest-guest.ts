@@ -1,7 +1,7 @@
 // Runs inside a qemu guest (test/link-vmtest.sh) on a kernel that has kprobes and fentry
 // (Debian 6.1), as a bundle executed by the compiled tracer (BUN_BE_BUN=1): loads
 // test/fixtures/loader/kinds.bpf.o (embedded by the runner as KINDS_B64), attaches
-// fentry, kprobe and kretprobe programs (kprobes both through the PMU and through tracefs
+// fentry, fexit, kprobe and kretprobe programs (kprobes both through the PMU and through tracefs
 // kprobe_events), triggers vfs_read, checks the .bss hit counters moved, closes, and checks
 // nothing of ours stays loaded. Then the getpid tracepoint object (GETPID_B64): CO-RE
 // against this kernel's task_struct (parent pid), ring buffer events with exact fields.
@@ -27,6 +27,7 @@ let failed = 0;
 
 const cases: [string, string, "fentry" | "pmu" | "tracefs"][] = [
   ["fentry_vfs_read", "fentry_hits", "fentry"],
+  ["fexit_vfs_read", "fexit_hits", "fentry"],
   ["kprobe_vfs_read", "kprobe_hits", "pmu"],
   ["kprobe_vfs_read", "kprobe_hits", "tracefs"],
   ["kretprobe_vfs_read", "kretprobe_hits", "pmu"],
