@@ -2,8 +2,14 @@
 # The project's test command (README): installs what it needs, then runs the format check,
 # lint, type check, the test suites under Deno and under Bun, and the compiled binary's smoke
 # test. Last line: "N passed, N failed[, N skipped]", summed from the runners' own counts.
+#
+# A test skipped because root, BTF or bpf() is missing makes the run fail (exit 1), as it
+# would under CI=true where such tests fail instead: a run that tested nothing of the kernel
+# side must not read as a pass. `--allow-skip` accepts the skips (e.g. a quick unprivileged run).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+allow_skip=0
+[ "${1:-}" = "--allow-skip" ] && allow_skip=1
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
 export NO_COLOR=1
 DENO=node_modules/.bin/deno
@@ -11,10 +17,14 @@ BUN=node_modules/.bin/bun
 passed=0 failed=0 skipped=0
 log=$(mktemp -d)
 
-step() { # name, command...: a check that counts as one test
+step() { # name, command...: a check that counts as one test; exit 77 means it was skipped
   local name=$1; shift
-  if "$@" >"$log/step.out" 2>&1; then
+  "$@" >"$log/step.out" 2>&1
+  local rc=$?
+  if [ $rc -eq 0 ]; then
     passed=$((passed + 1)); echo "ok   $name"
+  elif [ $rc -eq 77 ]; then
+    skipped=$((skipped + 1)); echo "SKIP $name"; tail -n 5 "$log/step.out"
   else
     failed=$((failed + 1)); echo "FAIL $name"; tail -n 40 "$log/step.out"
   fi
@@ -75,6 +85,11 @@ step "compiled binary smoke test" smoke
 deno_suite "vmtest" test/vm/kernels.vmtest.ts
 
 rm -rf "$log"
+if [ "$skipped" -gt 0 ] && [ $allow_skip -eq 0 ]; then
+  echo "test.sh: $skipped tests were skipped (no root, BTF or bpf()?): that is a failure;" \
+    "run as root, or pass --allow-skip to accept it"
+  failed=$((failed + 1))
+fi
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"
 else
