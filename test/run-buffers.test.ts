@@ -11,7 +11,10 @@ import { kernelObjectFds } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { type ExecRecord, execTracer } from "../src/tracers/exec.ts";
 import { type EventBuffer, startTracer } from "../src/tracers/run.ts";
-import { TracerError } from "../src/errors.ts";
+import { SysError, TracerError } from "../src/errors.ts";
+import type { Platform } from "../src/platform/types.ts";
+import { BpfCmd, MapType } from "../src/kernel/constants.ts";
+import { mapCreate } from "../src/kernel/bpf.ts";
 
 const decoder = new TextDecoder();
 
@@ -70,5 +73,64 @@ test(
         /exec tracer cannot send its events to a perf buffer/.test(e.message),
     );
     assert.deepEqual(kernelObjectFds(), before);
+  },
+);
+
+test(
+  "without ring buffer maps (a kernel before 5.8: map create says EINVAL) the runner picks the perf buffer by itself and it works",
+  kernelTest(),
+  async () => {
+    const real = await getPlatform();
+    // The platform, except that creating a BPF_MAP_TYPE_RINGBUF fails as old kernels fail it.
+    const refused: string[] = [];
+    const p: Platform = Object.create(real);
+    p.bpf = (cmd, attr, step) => {
+      const mapType = new DataView(attr.buffer, attr.byteOffset).getUint32(0, true);
+      if (cmd === BpfCmd.MAP_CREATE && mapType === MapType.RINGBUF) {
+        refused.push(step);
+        throw new SysError(step, 22);
+      }
+      return real.bpf(cmd, attr, step);
+    };
+    const t = startTracer(p, execTracer({}));
+    try {
+      assert.equal(t.buffer, "perf");
+      assert.ok(refused.length >= 1, "the ring buffer was never tried");
+      const child = spawnSync("/bin/true", ["run-buffers-auto"]);
+      const seen: ExecRecord[] = [];
+      const deadline = performance.now() + 5000;
+      while (seen.length === 0 && performance.now() < deadline) {
+        await t.poll(100, (r) => {
+          if (r.pid === child.pid) seen.push(r);
+        });
+      }
+      assert.deepEqual(seen.map((r) => r.args.map((a) => decoder.decode(a))), [[
+        "/bin/true",
+        "run-buffers-auto",
+      ]]);
+    } finally {
+      t.close();
+    }
+    // And with the real platform the ring buffer is chosen (this kernel has it: checked by
+    // creating one).
+    let hasRing = true;
+    try {
+      mapCreate(real, {
+        type: MapType.RINGBUF,
+        keySize: 0,
+        valueSize: 0,
+        maxEntries: 4096,
+        name: "t_rb",
+      })
+        .close();
+    } catch {
+      hasRing = false;
+    }
+    const t2 = startTracer(real, execTracer({}));
+    try {
+      assert.equal(t2.buffer, hasRing ? "ring" : "perf");
+    } finally {
+      t2.close();
+    }
   },
 );
