@@ -38,7 +38,7 @@ node_modules/.bin/deno run -A build.ts --target bun-linux-x64-baseline --out "$w
 init=$work/root
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}
 cp /bin/busybox "$init/bin/busybox"
-for app in sh mount mkdir cat echo ls ln poweroff sleep grep true false id uname head wc rm chmod env dmesg; do
+for app in sh mount umount cp mkdir cat echo ls ln poweroff sleep grep true false id uname head wc rm chmod env dmesg; do
   ln -s busybox "$init/bin/$app"
 done
 cp "$work/tracer" "$init/work/tracer"

@@ -17,8 +17,8 @@ import { Kind } from "../src/btf/types.ts";
 import { SysError } from "../src/errors.ts";
 import { linkCreate, mapCreate, progLoad, rawTracepointOpen } from "../src/kernel/bpf.ts";
 import { AttachType, Helper, MapType, ProgType } from "../src/kernel/constants.ts";
-import { tracepointEvent } from "../src/kernel/perf.ts";
-import { tracepointId } from "../src/kernel/tracefs.ts";
+import { kprobeEvent, tracepointEvent } from "../src/kernel/perf.ts";
+import { kprobePmu, tracepointId } from "../src/kernel/tracefs.ts";
 import type { ProbeResult } from "../src/kernel/probes.ts";
 import { type CheckReport, missingFor, runProbes } from "../src/kernel/readiness.ts";
 import { formatCheckTable } from "../src/cli/check.ts";
@@ -105,6 +105,20 @@ test("check agrees: the open syscall tracepoints, as tracefs lists them", kernel
       `${sys}: ${f.detail}`,
     );
   }
+});
+
+test("check agrees: perf event arrays", kernelTest(), () => {
+  const direct = works((keep) => {
+    keep(mapCreate(p, {
+      type: MapType.PERF_EVENT_ARRAY,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 2,
+      name: "t_chk_pea",
+    }));
+  });
+  const f = feature("perf event arrays");
+  assert.equal(f.available, direct, f.detail);
 });
 
 test("check agrees: ring buffer maps", kernelTest(), () => {
@@ -214,9 +228,18 @@ test("check agrees: fentry and fexit (whatever this kernel says)", kernelTest(),
 });
 
 test("check agrees: kprobes through the perf PMU and tracefs", kernelTest(), () => {
-  const pmu = existsSync("/sys/bus/event_source/devices/kprobe/type");
-  if (!pmu) assert.equal(feature("kprobes (perf PMU)").available, false);
-  else assert.match(feature("kprobes (perf PMU)").detail, /PMU type|kprobe/);
+  // Asked directly: a kprobe program attached with the perf ioctl to a kprobe perf event on
+  // vfs_read (the probe itself uses a BPF link).
+  const pmu = kprobePmu();
+  const direct = pmu !== null && works((keep) => {
+    const prog = keep(
+      progLoad(p, { type: ProgType.KPROBE, insns: RET0, license: "GPL", name: "t_chk_kp" }),
+    );
+    keep(kprobeEvent(p, pmu.type, "vfs_read")).setBpf(prog.fd);
+  });
+  const f = feature("kprobes (perf PMU)");
+  assert.equal(f.available, direct, f.detail);
+  if (direct) assert.match(f.detail, /^attached to \S+ \(PMU type \d+\)$/);
   const tracefs = existsSync("/sys/kernel/tracing/kprobe_events") ||
     existsSync("/sys/kernel/debug/tracing/kprobe_events");
   assert.equal(feature("kprobes (tracefs)").available, tracefs);

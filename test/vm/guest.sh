@@ -52,6 +52,12 @@ mkdir -p /tmp/owd/sub && echo a > /tmp/owd/rel.txt && echo b > /tmp/owd/sub/targ
   chmod 755 /tmp/owd
 section open ./tracer open -F --json -- ./open-workload /tmp/owd
 section open_perf ./tracer open --buffer perf --hooks tracepoint --json -- ./open-workload /tmp/owd
+# --btf FILE on a kernel whose /sys/kernel/btf/vmlinux is hidden (a tmpfs over it): the file is
+# all the tracer has, so exact records prove it was used.
+cp /sys/kernel/btf/vmlinux /tmp/vmlinux.btf && mount -t tmpfs none /sys/kernel/btf
+section exec_nobtf ./tracer exec -- /bin/true nobtf
+section exec_btf ./tracer exec --btf /tmp/vmlinux.btf --json -- /bin/true btf
+umount /sys/kernel/btf
 echo "=== dmesg"
 dmesg -r | grep '^<[0-4]>'
 echo "=== dmesg exit=0"

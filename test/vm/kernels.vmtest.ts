@@ -180,6 +180,23 @@ function checkKernel(kernel: KernelName) {
     ],
   );
 
+  // Kernel BTF hidden: without --btf one clear error; with --btf FILE exact records.
+  const nobtf = s.get("exec_nobtf");
+  assert.ok(nobtf, "no exec_nobtf section in the guest output");
+  assert.equal(nobtf.exit, 1, why(nobtf));
+  assert.match(
+    nobtf.out,
+    /^tracer exec: this kernel has no BTF at \/sys\/kernel\/btf\/vmlinux: give one with --btf FILE/m,
+  );
+  const withBtf = s.get("exec_btf");
+  assert.ok(withBtf, "no exec_btf section in the guest output");
+  assert.equal(withBtf.exit, 0, why(withBtf));
+  assert.deepEqual(
+    jsonLines(withBtf).map((e) => [e.comm, e.filename, e.args, e.ret, e.pcomm]),
+    [["true", "/bin/true", ["/bin/true", "btf"], 0, "tracer"]],
+    why(withBtf),
+  );
+
   // tracer open -- WORKLOAD: every open exactly, with -F (full paths against the guest's
   // readlink), and through the perf buffer with raw_tp fork following.
   for (
