@@ -98,8 +98,12 @@ test("fuzz: mutated BPF objects give FormatErrors (ELF, BTF, .BTF.ext, C dump)",
       exercise(btf, rand, 1000, 1000);
       const ext = elf.sectionByName(".BTF.ext");
       if (ext) parseBtfExt(ext.data, btf);
-      dumpC(btf);
-      Btf.parse(writeBtf(btf));
+      // A BTF that parses must survive being written and read back: same bytes written
+      // again, same C printed.
+      const written = writeBtf(btf);
+      const again = Btf.parse(written);
+      assert.deepEqual(writeBtf(again), written, `seed ${seed} iteration ${i}: round trip`);
+      assert.equal(dumpC(again), dumpC(btf), `seed ${seed} iteration ${i}: C dump`);
     });
   }
   // Most mutations hit DWARF bytes nobody reads; some must have been caught.
