@@ -47,6 +47,16 @@ export function setBytesField(
   }
 }
 
+/**
+ * The JSON text `,"name":"..."` of bytes, followed by `,"name_b64":"..."` when they are not
+ * UTF-8 (the rule of setBytesField, for formatters that write their lines directly).
+ */
+export function bytesFieldJson(name: string, bytes: KernelText): string {
+  if (typeof bytes === "string") return `,"${name}":${JSON.stringify(bytes)}`;
+  if (isValidUtf8(bytes)) return `,"${name}":${JSON.stringify(utf8.decode(bytes))}`;
+  return `,"${name}":${JSON.stringify(escapeBytes(bytes))},"${name}_b64":"${base64(bytes)}"`;
+}
+
 /** Sets record[name] to the texts of a list of byte strings, and record[name_b64] if needed. */
 export function setBytesListField(
   record: Record<string, JsonValue>,
