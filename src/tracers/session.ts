@@ -214,9 +214,13 @@ export async function runSession<R, S extends string>(
       for (const a of tracer.attached) process.stderr.write(`tracer: attached ${a}\n`);
       for (const s of tracer.skipped) process.stderr.write(`tracer: skipped ${s}\n`);
     }
+    // Batches are encoded into one reused buffer (no allocation per batch); a batch that
+    // does not fit gets a buffer of its own.
+    let out = new Uint8Array(1 << 20);
     const write = (text: string) => {
       if (!text) return;
-      const bytes = encoder.encode(text);
+      if (text.length * 3 > out.length) out = new Uint8Array(text.length * 3);
+      const bytes = out.subarray(0, encoder.encodeInto(text, out).written);
       if (fd === 1) p.writeAll(1, bytes);
       else for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
     };
