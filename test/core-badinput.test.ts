@@ -12,7 +12,7 @@ import { relocateCore, relocateObject } from "../src/core/relocate.ts";
 import { relocateSection } from "../src/core/section.ts";
 import { CoreError } from "../src/core/errors.ts";
 import { readBtfFile } from "../src/btf/source.ts";
-import { FormatError, TracerError } from "../src/errors.ts";
+import { FormatError } from "../src/errors.ts";
 import type { CoreReloRecord } from "../src/btf/ext.ts";
 
 const FIX = new URL("./fixtures/core/", import.meta.url).pathname;

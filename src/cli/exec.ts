@@ -1,13 +1,12 @@
 // `tracer exec`: trace process execution, like execsnoop.
 
-import type { Command } from "./command.ts";
-import { intOption, out } from "./command.ts";
+import { intOption } from "./command.ts";
 import { UsageError } from "../errors.ts";
 import { EXEC_ARGS_LIMIT } from "../tracers/exec.ts";
-import { type ExecFilters, runExecSession } from "../tracers/exec-session.ts";
+import { type ExecFilters, execSessionTracer } from "../tracers/exec-session.ts";
 import { HOOK_ORDER } from "../tracers/hooks.ts";
 import type { SessionOptions } from "../tracers/session.ts";
-import { choiceOption, parseSessionArgs, sessionUsage } from "./session-options.ts";
+import { choiceOption, parseSessionArgs, sessionUsage, tracerCommand } from "./session-options.ts";
 
 export const EXEC_USAGE = `usage: tracer exec [options] [-- CMD [ARGS...]]
 
@@ -56,15 +55,10 @@ export function parseExecArgs(
   };
 }
 
-export const execCommand: Command = {
-  name: "exec",
-  summary: "trace process execution (like execsnoop)",
-  async run(args, platform) {
-    const opts = parseExecArgs(args);
-    if (!opts) {
-      out(platform, EXEC_USAGE);
-      return 0;
-    }
-    return await runExecSession(platform, opts.filters, opts.session);
-  },
-};
+export const execCommand = tracerCommand(
+  "exec",
+  "trace process execution (like execsnoop)",
+  EXEC_USAGE,
+  parseExecArgs,
+  execSessionTracer,
+);

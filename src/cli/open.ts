@@ -1,14 +1,13 @@
 // `tracer open`: trace file opens, like opensnoop.
 
 import process from "node:process";
-import type { Command } from "./command.ts";
-import { intOption, out } from "./command.ts";
+import { intOption } from "./command.ts";
 import { TracerError, UsageError } from "../errors.ts";
 import { HOOK_ORDER } from "../tracers/hooks.ts";
 import { type Arch, parseFlagFilter } from "../tracers/open-flags.ts";
 import { type OpenFilters, openSessionTracer } from "../tracers/open-session.ts";
-import { runSession, type SessionOptions } from "../tracers/session.ts";
-import { choiceOption, parseSessionArgs, sessionUsage } from "./session-options.ts";
+import type { SessionOptions } from "../tracers/session.ts";
+import { choiceOption, parseSessionArgs, sessionUsage, tracerCommand } from "./session-options.ts";
 
 export const OPEN_USAGE = `usage: tracer open [options] [-- CMD [ARGS...]]
 
@@ -79,15 +78,10 @@ export function parseOpenArgs(
   };
 }
 
-export const openCommand: Command = {
-  name: "open",
-  summary: "trace file opens (like opensnoop)",
-  async run(args, platform) {
-    const opts = parseOpenArgs(args);
-    if (!opts) {
-      out(platform, OPEN_USAGE);
-      return 0;
-    }
-    return await runSession(platform, openSessionTracer(opts.filters, hostArch()), opts.session);
-  },
-};
+export const openCommand = tracerCommand(
+  "open",
+  "trace file opens (like opensnoop)",
+  OPEN_USAGE,
+  (args) => parseOpenArgs(args),
+  (filters) => openSessionTracer(filters, hostArch()),
+);

@@ -1,9 +1,9 @@
 // The options every tracer command shares (output, duration, count, buffers, BTF, `-- CMD`,
 // the uid and command-name filters), parsed once for all of them, and their help text.
 
-import { intOption, parse } from "./command.ts";
+import { type Command, intOption, out, parse } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import type { SessionOptions } from "../tracers/session.ts";
+import { runSession, type SessionOptions, type SessionTracer } from "../tracers/session.ts";
 import type { ParseArgsConfig } from "node:util";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -155,4 +155,29 @@ export function choiceOption<C extends string>(
     throw new UsageError(`${command}: --${option} is ${choices.join(" or ")}, got '${value}'`);
   }
   return value as C;
+}
+
+/**
+ * A tracer command: its arguments parsed into the tracer's own filters and the session
+ * options (null for --help, which prints `usage`), then one session.
+ */
+export function tracerCommand<F, R, S extends string>(
+  name: string,
+  summary: string,
+  usage: string,
+  parseArgs: (args: string[]) => { filters: F; session: SessionOptions } | null,
+  tracer: (filters: F) => SessionTracer<R, S>,
+): Command {
+  return {
+    name,
+    summary,
+    async run(args, platform) {
+      const opts = parseArgs(args);
+      if (!opts) {
+        out(platform, usage);
+        return 0;
+      }
+      return await runSession(platform, tracer(opts.filters), opts.session);
+    },
+  };
 }

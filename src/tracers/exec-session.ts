@@ -3,9 +3,8 @@
 
 import { execFormatter } from "./exec-format.ts";
 import { EXEC_STATS, type ExecOptions, type ExecRecord, execTracer } from "./exec.ts";
-import { HOOK_ORDER, type Hooks } from "./hooks.ts";
-import { runSession, type SessionOptions, type SessionTracer, summaryLine } from "./session.ts";
-import type { Platform } from "../platform/types.ts";
+import { type Hooks, hooksTracer } from "./hooks.ts";
+import { type SessionTracer, summaryLine } from "./session.ts";
 
 export { missingPrivilege } from "./session.ts";
 
@@ -22,21 +21,10 @@ export function exitSummary(printed: number, stats: bigint[]): string {
 
 /** The exec tracer as the session runs it. */
 export function execSessionTracer(f: ExecFilters): SessionTracer<ExecRecord, Hooks> {
-  return {
-    name: "exec",
-    strategies: HOOK_ORDER,
-    strategyNoun: "hooks",
-    withoutKernelBtf: "tracepoint",
-    describe: ({ strategy, followTgid, wakeupBytes }) =>
+  return hooksTracer(
+    "exec",
+    ({ strategy, followTgid, wakeupBytes }) =>
       execTracer({ ...f, hooks: strategy, followTgid, wakeupBytes }),
-    formatter: execFormatter,
-  };
-}
-
-export function runExecSession(
-  p: Platform,
-  filters: ExecFilters,
-  o: SessionOptions,
-): Promise<number> {
-  return runSession(p, execSessionTracer(filters), o);
+    execFormatter,
+  );
 }

@@ -2,6 +2,9 @@
 // default) or plain tracepoints + raw tracepoints (kernels or policies that refuse tp_btf).
 
 import { startWithFallback } from "./fallback.ts";
+import type { FormatOptions, RecordFormatter } from "./format.ts";
+import type { DescribeContext, SessionTracer } from "./session.ts";
+import type { TracerDescription } from "./types.ts";
 
 export type Hooks = "tp_btf" | "tracepoint";
 
@@ -17,4 +20,23 @@ export function startWithHookFallback<T>(
   warn: (line: string) => void,
 ): T {
   return startWithFallback(HOOK_ORDER, start, warn, "hooks");
+}
+
+/**
+ * The session's view of a tracer whose only way-of-attaching choice is its hooks (exec,
+ * open): tp_btf first, tracepoint + raw_tp as the fallback and with --btf.
+ */
+export function hooksTracer<R>(
+  name: string,
+  describe: (ctx: DescribeContext<Hooks>) => TracerDescription<R>,
+  formatter: (o: FormatOptions) => RecordFormatter<R>,
+): SessionTracer<R, Hooks> {
+  return {
+    name,
+    strategies: HOOK_ORDER,
+    strategyNoun: "hooks",
+    withoutKernelBtf: "tracepoint",
+    describe,
+    formatter,
+  };
 }

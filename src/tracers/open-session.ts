@@ -3,7 +3,7 @@
 
 import { openFormatter } from "./open-format.ts";
 import { type OpenOptions, type OpenRecord, openTracer } from "./open.ts";
-import { HOOK_ORDER, type Hooks } from "./hooks.ts";
+import { type Hooks, hooksTracer } from "./hooks.ts";
 import type { SessionTracer } from "./session.ts";
 import type { Arch } from "./open-flags.ts";
 
@@ -15,13 +15,10 @@ export type OpenFilters = Omit<OpenOptions, "followTgid" | "wakeupBytes" | "hook
 
 /** The open tracer as the session runs it. */
 export function openSessionTracer(f: OpenFilters, arch: Arch): SessionTracer<OpenRecord, Hooks> {
-  return {
-    name: "open",
-    strategies: HOOK_ORDER,
-    strategyNoun: "hooks",
-    withoutKernelBtf: "tracepoint",
-    describe: ({ strategy, followTgid, wakeupBytes }) =>
+  return hooksTracer(
+    "open",
+    ({ strategy, followTgid, wakeupBytes }) =>
       openTracer({ ...f, hooks: strategy, followTgid, wakeupBytes }),
-    formatter: (o) => openFormatter({ ...o, extended: f.extended, fullPath: f.fullPath, arch }),
-  };
+    (o) => openFormatter({ ...o, extended: f.extended, fullPath: f.fullPath, arch }),
+  );
 }
