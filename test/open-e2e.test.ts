@@ -4,6 +4,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -241,3 +242,28 @@ test("open usage errors exit 2 with one line", () => {
     assert.equal(r.stderr.trim().split("\n").length, 1);
   }
 });
+
+test(
+  "open -o FILE on a full file system: one line naming the file and ENOSPC, exit 1",
+  kernelTest(),
+  () => {
+    build();
+    const mnt = mkdtempSync(join(tmpdir(), "open-full-"));
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=8k", "none", mnt], {
+      encoding: "utf8",
+    });
+    assert.equal(m.status, 0, m.stderr);
+    try {
+      // The workload's records (two of about 4 KiB) do not fit in 8 KiB.
+      const r = tracer(["--json", "-o", join(mnt, "out.jsonl"), "--", WORKLOAD, DIR]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`^tracer open: writing events to ${mnt}/out\\.jsonl: ENOSPC$`, "m"),
+      );
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    } finally {
+      spawnSync("umount", [mnt]);
+    }
+  },
+);

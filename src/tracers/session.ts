@@ -6,9 +6,9 @@
 
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { closeSync, existsSync, openSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { readBtfFile } from "../btf/source.ts";
-import { TracerError } from "../errors.ts";
+import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
 import { type EventBuffer, type RunningTracer, startTracer } from "./run.ts";
@@ -221,8 +221,15 @@ export async function runSession<R, S extends string>(
       if (!text) return;
       if (text.length * 3 > out.length) out = new Uint8Array(text.length * 3);
       const bytes = out.subarray(0, encoder.encodeInto(text, out).written);
-      if (fd === 1) p.writeAll(1, bytes);
-      else for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
+      try {
+        p.writeAll(fd, bytes);
+      } catch (e) {
+        // A full disk or a quota: one line naming the file and the errno, not a stack trace.
+        if (e instanceof SysError && o.output) {
+          throw new SysError(`writing events to ${o.output}`, e.errno);
+        }
+        throw e;
+      }
     };
     const clock = measureBootClock((c) => p.clockNs(c));
     const bootNow = () => p.clockNs("boot");
