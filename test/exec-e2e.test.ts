@@ -22,7 +22,9 @@ import {
   ROOT,
   runTracer,
   tracerArgv,
+  tracerEnv,
 } from "./tracer-cli.ts";
+import { commandUser } from "../src/tracers/session.ts";
 
 const tracer = (args: string[], timeout?: number) => runTracer("exec", args, timeout);
 
@@ -565,3 +567,28 @@ test(
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   },
 );
+
+test("exec -- CMD under sudo runs CMD as the user who ran sudo, not as root", kernelTest(), () => {
+  const r = runTracer(
+    "exec",
+    ["--json", "--", "/usr/bin/id", "-u"],
+    60_000,
+    tracerEnv({ SUDO_UID: "65534", SUDO_GID: "65534" }),
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.ok(lines.includes("65534"), r.stdout); // id -u's own output
+  const rec = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert.deepEqual(rec.map((e) => [e.filename, e.uid, e.gid]), [["/usr/bin/id", 65534, 65534]]);
+});
+
+test("commandUser: SUDO_UID/SUDO_GID only when root; root itself and bad values ignored", () => {
+  assert.deepEqual(commandUser(0, { SUDO_UID: "1000", SUDO_GID: "1001" }), {
+    uid: 1000,
+    gid: 1001,
+  });
+  assert.equal(commandUser(1000, { SUDO_UID: "1000", SUDO_GID: "1000" }), null);
+  assert.equal(commandUser(0, {}), null);
+  assert.equal(commandUser(0, { SUDO_UID: "0", SUDO_GID: "0" }), null);
+  assert.equal(commandUser(0, { SUDO_UID: "x", SUDO_GID: "1" }), null);
+});

@@ -20,12 +20,30 @@ export function tracerArgv(command: string, args: string[]): string[] {
     : ["run", "-A", join(ROOT, "src/main.ts"), command, ...args];
 }
 
+/**
+ * The environment the tracer runs in: this one without sudo's SUDO_UID/SUDO_GID (with them,
+ * `-- CMD` would run as the user who ran sudo, and the workloads need root), plus `extra`.
+ */
+export function tracerEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && k !== "SUDO_UID" && k !== "SUDO_GID") env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
 /** Runs `tracer COMMAND ARGS` to completion. */
-export function runTracer(command: string, args: string[], timeout = 60_000) {
+export function runTracer(
+  command: string,
+  args: string[],
+  timeout = 60_000,
+  env: Record<string, string> = tracerEnv(),
+) {
   const r = spawnSync(process.execPath, tracerArgv(command, args), {
     encoding: "utf8",
     timeout,
     cwd: ROOT,
+    env,
   });
   return { ...r, runtimeComm: basename(process.execPath).slice(0, 15) };
 }
@@ -35,6 +53,7 @@ export function backgroundTracer(command: string, args: string[]) {
   const child = spawn(process.execPath, tracerArgv(command, args), {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
+    env: tracerEnv(),
   });
   let stdout = "";
   let stderr = "";

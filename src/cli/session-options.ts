@@ -50,7 +50,8 @@ export function sessionUsage(btfNote: string): string {
   -v, --verbose         after the ready line, list every hook attached or skipped (stderr)
   -h, --help            this help
   -- CMD [ARGS...]      run CMD once the probes are attached, trace only CMD and its
-                        descendants, exit with CMD's exit status
+                        descendants, exit with CMD's exit status; under sudo CMD runs as
+                        the user who ran sudo (SUDO_UID/SUDO_GID): -- sudo CMD for root
 `;
 }
 

@@ -148,10 +148,31 @@ function start<R, S extends string>(
   );
 }
 
+/**
+ * Who `-- CMD` runs as: under sudo, the user who ran sudo (SUDO_UID/SUDO_GID), not root, as
+ * that user would have run it; otherwise this process's own user. (`-- sudo CMD` runs CMD as
+ * root again.)
+ */
+export function commandUser(
+  euid: number,
+  env: Record<string, string | undefined>,
+): { uid: number; gid: number } | null {
+  if (euid !== 0) return null;
+  const uid = Number(env.SUDO_UID), gid = Number(env.SUDO_GID);
+  if (!env.SUDO_UID || !env.SUDO_GID || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+    return null;
+  }
+  return uid === 0 ? null : { uid, gid };
+}
+
 /** Runs `-- CMD`; the returned state says when it is done and its exit status. */
-function runCommand(name: string, cmd: string[]): { done: boolean; status: number } {
+function runCommand(
+  name: string,
+  cmd: string[],
+  user: { uid: number; gid: number } | null,
+): { done: boolean; status: number } {
   const state = { done: false, status: 0 };
-  const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit" });
+  const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...(user ?? {}) });
   proc.on("error", (e: NodeJS.ErrnoException) => {
     process.stderr.write(`tracer ${name}: cannot run ${cmd[0]}: ${e.code ?? e.message}\n`);
     state.status = e.code === "ENOENT" ? 127 : 126;
@@ -246,7 +267,9 @@ export async function runSession<R, S extends string>(
     let printed = 0;
     let lostSeen = 0n;
     const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
-    if (o.cmd.length) child = runCommand(t.name, o.cmd);
+    if (o.cmd.length) {
+      child = runCommand(t.name, o.cmd, commandUser(p.identity().euid, process.env));
+    }
 
     let batch = "";
     const onRecord = (r: R) => {
