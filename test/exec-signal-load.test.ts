@@ -1,17 +1,18 @@
-// Regression: `tracer exec` under Bun, stopped by SIGINT or SIGTERM while an exec storm
-// streams records, exits 0 without a crash. It used to die with "panic(main thread):
-// Segmentation fault at address 0x7F..." after ~2000 records: Bun's JIT compiled the ring
-// consumer's hot Atomics.load of the read-only ring pages into a `lock cmpxchg`, a write,
-// which faults on a PROT_READ mapping (fixed in ringbuf-consumer.ts). Runs were usually
-// ended by Ctrl-C, so it looked like a crash on the signal. Each run here therefore waits
-// for well past 2000 records (or a time limit) before signalling, and some signal early.
-// The tracer always runs under Bun (src/main.ts, the code the compiled binary embeds),
-// whichever runtime runs this file.
+// `tracer exec` stopped by SIGINT or SIGTERM while an exec storm streams records.
+// 1. Regression: it exits 0 without a crash. Under Bun it used to die with "panic(main
+//    thread): Segmentation fault at address 0x7F..." after ~2000 records: Bun's JIT compiled
+//    the ring consumer's hot Atomics.load of the read-only ring pages into a `lock cmpxchg`, a
+//    write, which faults on a PROT_READ mapping (fixed in ringbuf-consumer.ts). Runs were
+//    usually ended by Ctrl-C, so it looked like a crash on the signal. Each run here therefore
+//    waits for well past 2000 records (or a time limit) before signalling, and some signal
+//    early. The tracer runs on the runtime running this file (the suite runs under both).
+// 2. Every exec is accounted for: with a storm that counts the execs it issues
+//    (test/fixtures/exec/counted-storm.c), printed + lost = issued, exactly, on each signal.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -20,9 +21,9 @@ import { getPlatform } from "../src/platform/index.ts";
 import { mapCreate } from "../src/kernel/bpf.ts";
 import { MapType } from "../src/kernel/constants.ts";
 import { RingBufReader } from "../src/events/ringbuf.ts";
+import { backgroundTracer, compile, tracerArgv, tracerEnv } from "./tracer-cli.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..");
-const BUN = join(ROOT, "node_modules/.bin/bun");
 
 /** Records to see before signalling, per run: one early stop, then past the old crash. */
 const RUNS: { signal: "SIGINT" | "SIGTERM"; records: number }[] = [
@@ -60,9 +61,10 @@ interface RunResult {
 /** Runs `bun src/main.ts exec`, sends `signal` after `records` lines, waits for its exit. */
 function runOnce(signal: NodeJS.Signals, records: number): Promise<RunResult> {
   return new Promise((resolveRun) => {
-    const child = spawn(BUN, [join(ROOT, "src/main.ts"), "exec"], {
+    const child = spawn(process.execPath, tracerArgv("exec", []), {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
+      env: tracerEnv(),
     });
     let stderr = "";
     let lines = -1; // the header line
@@ -106,7 +108,7 @@ function runOnce(signal: NodeJS.Signals, records: number): Promise<RunResult> {
 }
 
 test(
-  "exec under Bun: SIGINT and SIGTERM during an exec storm exit 0, no crash",
+  "exec: SIGINT and SIGTERM during an exec storm exit 0, no crash",
   { ...kernelTest(), timeout: 300_000 },
   async () => {
     const dir = mkdtempSync(join(tmpdir(), "exec-signal-load-"));
@@ -162,6 +164,83 @@ test(
       reader.close();
     } finally {
       map.close();
+    }
+  },
+);
+
+/** Whether every child of `pid` has exited (is a zombie or gone): no exec of theirs is pending. */
+function childrenSettled(pid: number): boolean {
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/)
+    .filter((x) => x);
+  return kids.every((k) => {
+    try {
+      return / Z /.test(readFileSync(`/proc/${k}/stat`, "utf8").replace(/^.*\)/, ""));
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** Stops the storm and waits until its last child is done: the counter is then final. */
+async function stopStorm(pid: number, counter: string): Promise<bigint> {
+  process.kill(pid, "SIGSTOP");
+  const deadline = Date.now() + 5000;
+  while (!childrenSettled(pid)) {
+    assert.ok(Date.now() < deadline, "the storm's last child never finished");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const b = readFileSync(counter);
+  return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+}
+
+test(
+  "exec: every exec of a storm stopped by SIGINT or SIGTERM is printed or counted lost, exactly",
+  { ...kernelTest(), timeout: 300_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "exec-signal-count-"));
+    const storm = compile(join(ROOT, "test/fixtures/exec/counted-storm.c"), join(dir, "cs"));
+    const counter = join(dir, "counter");
+    try {
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        writeFileSync(counter, new Uint8Array(8));
+        const s = spawn(storm, [counter, "/bin/true"], { stdio: "ignore" });
+        const gone = new Promise((res) => s.on("exit", res));
+        try {
+          await new Promise((r) => setTimeout(r, 100));
+          const before = await stopStorm(s.pid!, counter);
+          const out = join(dir, `out-${signal}.jsonl`);
+          const t = backgroundTracer("exec", ["--ppid", String(s.pid), "--json", "-o", out]);
+          await t.ready;
+          process.kill(s.pid!, "SIGCONT");
+          // Let it stream: at least 3000 execs, or 15 s on a slow machine.
+          const until = Date.now() + 15_000;
+          while (Date.now() < until) {
+            await new Promise((r) => setTimeout(r, 100));
+            const b = readFileSync(counter);
+            if (new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true) - before > 3000n) {
+              break;
+            }
+          }
+          const issued = Number(await stopStorm(s.pid!, counter) - before);
+          process.kill(t.child.pid!, signal);
+          assert.equal(await t.exited, 0, t.err());
+          const lines = readFileSync(out, "utf8").split("\n").filter((l) => l);
+          const records = lines.map((l) => JSON.parse(l));
+          const printed = records.filter((e) => e.type === "exec");
+          assert.ok(printed.every((e) => e.args[1] === "counted" && e.ppid === s.pid), signal);
+          const summary = /^tracer: (\d+) events, (\d+) lost/m.exec(t.err());
+          assert.ok(summary, t.err());
+          assert.equal(Number(summary[1]), printed.length, t.err());
+          assert.equal(printed.length + Number(summary[2]), issued, `${signal}: ${t.err()}`);
+          assert.ok(issued > 0, "the storm ran");
+        } finally {
+          s.kill("SIGKILL");
+          process.kill(s.pid!, "SIGCONT");
+          await gone;
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 );
