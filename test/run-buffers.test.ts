@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { kernelTest } from "./env.ts";
 import { kernelObjectFds } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
@@ -131,6 +131,40 @@ test(
       assert.equal(t2.buffer, hasRing ? "ring" : "perf");
     } finally {
       t2.close();
+    }
+  },
+);
+
+test(
+  "per-program run counts, run time and skipped runs agree with bpftool's (kernel.bpf_stats_enabled)",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const stats = "/proc/sys/kernel/bpf_stats_enabled";
+    const was = readFileSync(stats, "utf8").trim();
+    writeFileSync(stats, "1");
+    const t = startTracer(p, execTracer({}));
+    try {
+      for (let i = 0; i < 3; i++) spawnSync("/bin/true");
+      await t.poll(50, () => {});
+      writeFileSync(stats, "0"); // freeze the counters while they are compared
+      const ours = t.programStats();
+      assert.ok(ours.length > 0);
+      for (const s of ours) {
+        const r = spawnSync("bpftool", ["prog", "show", "id", String(s.id), "--json"], {
+          encoding: "utf8",
+        });
+        assert.equal(r.status, 0, r.stderr);
+        const theirs = JSON.parse(r.stdout);
+        assert.equal(s.runCnt, BigInt(theirs.run_cnt ?? 0), `${s.name} run_cnt`);
+        assert.equal(s.runTimeNs, BigInt(theirs.run_time_ns ?? 0), `${s.name} run_time_ns`);
+        assert.equal(s.missed, BigInt(theirs.recursion_misses ?? 0), `${s.name} misses`);
+      }
+      assert.ok(ours.some((s) => s.runCnt >= 3n), "the exec program ran");
+      assert.equal(t.skippedRuns(), ours.reduce((n, s) => n + s.missed, 0n));
+    } finally {
+      writeFileSync(stats, was);
+      t.close();
     }
   },
 );

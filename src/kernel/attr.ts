@@ -269,6 +269,11 @@ export interface ProgInfo {
   /** Time spent in the program and runs, counted while kernel.bpf_stats_enabled is 1. */
   runTimeNs: bigint;
   runCnt: bigint;
+  /**
+   * Runs the kernel skipped because a BPF program was already running on that CPU (a
+   * tracepoint firing inside another program, e.g. in an interrupt): 0 before 5.12/6.x.
+   */
+  recursionMisses: bigint;
 }
 export function decodeProgInfo(b: Uint8Array): ProgInfo {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -283,6 +288,7 @@ export function decodeProgInfo(b: Uint8Array): ProgInfo {
     btfId: dv.getUint32(128, true),
     runTimeNs: dv.getBigUint64(192, true),
     runCnt: dv.getBigUint64(200, true),
+    recursionMisses: dv.getBigUint64(208, true),
   };
 }
 

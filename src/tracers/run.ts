@@ -89,7 +89,12 @@ export interface RunningTracer<R> {
    * Each loaded program's kernel run time and run count (counted only while the sysctl
    * kernel.bpf_stats_enabled is 1): where the kernel-side time per event goes.
    */
-  programStats(): { name: string; runTimeNs: bigint; runCnt: bigint }[];
+  programStats(): { name: string; id: number; runTimeNs: bigint; runCnt: bigint; missed: bigint }[];
+  /**
+   * Runs of the tracer's programs the kernel skipped (a BPF program was already running on
+   * that CPU): each may be a lost record that no counter of the programs' own could see.
+   */
+  skippedRuns(): bigint;
   /** Where the events arrive. */
   readonly buffer: EventBuffer;
   close(): void;
@@ -221,8 +226,20 @@ export function startTracer<R>(
     programStats: () =>
       [...c.programs.values()].map((prog) => {
         const info = prog.program.info();
-        return { name: prog.name, runTimeNs: info.runTimeNs, runCnt: info.runCnt };
+        return {
+          name: prog.name,
+          id: info.id,
+          runTimeNs: info.runTimeNs,
+          runCnt: info.runCnt,
+          missed: info.recursionMisses,
+        };
       }),
+    skippedRuns() {
+      if (closed) return 0n;
+      let n = 0n;
+      for (const prog of c.programs.values()) n += prog.program.info().recursionMisses;
+      return n;
+    },
     async poll(timeoutMs, onRecord) {
       if (closed) return 0;
       const n = await r.poll(handler(onRecord), timeoutMs);

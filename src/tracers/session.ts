@@ -305,7 +305,13 @@ export async function runSession<R, S extends string>(
       while (!child.done) await new Promise((res) => setTimeout(res, 10));
       status = child.status;
     }
-    process.stderr.write(`tracer: ${summaryLine(printed, tracer.stats(), tracer.statNames)}\n`);
+    // Runs the kernel itself skipped (another BPF program was running on that CPU) are not in
+    // the programs' counters: said apart, as each may be a record lost.
+    const skipped = tracer.skippedRuns();
+    process.stderr.write(
+      `tracer: ${summaryLine(printed, tracer.stats(), tracer.statNames)}` +
+        (skipped > 0n ? `, ${skipped} runs skipped by the kernel` : "") + "\n",
+    );
   } finally {
     for (const remove of removers) remove();
     tracer.close();
