@@ -79,6 +79,95 @@ struct trace_event_raw_sched_process_exec {
 	pid_t old_pid;
 };
 
+/* ---- tracer connect ---- */
+
+/* kprobe context: the first argument registers (x86-64 names). */
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long ax;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+/* skc_daddr .. skc_num sit in anonymous unions/structs: CO-RE finds them there. */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	possible_net_t skc_net;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	int sk_err;
+	__u16 sk_protocol;
+	struct socket *sk_socket;
+};
+
+typedef enum {
+	SS_FREE = 0,
+	SS_UNCONNECTED = 1,
+	SS_CONNECTING = 2,
+	SS_CONNECTED = 3,
+	SS_DISCONNECTING = 4,
+} socket_state;
+
+struct file {
+	void *private_data;
+};
+
+struct socket {
+	socket_state state;
+	short type;
+	struct file *file;
+	struct sock *sk;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+/* task_struct's file table (a flavor: CO-RE matches it to struct task_struct). */
+struct task_struct___files {
+	struct files_struct *files;
+};
+
+struct sockaddr;
+
+/* The sock:inet_sock_set_state tracepoint record (its kernel BTF type: relocatable). */
+struct trace_event_raw_inet_sock_set_state {
+	const void *skaddr;
+	int oldstate;
+	int newstate;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 protocol;
+};
+
 #pragma clang attribute pop
 
 /*

@@ -9,8 +9,9 @@ import { checkCommand } from "./cli/check.ts";
 import { btfCommand } from "./cli/btf.ts";
 import { inspectCommand } from "./cli/inspect.ts";
 import { execCommand } from "./cli/exec.ts";
+import { connectCommand } from "./cli/connect.ts";
 
-const COMMANDS: Command[] = [execCommand, checkCommand, btfCommand, inspectCommand];
+const COMMANDS: Command[] = [execCommand, connectCommand, checkCommand, btfCommand, inspectCommand];
 
 function usage(): string {
   const lines = [
