@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -27,7 +27,7 @@ function sh(cmd: string, args: string[], input?: string): void {
 }
 
 let built = false;
-/** Compiles the workload and makes the network namespace (once). */
+/** Compiles the workload (once). */
 function setup(): void {
   if (built) return;
   const cc = spawnSync("cc", [
@@ -38,32 +38,63 @@ function setup(): void {
     join(ROOT, "test/fixtures/connect/workload.c"),
   ], { encoding: "utf8" });
   assert.equal(cc.status, 0, `cc failed: ${cc.stderr}`);
-  sh("ip", ["netns", "add", NETNS]);
-  process.on("exit", removeNetns);
-  sh("ip", ["-n", NETNS, "link", "set", "lo", "up"]);
-  sh("ip", ["netns", "exec", NETNS, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=1"]);
-  sh("ip", ["-n", NETNS, "route", "add", "unreachable", "10.251.0.0/16"]);
-  sh("ip", ["-n", NETNS, "route", "add", "prohibit", "10.252.0.0/16"]);
-  // SYNs to port 9 are dropped on their way in: the connect times out.
-  sh(
-    "ip",
-    ["netns", "exec", NETNS, "nft", "-f", "-"],
-    "table inet tracer_test {\n  chain input {\n    type filter hook input priority 0;\n" +
-      "    tcp dport 9 tcp flags syn drop\n  }\n}\n",
-  );
   built = true;
 }
 
-function removeNetns(): void {
-  if (existsSync(NETNS_PATH)) spawnSync("ip", ["netns", "del", NETNS]);
+/** Runs fn with the test's network namespace made, and removed afterwards. */
+function inNetns<T>(fn: () => T): T {
+  removeNetns();
+  sh("ip", ["netns", "add", NETNS]);
+  try {
+    sh("ip", ["-n", NETNS, "link", "set", "lo", "up"]);
+    sh("ip", ["netns", "exec", NETNS, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=1"]);
+    sh("ip", ["-n", NETNS, "route", "add", "unreachable", "10.251.0.0/16"]);
+    sh("ip", ["-n", NETNS, "route", "add", "prohibit", "10.252.0.0/16"]);
+    // SYNs to port 9 are dropped on their way in: the connect times out.
+    sh(
+      "ip",
+      ["netns", "exec", NETNS, "nft", "-f", "-"],
+      "table inet tracer_test {\n  chain input {\n    type filter hook input priority 0;\n" +
+        "    tcp dport 9 tcp flags syn drop\n  }\n}\n",
+    );
+    return fn();
+  } finally {
+    removeNetns();
+  }
 }
 
-/** argv to run `tracer connect ARGS` with this runtime. */
-function tracerArgv(args: string[]): string[] {
+function removeNetns(): void {
+  if (existsSync(NETNS_PATH)) sh("ip", ["netns", "del", NETNS]);
+}
+
+/** Kills the workload's child that keeps a connect pending (its pid is in the manifest). */
+function killPending(): void {
+  const pending = manifest().get("pending");
+  if (!pending) return;
+  try {
+    process.kill(pending.tid, "SIGKILL");
+  } catch { /* gone */ }
+}
+
+/**
+ * The command and argv that run `tracer connect ARGS`: this runtime on src/main.ts, or the
+ * compiled binary named by TRACER_BIN (scripts/test.sh runs the exact-records test with it).
+ */
+function tracerCmd(args: string[]): [string, string[]] {
+  const bin = process.env.TRACER_BIN;
+  if (bin) return [bin, ["connect", ...args]];
   const bun = process.versions.bun !== undefined;
-  return bun
-    ? [join(ROOT, "src/main.ts"), "connect", ...args]
-    : ["run", "-A", join(ROOT, "src/main.ts"), "connect", ...args];
+  return [
+    process.execPath,
+    bun
+      ? [join(ROOT, "src/main.ts"), "connect", ...args]
+      : ["run", "-A", join(ROOT, "src/main.ts"), "connect", ...args],
+  ];
+}
+
+function runTracer(args: string[], timeout = 60_000) {
+  const [cmd, argv] = tracerCmd(args);
+  return spawnSync(cmd, argv, { encoding: "utf8", timeout, cwd: ROOT });
 }
 
 /**
@@ -72,19 +103,20 @@ function tracerArgv(args: string[]): string[] {
  */
 function traceWorkload(args: string[], quick = false) {
   setup();
-  const r = spawnSync(
-    process.execPath,
-    tracerArgv([...args, "--", WORKLOAD, MANIFEST, NETNS_PATH, ...(quick ? ["quick"] : [])]),
-    { encoding: "utf8", timeout: 60_000, cwd: ROOT },
-  );
-  const steps = manifest();
-  const pending = steps.get("pending");
-  if (pending) {
-    try {
-      process.kill(pending.tid, "SIGKILL");
-    } catch { /* gone */ }
-  }
-  return { ...r, steps };
+  return inNetns(() => {
+    rmSync(MANIFEST, { force: true });
+    const r = runTracer([
+      ...args,
+      "--",
+      WORKLOAD,
+      MANIFEST,
+      NETNS_PATH,
+      ...(quick ? ["quick"] : []),
+    ]);
+    killPending();
+    // The namespace's inode, for netns_id, while it exists.
+    return { ...r, steps: manifest(), testNs: statSync(NETNS_PATH).ino };
+  });
 }
 
 interface Step {
@@ -115,7 +147,7 @@ function cgroupId(): number {
 const nsInode = (link: string) => Number(/\[(\d+)\]/.exec(readlinkSync(link))![1]);
 
 /** Every record the workload must produce, in order, without time, time_ns and latency_us. */
-function expectedRecords(steps: Map<string, Step>): Record<string, unknown>[] {
+function expectedRecords(steps: Map<string, Step>, testNs: number): Record<string, unknown>[] {
   const s = (name: string) => {
     const step = steps.get(name);
     assert.ok(step, `manifest has no step ${name}`);
@@ -123,7 +155,6 @@ function expectedRecords(steps: Map<string, Step>): Record<string, unknown>[] {
   };
   const pid = s("v4-ok").tid;
   const hostNs = nsInode("/proc/self/ns/net");
-  const testNs = statSync(NETNS_PATH).ino;
   const rec = (
     name: string,
     family: 4 | 6,
@@ -202,7 +233,7 @@ function exactWorkloadRecords(extra: string[]): string {
   checkManifest(r.steps);
   const records = parse(r.stdout);
   const strip = records.map(({ time: _t, time_ns: _n, latency_us: _l, ...rest }) => rest);
-  assert.deepEqual(strip, expectedRecords(r.steps), r.stderr);
+  assert.deepEqual(strip, expectedRecords(r.steps, r.testNs), r.stderr);
   // Latency: positive; a loopback connect well under a second; the timeout's is the
   // kernel's 1 s + 2 s of SYN retries; the pending one ran from its call to the stop.
   const lat = new Map(records.map((e, i) => [[...r.steps.keys()][i], e.latency_us]));
@@ -244,10 +275,7 @@ for (const strategy of ["tracepoint", "kprobe", "fentry"]) {
     kernelTest(),
     () => {
       setup();
-      const probe = spawnSync(process.execPath, tracerArgv(["--attach", strategy, "-d", "0.1"]), {
-        encoding: "utf8",
-        cwd: ROOT,
-      });
+      const probe = runTracer(["--attach", strategy, "-d", "0.1"]);
       if (strategy === "tracepoint") assert.equal(probe.status, 0, probe.stderr);
       if (probe.status !== 0) {
         // Refused by this kernel (here: no kprobes, fentry locked down): one line naming the
@@ -263,6 +291,32 @@ for (const strategy of ["tracepoint", "kprobe", "fentry"]) {
     },
   );
 }
+
+test(
+  "tracer check names the strategy connect runs with here: the ready line's",
+  kernelTest(),
+  () => {
+    const bin = process.env.TRACER_BIN;
+    const bun = process.versions.bun !== undefined;
+    const check = bin ? spawnSync(bin, ["check", "--json"], { encoding: "utf8" }) : spawnSync(
+      process.execPath,
+      bun
+        ? [join(ROOT, "src/main.ts"), "check", "--json"]
+        : ["run", "-A", join(ROOT, "src/main.ts"), "check", "--json"],
+      { encoding: "utf8", cwd: ROOT },
+    );
+    assert.equal(check.status, 0, check.stderr);
+    const feature = JSON.parse(check.stdout).features.find((f: { feature: string }) =>
+      f.feature === "tracer connect"
+    );
+    assert.ok(feature?.available, check.stdout);
+    const run = runTracer(["-d", "0.1"]);
+    assert.equal(run.status, 0, run.stderr);
+    const ready = /, (\w+) strategy\)/.exec(run.stderr);
+    assert.ok(ready, run.stderr);
+    assert.match(feature.detail, new RegExp(`^${ready[1]} strategy`));
+  },
+);
 
 test("connect --buffer perf: the same exact records", kernelTest(), () => {
   exactWorkloadRecords(["--buffer", "perf"]);
@@ -318,7 +372,8 @@ test("connect filters: -x, -P, -4, -6, --min-latency, -n, -u, -p, -L, -c", kerne
 
 /** Starts `tracer connect ARGS` in the background; resolves once it says it is tracing. */
 function background(args: string[]) {
-  const child = spawn(process.execPath, tracerArgv(args), {
+  const [cmd, argv] = tracerCmd(args);
+  const child = spawn(cmd, argv, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -383,7 +438,7 @@ test("connect usage errors exit 2 with one line", () => {
       [["stray"], /unexpected argument 'stray'/],
     ] as const
   ) {
-    const r = spawnSync(process.execPath, tracerArgv([...args]), { encoding: "utf8", cwd: ROOT });
+    const r = runTracer([...args]);
     assert.equal(r.status, 2, `${args}: ${r.stderr}`);
     assert.match(r.stderr, msg);
     assert.equal(r.stderr.trim().split("\n").length, 1);
@@ -426,25 +481,25 @@ test(
 
 test("connect | head -1: exits 0 quietly when its output closes", kernelTest(), () => {
   setup();
-  const tracer = [process.execPath, ...tracerArgv(["--", WORKLOAD, MANIFEST, NETNS_PATH])]
-    .map((a) => `'${a}'`).join(" ");
-  const r = spawnSync("bash", ["-c", `set -o pipefail; ${tracer} | head -1`], {
-    encoding: "utf8",
-    cwd: ROOT,
+  const [cmd, argv] = tracerCmd(["--", WORKLOAD, MANIFEST, NETNS_PATH, "quick"]);
+  const tracer = [cmd, ...argv].map((a) => `'${a}'`).join(" ");
+  const r = inNetns(() => {
+    rmSync(MANIFEST, { force: true });
+    const r = spawnSync("bash", ["-c", `set -o pipefail; ${tracer} | head -1`], {
+      encoding: "utf8",
+      cwd: ROOT,
+    });
+    // The workload runs on after the tracer's exit: wait for its pending child and kill it.
+    for (let i = 0; i < 100 && !manifest().has("pending"); i++) spawnSync("sleep", ["0.05"]);
+    killPending();
+    return r;
   });
-  const pending = manifest().get("pending");
-  if (pending) {
-    try {
-      process.kill(pending.tid, "SIGKILL");
-    } catch { /* gone */ }
-  }
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^ +PID COMM/);
   assert.equal(r.stdout.split("\n").length, 2);
   assert.doesNotMatch(r.stderr, /error|Error|EPIPE/);
 });
 
-test("connect test cleanup: the test's network namespace is removed", () => {
-  removeNetns();
+test("connect test cleanup: the test's network namespace is gone", () => {
   assert.ok(!existsSync(NETNS_PATH));
 });
