@@ -43,6 +43,8 @@ for app in sh mount mkdir cat echo ls poweroff sleep grep true false id uname he
 done
 cp "$work/tracer" "$init/work/tracer"
 cp "$guest_script" "$init/work/guest.sh"
+# The connect workload (test/fixtures/connect/workload.c), linked statically.
+cc -static -O1 -o "$init/work/conn-workload" test/fixtures/connect/workload.c
 for lib in $(ldd "$work/tracer" | grep -oE '/[^ ]+\.so[^ ]*'); do
   cp -L "$lib" "$init$lib"
 done

@@ -46,6 +46,20 @@ section check ./tracer check --json
 section exec ./tracer exec -x --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
 section exec_tp ./tracer exec --hooks tracepoint --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
+# conn NAME ARGS...: the connect workload (loopback only) under `tracer connect --json ARGS`,
+# then the workload's manifest, each line prefixed "M ".
+conn() {
+  m=/tmp/manifest.$1
+  shift
+  ./tracer connect --json "$@" -- ./conn-workload $m -
+  rc=$?
+  sed 's/^/M /' $m
+  return $rc
+}
+section connect_auto conn auto
+section connect_fentry conn fentry --attach fentry
+section connect_kprobe conn kprobe --attach kprobe
+section connect_tracepoint conn tracepoint --attach tracepoint
 echo "=== dmesg"
 dmesg -r | grep '^<[0-4]>'
 echo "=== dmesg exit=0"
