@@ -328,7 +328,7 @@ test("connect (table) -- WORKLOAD: one aligned line per connect", kernelTest(), 
   const lines = r.stdout.trimEnd().split("\n");
   assert.equal(
     lines[0],
-    "   UID     PID COMM             IP SADDR           SPORT DADDR           DPORT RESULT        LAT(ms)",
+    "   UID     PID COMM             IP SADDR            SPORT DADDR            DPORT RESULT         LAT(ms)",
   );
   const rows = lines.slice(1).map((l) => l.trim().split(/ +/));
   const steps = [...r.steps.values()];

@@ -114,8 +114,8 @@ test("connectDecoder + formatter: a record from the object's own layout, table a
   const table = connectFormatter(o);
   assert.equal(
     table.header() + table.record(r),
-    "    PID COMM             IP SADDR           SPORT DADDR           DPORT RESULT        LAT(ms)\n" +
-      "     42 curl\\xff          6 ::1             40000 ::1                 9 ECONNREFUSED    0.123\n",
+    "    PID COMM             IP SADDR            SPORT DADDR            DPORT RESULT         LAT(ms)\n" +
+      "     42 curl\\xff          6 ::1              40000 ::1                  9 ECONNREFUSED     0.123\n",
   );
   assert.equal(connectResult({ ...r, pending: true }), "pending");
   assert.equal(connectDecoder(layout, /^wget$/)(v, 0, layout.size), null);

@@ -33,11 +33,11 @@ export function connectFormatter(o: FormatOptions): RecordFormatter<ConnectRecor
     { name: "PID", align: "right", width: 7 },
     { name: "COMM", width: 16 },
     { name: "IP", align: "right", width: 2 },
-    { name: "SADDR", width: 15 },
+    { name: "SADDR", width: 16 },
     { name: "SPORT", align: "right", width: 5 },
-    { name: "DADDR", width: 15 },
+    { name: "DADDR", width: 16 },
     { name: "DPORT", align: "right", width: 5 },
-    { name: "RESULT", width: 12 },
+    { name: "RESULT", width: 13 },
     { name: "LAT(ms)", align: "right", width: 8 },
   ]);
   return {
