@@ -6,7 +6,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -315,6 +323,18 @@ test(
     const ready = /, (\w+) strategy\)/.exec(run.stderr);
     assert.ok(ready, run.stderr);
     assert.match(feature.detail, new RegExp(`^${ready[1]} strategy`));
+  },
+);
+
+test(
+  "connect --btf FILE: CO-RE against that file, tracepoint strategy, the same exact records",
+  kernelTest(),
+  () => {
+    const copy = join(dir, "vmlinux.btf");
+    writeFileSync(copy, readFileSync("/sys/kernel/btf/vmlinux"));
+    const stderr = exactWorkloadRecords(["--btf", copy]);
+    assert.match(stderr, /, tracepoint strategy\)/);
+    assert.doesNotMatch(stderr, / strategy refused /);
   },
 );
 
