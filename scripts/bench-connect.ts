@@ -110,14 +110,15 @@ async function traced(t: Tool, round: number) {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
+  child.stderr!.on("data", (d) => stderr += d);
   const exited = new Promise<void>((res) => child.on("exit", () => res()));
-  await new Promise<void>((res, rej) => {
-    child.stderr!.on("data", (d) => {
-      stderr += d;
-      if (t.ready.test(stderr)) res();
-    });
-    child.on("exit", () => rej(new Error(`${t.name} exited before ready: ${stderr}`)));
-  });
+  // The ready line is on stderr (tracer) or in the output file (bpftrace -o).
+  for (let waited = 0; !t.ready.test(stderr + readFileSync(out, "utf8")); waited += 20) {
+    if (child.exitCode !== null || waited > 30_000) {
+      throw new Error(`${t.name} not ready: ${stderr}`);
+    }
+    await new Promise((res) => setTimeout(res, 20));
+  }
   // bpftrace prints "Attaching" just before attaching: give both a moment.
   await new Promise((res) => setTimeout(res, 500));
   const s = storm();
