@@ -17,6 +17,9 @@ import { loadObjectSpec } from "../src/object/load.ts";
 import { embeddedObject } from "../src/tracers/embedded.ts";
 import { eventLayout } from "../src/tracers/layout.ts";
 import { UsageError } from "../src/errors.ts";
+import { parseElf } from "../src/elf/reader.ts";
+import { Btf } from "../src/btf/reader.ts";
+import { Kind } from "../src/btf/types.ts";
 
 const hex = (s: string) => new Uint8Array(s.match(/../g)!.map((b) => parseInt(b, 16)));
 
@@ -165,4 +168,41 @@ test("parseConnectArgs: filters, --attach, usage errors", () => {
   ) {
     assert.throws(() => parseConnectArgs(bad), UsageError, bad.join(" "));
   }
+});
+
+test("connect.bpf.o: programs of every strategy, maps, .rodata config, event type in BTF", () => {
+  const elf = parseElf(embeddedObject("connect"), "connect.bpf.o");
+  const names = elf.sections.map((s) => s.name);
+  for (
+    const s of [
+      "tracepoint/sock/inet_sock_set_state",
+      "tracepoint/syscalls/sys_enter_connect",
+      "tracepoint/syscalls/sys_exit_connect",
+      "fentry/tcp_v4_connect",
+      "fexit/tcp_v4_connect",
+      "fentry/tcp_v6_connect",
+      "fexit/tcp_v6_connect",
+      "kprobe/tcp_v4_connect",
+      "kretprobe/tcp_v4_connect",
+      "kprobe/tcp_v6_connect",
+      "kretprobe/tcp_v6_connect",
+      "raw_tp/sched_process_fork",
+      "tp_btf/sched_process_fork",
+    ]
+  ) assert.ok(names.includes(s), `missing section ${s}`);
+  assert.deepEqual(names.filter((n) => n.startsWith(".debug")), []);
+  assert.ok(!names.includes(".bss") && !names.includes(".data"), "only .rodata global data");
+  const btf = Btf.parse(elf.sectionByName(".BTF")!.data);
+  const secVars = (sec: string) => {
+    const id = btf.byName(sec, Kind.DATASEC)[0];
+    const t = btf.type(id) as { vars: { type: number }[] };
+    return t.vars.map((v) => btf.name(v.type)).sort();
+  };
+  assert.deepEqual(secVars(".maps"), ["calls", "conns", "events", "kcalls", "stats", "traced"]);
+  // Every .rodata variable the tracer sets exists (applyConstants would refuse a missing one).
+  const rodata = secVars(".rodata");
+  for (const name of Object.keys(connectTracer({ strategy: "tracepoint" }).rodata)) {
+    assert.ok(rodata.includes(name), `.rodata has no ${name}`);
+  }
+  assert.equal(btf.byName("connect_event", Kind.STRUCT).length, 1);
 });
