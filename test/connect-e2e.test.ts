@@ -6,6 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import {
   existsSync,
   mkdtempSync,
@@ -100,27 +101,36 @@ function tracerCmd(args: string[]): [string, string[]] {
   ];
 }
 
-function runTracer(args: string[], timeout = 60_000) {
+function runTracer(args: string[], timeout = 60_000, env: Record<string, string> = {}) {
   const [cmd, argv] = tracerCmd(args);
-  return spawnSync(cmd, argv, { encoding: "utf8", timeout, cwd: ROOT });
+  return spawnSync(cmd, argv, {
+    encoding: "utf8",
+    timeout,
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+  });
 }
 
 /**
  * Runs `tracer connect ARGS -- WORKLOAD`, then kills the workload's pending child. `quick`:
  * without the timeout step.
  */
-function traceWorkload(args: string[], quick = false) {
+function traceWorkload(args: string[], quick = false, env: Record<string, string> = {}) {
   setup();
   return inNetns(() => {
     rmSync(MANIFEST, { force: true });
-    const r = runTracer([
-      ...args,
-      "--",
-      WORKLOAD,
-      MANIFEST,
-      NETNS_PATH,
-      ...(quick ? ["quick"] : []),
-    ]);
+    const r = runTracer(
+      [
+        ...args,
+        "--",
+        WORKLOAD,
+        MANIFEST,
+        NETNS_PATH,
+        ...(quick ? ["quick"] : []),
+      ],
+      60_000,
+      env,
+    );
     killPending();
     // The namespace's inode, for netns_id, while it exists.
     return { ...r, steps: manifest(), testNs: statSync(NETNS_PATH).ino };
@@ -363,32 +373,46 @@ test("connect (table) -- WORKLOAD: one aligned line per connect", kernelTest(), 
   });
 });
 
-test("connect filters: -x, -P, -4, -6, --min-latency, -n, -u, -p, -L, -c", kernelTest(), () => {
-  const results = (args: string[], quick = true) => {
-    const r = traceWorkload(["--json", ...args], quick);
-    assert.equal(r.status, 0, r.stderr);
-    return parse(r.stdout).map((e) => `${e.dport}:${e.result}`);
-  };
-  const failed = results(["-x"], false);
-  assert.deepEqual(failed.map((s) => s.split(":")[1]), [
-    "ECONNREFUSED",
-    "EADDRNOTAVAIL",
-    "EHOSTUNREACH",
-    "EACCES",
-    "ENETUNREACH",
-    "ETIMEDOUT",
-  ]);
-  assert.deepEqual(results(["-P", "9,81"], false), ["81:EACCES", "9:ETIMEDOUT", "9:pending"]);
-  assert.deepEqual(results(["-6"]).map((s) => s.split(":")[1]), ["ok", "ok"]);
-  assert.equal(results(["-4"]).length, 9);
-  assert.deepEqual(results(["--min-latency", "2000"], false), ["9:ETIMEDOUT"]);
-  assert.deepEqual(results(["-n", "^nomatch"]), []);
-  assert.equal(results(["-n", "^conn-work"]).length, 11);
-  assert.deepEqual(results(["-u", "65534"]), []);
-  assert.deepEqual(results(["-p", "1"]), []);
-  assert.deepEqual(results(["-L", "1,2"]), []);
-  assert.deepEqual(results(["-c", "2"]).map((s) => s.split(":")[1]), ["ok", "ok"]);
-});
+test(
+  "connect filters: -x, -P, -4, -6, --min-latency, -n, -u, -p, -L, -c",
+  kernelTest(),
+  async () => {
+    const results = (args: string[], quick = true, env: Record<string, string> = {}) => {
+      const r = traceWorkload(["--json", ...args], quick, env);
+      assert.equal(r.status, 0, r.stderr);
+      return parse(r.stdout).map((e) => `${e.dport}:${e.result}`);
+    };
+    const failed = results(["-x"], false);
+    assert.deepEqual(failed.map((s) => s.split(":")[1]), [
+      "ECONNREFUSED",
+      "EADDRNOTAVAIL",
+      "EHOSTUNREACH",
+      "EACCES",
+      "ENETUNREACH",
+      "ETIMEDOUT",
+    ]);
+    assert.deepEqual(results(["-P", "9,81"], false), ["81:EACCES", "9:ETIMEDOUT", "9:pending"]);
+    assert.deepEqual(results(["-6"]).map((s) => s.split(":")[1]), ["ok", "ok"]);
+    assert.equal(results(["-4"]).length, 9);
+    assert.deepEqual(results(["--min-latency", "2000"], false), ["9:ETIMEDOUT"]);
+    assert.deepEqual(results(["-n", "^nomatch"]), []);
+    assert.equal(results(["-n", "^conn-work"]).length, 11);
+    assert.deepEqual(results(["-u", "65534"]), []);
+    assert.deepEqual(results(["-p", "1"]), []);
+    assert.deepEqual(results(["-L", "1,2"]), []);
+    // -L: the refused step's client binds a port this test chose (free a moment ago).
+    const lport = await new Promise<number>((res) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const port = (srv.address() as { port: number }).port;
+        srv.close(() => res(port));
+      });
+    });
+    const lp = results(["-L", `1,${lport}`], true, { CONN_LPORT: String(lport) });
+    assert.equal(lp.length, 1, lp.join(" "));
+    assert.match(lp[0], /^\d+:ECONNREFUSED$/);
+    assert.deepEqual(results(["-c", "2"]).map((s) => s.split(":")[1]), ["ok", "ok"]);
+  },
+);
 
 /** Starts `tracer connect ARGS` in the background; resolves once it says it is tracing. */
 function background(args: string[]) {
