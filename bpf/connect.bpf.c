@@ -13,7 +13,7 @@
  *   tracepoint  the CLOSE -> SYN_SENT transition of sock:inet_sock_set_state, which runs
  *               inside tcp_v4_connect in the connecting task (start_on_tp set)
  * Every strategy takes the outcome from sock:inet_sock_set_state (SYN_SENT -> ESTABLISHED or
- * CLOSE) and synchronous failures from the connect syscall's enter/exit tracepoints (errors
+ * CLOSE; as tp_btf with fentry, else as a raw tracepoint) and synchronous failures from the connect syscall's enter/exit tracepoints (errors
  * returned before any SYN: no route, a policy, no local port ...). Configuration is .rodata.
  */
 #include "vmlinux_min.h"
@@ -295,17 +295,22 @@ static __always_inline void on_return(void *ctx, struct sock *sk, __u64 uaddr, l
 
 /* ---- the outcome, every strategy: sock:inet_sock_set_state ---- */
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+/*
+ * One state change of a TCP socket. Attached as a raw tracepoint (tp_btf, or raw_tp without
+ * kernel BTF), not a perf-event tracepoint: the kernel skips a perf-event tracepoint or kprobe
+ * program that fires while any other such program runs on that CPU (an outcome in softirq
+ * interrupting some tracer's syscall program would be lost, silently), while a raw tracepoint
+ * program is skipped only when it interrupts itself.
+ */
+static __always_inline int on_state(void *ctx, struct sock *sk, int oldstate, int newstate)
 {
-	int oldstate = ctx->oldstate, newstate = ctx->newstate;
-	struct sock *sk = (struct sock *)ctx->skaddr;
 	__u64 key = (__u64)sk;
 	struct connect_event e;
 	struct conn *c;
+	__u16 sport;
 	int err = 0;
 
-	if (ctx->protocol != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
 		if (start_on_tp) {
@@ -323,6 +328,8 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
+	/* Closing releases the local port (inet_num) before this tracepoint; inet_sport stays. */
+	sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	if (newstate == TCP_CLOSE) {
 		err = BPF_CORE_READ(sk, sk_err);
 		if (!err) {
@@ -331,8 +338,8 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 				 * port): its return value is the error, seen at its exit. */
 				c->closed = 1;
 				fill_sk(&c->e, sk);
-				if (ctx->sport)
-					c->e.sport = ctx->sport;
+				if (sport)
+					c->e.sport = sport;
 				return 0;
 			}
 			err = ECONNABORTED; /* closed by its owner before any outcome */
@@ -343,14 +350,23 @@ int handle_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e.time_ns = bpf_ktime_get_boot_ns();
 	e.err = err;
 	fill_sk(&e, sk);
-	/* Closing releases the local port (inet_num) before this tracepoint: the record's
-	 * ports are taken before that. */
-	if (ctx->sport)
-		e.sport = ctx->sport;
-	if (ctx->dport)
-		e.dport = ctx->dport;
+	if (sport)
+		e.sport = sport;
 	emit(ctx, &e);
 	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_set_state, struct sock *sk, int oldstate, int newstate)
+{
+	return on_state(ctx, sk, oldstate, newstate);
+}
+
+/* The same as a raw tracepoint: attached by name, no kernel BTF needed. */
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(handle_set_state_raw, struct sock *sk, int oldstate, int newstate)
+{
+	return on_state(ctx, sk, oldstate, newstate);
 }
 
 /* ---- connect(2): synchronous failures, every strategy ---- */

@@ -155,18 +155,12 @@ struct task_struct___files {
 	struct files_struct *files;
 };
 
+struct inet_sock {
+	__be16 inet_sport;
+};
+
 struct sockaddr;
 
-/* The sock:inet_sock_set_state tracepoint record (its kernel BTF type: relocatable). */
-struct trace_event_raw_inet_sock_set_state {
-	const void *skaddr;
-	int oldstate;
-	int newstate;
-	__u16 sport;
-	__u16 dport;
-	__u16 family;
-	__u16 protocol;
-};
 
 #pragma clang attribute pop
 

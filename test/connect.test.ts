@@ -43,7 +43,7 @@ test("packPorts: 4 ports per u64, 16 bits each; at most 8", () => {
 
 test("connectTracer: each strategy's programs and .rodata", () => {
   const tp = connectTracer({ strategy: "tracepoint", ports: [9], failedOnly: true });
-  assert.deepEqual(tp.programs, ["handle_set_state", "enter_connect", "exit_connect"]);
+  assert.deepEqual(tp.programs, ["handle_set_state_raw", "enter_connect", "exit_connect"]);
   assert.equal(tp.rodata.start_on_tp, true);
   assert.equal(tp.rodata.n_dports, 1);
   assert.equal(tp.rodata.failed_only, true);
@@ -64,7 +64,7 @@ test("connectTracer: each strategy's programs and .rodata", () => {
   assert.equal(fe.rodata.target_family, 10);
   assert.equal(fe.rodata.min_latency_ns, 1_500_000n);
   const kp = connectTracer({ strategy: "kprobe" });
-  assert.ok(kp.programs.includes("kretprobe_v6"));
+  assert.ok(kp.programs.includes("kretprobe_v6") && kp.programs.includes("handle_set_state_raw"));
   assert.deepEqual(kp.mapSizes, { traced: 1 });
 });
 
@@ -175,7 +175,8 @@ test("connect.bpf.o: programs of every strategy, maps, .rodata config, event typ
   const names = elf.sections.map((s) => s.name);
   for (
     const s of [
-      "tracepoint/sock/inet_sock_set_state",
+      "tp_btf/inet_sock_set_state",
+      "raw_tp/inet_sock_set_state",
       "tracepoint/syscalls/sys_enter_connect",
       "tracepoint/syscalls/sys_exit_connect",
       "fentry/tcp_v4_connect",

@@ -67,16 +67,26 @@ export interface ConnectRecord {
   netnsId: number;
 }
 
-const PROGRAMS: Record<ConnectStrategy, { follow: string[]; start: string[] }> = {
+/**
+ * Each strategy's programs: fork following (-- CMD), the socket state changes (tp_btf, or the
+ * raw tracepoint where no kernel BTF hook is wanted) and the connect call's hooks.
+ */
+const PROGRAMS: Record<ConnectStrategy, { follow: string[]; state: string; start: string[] }> = {
   fentry: {
     follow: ["handle_fork", "handle_exit"],
+    state: "handle_set_state",
     start: ["fentry_v4", "fexit_v4", "fentry_v6", "fexit_v6"],
   },
   kprobe: {
     follow: ["handle_fork_raw", "handle_exit_raw"],
+    state: "handle_set_state_raw",
     start: ["kprobe_v4", "kretprobe_v4", "kprobe_v6", "kretprobe_v6"],
   },
-  tracepoint: { follow: ["handle_fork_raw", "handle_exit_raw"], start: [] },
+  tracepoint: {
+    follow: ["handle_fork_raw", "handle_exit_raw"],
+    state: "handle_set_state_raw",
+    start: [],
+  },
 };
 
 /** Up to 8 ports packed 4 per u64, 16 bits each (bpf/connect.bpf.c port_in). */
@@ -105,7 +115,7 @@ export function connectTracer(opts: ConnectOptions = {}): TracerDescription<Conn
     object: "connect",
     programs: [
       ...(opts.followTgid ? progs.follow : []),
-      "handle_set_state",
+      progs.state,
       "enter_connect",
       "exit_connect",
       ...progs.start,
