@@ -15,6 +15,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "open.h"
+#include "files.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -220,20 +221,6 @@ static __always_inline __u64 walk_path(struct open_event *e, __u64 base, struct 
 		count(OPEN_STAT_FULL_TRUNCATED);
 	}
 	return w.off;
-}
-
-/* The struct file behind fd in the current task, or NULL. */
-static __always_inline struct file *fd_file(struct task_struct *task, int fd)
-{
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **files;
-	struct file *f = NULL;
-
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	files = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&f, sizeof(f), &files[fd]);
-	return f;
 }
 
 /*

@@ -114,6 +114,65 @@ struct path {
 
 struct file {
 	struct path f_path;
+	void *private_data; /* a socket's struct socket */
+};
+
+/* ---- tracer connect ---- */
+
+/* kprobe context: the first argument registers (x86-64 names). */
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long ax;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct in6_addr {
+	union {
+		__u8 u6_addr8[16];
+		__be32 u6_addr32[4];
+	} in6_u;
+};
+
+/* skc_daddr .. skc_num sit in anonymous unions/structs: CO-RE finds them there. */
+struct sock_common {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	possible_net_t skc_net;
+	struct in6_addr skc_v6_daddr;
+	struct in6_addr skc_v6_rcv_saddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+	int sk_err;
+	__u16 sk_protocol;
+	struct socket *sk_socket;
+};
+
+typedef enum {
+	SS_FREE = 0,
+	SS_UNCONNECTED = 1,
+	SS_CONNECTING = 2,
+	SS_CONNECTED = 3,
+	SS_DISCONNECTING = 4,
+} socket_state;
+
+struct socket {
+	socket_state state;
+	short type;
+	struct file *file;
+	struct sock *sk;
 };
 
 struct fdtable {
@@ -128,6 +187,12 @@ struct files_struct {
 struct fs_struct {
 	struct path pwd;
 };
+
+struct inet_sock {
+	__be16 inet_sport;
+};
+
+struct sockaddr;
 
 #pragma clang attribute pop
 

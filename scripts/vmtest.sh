@@ -45,6 +45,7 @@ cp "$work/tracer" "$init/work/tracer"
 cp "$guest_script" "$init/work/guest.sh"
 # Workloads whose every syscall the guest's sections know, statically linked (no libc needed).
 cc -static -O1 -o "$init/work/open-workload" test/fixtures/open/workload.c
+cc -static -O1 -o "$init/work/conn-workload" test/fixtures/connect/workload.c
 for lib in $(ldd "$work/tracer" | grep -oE '/[^ ]+\.so[^ ]*'); do
   cp -L "$lib" "$init$lib"
 done

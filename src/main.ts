@@ -10,8 +10,16 @@ import { btfCommand } from "./cli/btf.ts";
 import { inspectCommand } from "./cli/inspect.ts";
 import { execCommand } from "./cli/exec.ts";
 import { openCommand } from "./cli/open.ts";
+import { connectCommand } from "./cli/connect.ts";
 
-const COMMANDS: Command[] = [execCommand, openCommand, checkCommand, btfCommand, inspectCommand];
+const COMMANDS: Command[] = [
+  execCommand,
+  openCommand,
+  connectCommand,
+  checkCommand,
+  btfCommand,
+  inspectCommand,
+];
 
 function usage(): string {
   const lines = [

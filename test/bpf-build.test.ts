@@ -17,7 +17,7 @@ test("bpf objects and src/generated/objects.ts are byte-identical to a fresh bui
   const out = mkdtempSync(join(tmpdir(), "bpf-build-test-"));
   try {
     const objects = buildAll(out);
-    assert.deepEqual([...objects.keys()], ["exec", "open"]);
+    assert.deepEqual([...objects.keys()], ["connect", "exec", "open"]);
     for (const [name, bytes] of objects) {
       const committed = new Uint8Array(readFileSync(join(BPF_DIR, `${name}.bpf.o`)));
       assert.ok(Buffer.compare(committed, bytes) === 0, `bpf/${name}.bpf.o differs`);
@@ -46,7 +46,7 @@ test("the build does not depend on the checkout's path", () => {
 });
 
 test("exec.bpf.o: programs, maps, .rodata config and event type in BTF, no DWARF", () => {
-  assert.deepEqual(embeddedObjectNames(), ["exec", "open"]);
+  assert.deepEqual(embeddedObjectNames(), ["connect", "exec", "open"]);
   const elf = parseElf(embeddedObject("exec"), "exec.bpf.o");
   const names = elf.sections.map((s) => s.name);
   for (

@@ -3,6 +3,7 @@
 import type { Command } from "./command.ts";
 import { out, parse } from "./command.ts";
 import { type CheckReport, runProbes } from "../kernel/readiness.ts";
+import { probeConnectStrategy } from "../tracers/connect-probe.ts";
 
 const HELP = `usage: tracer check [--json]
 
@@ -47,6 +48,8 @@ export const checkCommand: Command = {
       return Promise.resolve(0);
     }
     const report = runProbes(platform);
+    // Which attach strategy `tracer connect` would use (it loads and attaches it).
+    if (report.ok) report.features.push(probeConnectStrategy(platform));
     out(platform, values.json ? JSON.stringify(report) + "\n" : formatCheckTable(report));
     return Promise.resolve(report.ok ? 0 : 1);
   },

@@ -5,6 +5,7 @@ import { type Command, intOption, out, parse } from "./command.ts";
 import { UsageError } from "../errors.ts";
 import { runSession, type SessionOptions, type SessionTracer } from "../tracers/session.ts";
 import type { ParseArgsConfig } from "node:util";
+import type { Platform } from "../platform/types.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -167,7 +168,7 @@ export function tracerCommand<F, R, S extends string>(
   summary: string,
   usage: string,
   parseArgs: (args: string[]) => { filters: F; session: SessionOptions } | null,
-  tracer: (filters: F) => SessionTracer<R, S>,
+  tracer: (filters: F, platform: Platform) => SessionTracer<R, S>,
 ): Command {
   return {
     name,
@@ -178,7 +179,7 @@ export function tracerCommand<F, R, S extends string>(
         out(platform, usage);
         return 0;
       }
-      return await runSession(platform, tracer(opts.filters), opts.session);
+      return await runSession(platform, tracer(opts.filters, platform), opts.session);
     },
   };
 }

@@ -58,6 +58,20 @@ cp /sys/kernel/btf/vmlinux /tmp/vmlinux.btf && mount -t tmpfs none /sys/kernel/b
 section exec_nobtf ./tracer exec -- /bin/true nobtf
 section exec_btf ./tracer exec --btf /tmp/vmlinux.btf --json -- /bin/true btf
 umount /sys/kernel/btf
+# conn NAME ARGS...: the connect workload (loopback only) under `tracer connect --json ARGS`,
+# then the workload's manifest, each line prefixed "M ".
+conn() {
+  m=/tmp/manifest.$1
+  shift
+  ./tracer connect --json "$@" -- ./conn-workload $m -
+  rc=$?
+  sed 's/^/M /' $m
+  return $rc
+}
+section connect_auto conn auto
+section connect_fentry conn fentry --attach fentry
+section connect_kprobe conn kprobe --attach kprobe
+section connect_tracepoint conn tracepoint --attach tracepoint
 echo "=== dmesg"
 dmesg -r | grep '^<[0-4]>'
 echo "=== dmesg exit=0"

@@ -166,6 +166,15 @@ function checkKernel(kernel: KernelName) {
     [["true", "/bin/true", ["/bin/true", "x"], 0, "tracer"]],
   );
 
+  // tracer connect: chosen automatically (fentry: these kernels have BPF trampolines), and
+  // each strategy forced; the same exact records every time. check names the same strategy.
+  const connectFeature = (report.features as Feature[]).find((f) => f.feature === "tracer connect");
+  assert.match(connectFeature?.detail ?? "", /^fentry strategy$/, JSON.stringify(connectFeature));
+  checkConnect(s.get("connect_auto"), "connect_auto", "fentry", why);
+  for (const strategy of ["fentry", "kprobe", "tracepoint"]) {
+    checkConnect(s.get(`connect_${strategy}`), `connect_${strategy}`, strategy, why);
+  }
+
   // The perf buffer (the pre-5.8 fallback), forced: the same events, failed exec included.
   const perf = s.get("exec_perf");
   assert.ok(perf, "no exec_perf section in the guest output");
@@ -216,6 +225,85 @@ function checkKernel(kernel: KernelName) {
       expectedOpenRecords(steps(section.out), "/tmp/owd", full, true),
       why(section),
     );
+  }
+}
+
+/**
+ * A connect section of the guest (test/vm/guest.sh conn): the tracer's JSON records must be
+ * exactly the workload's connects (its "M " manifest lines), attached with `strategy`.
+ */
+function checkConnect(
+  section: { out: string; exit: number } | undefined,
+  name: string,
+  strategy: string,
+  why: (s: { out: string }) => string,
+) {
+  assert.ok(section, `no ${name} section in the guest output`);
+  assert.equal(section.exit, 0, why(section));
+  assert.match(
+    section.out,
+    new RegExp(`^tracer: tracing connect \\(\\d+ programs attached, ${strategy} strategy\\)`, "m"),
+    why(section),
+  );
+  assert.doesNotMatch(section.out, / strategy refused /, why(section));
+  const lines = section.out.split("\n");
+  const steps = lines.filter((l) => l.startsWith("M ")).map((l) => l.slice(2).split(" "));
+  assert.deepEqual(steps.map((m) => [m[0], m[4]]), [
+    ["v4-ok", "ok"],
+    ["v6-ok", "ok"],
+    ["v4-refused", "ECONNREFUSED"],
+    ["v4-mapped", "ok"],
+    ["nonblocking", "ok"],
+    ["reuse-first", "ok"],
+    ["reuse-taken", "EADDRNOTAVAIL"],
+    ["no-route", "ENETUNREACH"],
+  ], why(section));
+  const records = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const lo = "127.0.0.1", mapped = "::ffff:127.0.0.1";
+  const addrs: Record<string, [number, string, string]> = {
+    "v4-ok": [4, lo, lo],
+    "v6-ok": [6, "::1", "::1"],
+    "v4-refused": [4, lo, lo],
+    "v4-mapped": [6, mapped, mapped],
+    "nonblocking": [4, lo, lo],
+    "reuse-first": [4, lo, lo],
+    "reuse-taken": [4, lo, lo],
+    "no-route": [4, "0.0.0.0", "10.253.0.1"],
+  };
+  const tid = Number(steps[0][1]);
+  assert.deepEqual(
+    records.map((e) => [
+      e.type,
+      e.pid,
+      e.tid,
+      e.uid,
+      e.comm,
+      e.family,
+      e.saddr,
+      e.sport,
+      e.daddr,
+      e.dport,
+      e.result,
+      e.error,
+    ]),
+    steps.map(([step, t, sport, dport, result]) => [
+      "connect",
+      tid,
+      Number(t),
+      0,
+      "conn-workload",
+      ...addrs[step].slice(0, 2),
+      Number(sport),
+      addrs[step][2],
+      Number(dport),
+      result,
+      result === "ok" ? null : result,
+    ]),
+    why(section),
+  );
+  for (const e of records) {
+    assert.ok(e.latency_us > 0 && e.latency_us < 1e6, JSON.stringify(e));
+    assert.ok(e.netns_id > 0 && e.mntns_id > 0 && e.cgroup_id > 0, JSON.stringify(e));
   }
 }
 
