@@ -80,14 +80,15 @@ smoke() (
 )
 step "compiled binary smoke test" smoke
 
-# The compiled binary traces the connect workload: exactly the records the suites expect.
-connect_binary() (
+# The compiled binary traces the exec, open and connect workloads: exactly the records the
+# suites expect of src/main.ts (the tests run it through TRACER_BIN).
+binary_workloads() (
   dir=$(mktemp -d)
   $DENO run -A build.ts --out "$dir/tracer" >/dev/null 2>&1 || exit 1
   TRACER_BIN="$dir/tracer" $DENO test -A --no-check --filter "exactly the workload" \
-    test/connect-e2e.test.ts
+    test/exec-e2e.test.ts test/open-e2e.test.ts test/connect-e2e.test.ts
 )
-step "compiled binary: connect workload, exact records" connect_binary
+step "compiled binary: exec, open and connect workloads, exact records" binary_workloads
 
 # Other kernels under qemu (Debian 6.1 generic and PREEMPT_RT): the compiled binary's check and
 # exec, CO-RE against layouts unlike this host's, and the kprobe/fentry probes this host lacks.

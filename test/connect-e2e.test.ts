@@ -5,12 +5,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import {
   existsSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -18,13 +17,19 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
-import { type OurIds, stillLoaded } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
-
-const ROOT = resolve(import.meta.dirname ?? ".", "..");
+import {
+  assertNoLeftovers,
+  backgroundTracer,
+  cgroupId,
+  ROOT,
+  runTracer as runCommand,
+  tracerCommandLine,
+  tracerEnv,
+} from "./tracer-cli.ts";
 const dir = mkdtempSync(join(tmpdir(), "connect-e2e-"));
 const WORKLOAD = join(dir, "conn-workload");
 const MANIFEST = join(dir, "manifest");
@@ -86,31 +91,12 @@ function killPending(): void {
   } catch { /* gone */ }
 }
 
-/**
- * The command and argv that run `tracer connect ARGS`: this runtime on src/main.ts, or the
- * compiled binary named by TRACER_BIN (scripts/test.sh runs the exact-records test with it).
- */
-function tracerCmd(args: string[]): [string, string[]] {
-  const bin = process.env.TRACER_BIN;
-  if (bin) return [bin, ["connect", ...args]];
-  const bun = process.versions.bun !== undefined;
-  return [
-    process.execPath,
-    bun
-      ? [join(ROOT, "src/main.ts"), "connect", ...args]
-      : ["run", "-A", join(ROOT, "src/main.ts"), "connect", ...args],
-  ];
+/** Runs `tracer connect ARGS` (this runtime, or the compiled binary of TRACER_BIN). */
+function runTracer(args: string[], timeout = 60_000, env: Record<string, string> = {}) {
+  return runCommand("connect", args, timeout, tracerEnv(env));
 }
 
-function runTracer(args: string[], timeout = 60_000, env: Record<string, string> = {}) {
-  const [cmd, argv] = tracerCmd(args);
-  return spawnSync(cmd, argv, {
-    encoding: "utf8",
-    timeout,
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-  });
-}
+const background = (args: string[]) => backgroundTracer("connect", args);
 
 /**
  * Runs `tracer connect ARGS -- WORKLOAD`, then kills the workload's pending child. `quick`:
@@ -153,14 +139,6 @@ function manifest(): Map<string, Step> {
     m.set(name, { tid: Number(tid), sport: Number(sport), dport: Number(dport), result });
   }
   return m;
-}
-
-function cgroupId(): number {
-  const path = /^0::(.*)$/m.exec(readFileSync("/proc/self/cgroup", "utf8"))![1];
-  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
-    .map((l) => l.split(" "))
-    .find((f) => f[f.indexOf("-") + 1] === "cgroup2")![4];
-  return statSync(join(mount, path)).ino;
 }
 
 const nsInode = (link: string) => Number(/\[(\d+)\]/.exec(readlinkSync(link))![1]);
@@ -423,27 +401,6 @@ test(
   },
 );
 
-/** Starts `tracer connect ARGS` in the background; resolves once it says it is tracing. */
-function background(args: string[]) {
-  const [cmd, argv] = tracerCmd(args);
-  const child = spawn(cmd, argv, {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => stdout += d);
-  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
-  const ready = new Promise<void>((res, rej) => {
-    child.stderr!.on("data", (d) => {
-      stderr += d;
-      if (stderr.includes("tracer: tracing connect")) res();
-    });
-    child.on("exit", () => rej(new Error(`tracer exited before ready: ${stderr}`)));
-  });
-  return { child, ready, exited, out: () => stdout, err: () => stderr };
-}
-
 /** One loopback connect from a child process (python-free: bash's /dev/tcp). */
 function loopbackConnect(port: number): number {
   const r = spawnSync("bash", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${port}`], { encoding: "utf8" });
@@ -498,58 +455,17 @@ test("connect usage errors exit 2 with one line", () => {
   }
 });
 
-/**
- * The BPF program, map and link ids process `pid` holds fds of (/proc/PID/fdinfo): exactly the
- * tracer's own objects, whatever other processes load meanwhile.
- */
-function processIds(pid: number): OurIds {
-  const ids: OurIds = { progs: [], maps: [], links: [] };
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    let info = "";
-    try {
-      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
-    } catch {
-      continue; // closed meanwhile
-    }
-    // A link's fdinfo also names its program: link_id first.
-    const id = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)$`, "m").exec(info)?.[1]);
-    if (id("link_id")) ids.links.push(id("link_id"));
-    else if (id("prog_id")) ids.progs.push(id("prog_id"));
-    else if (id("map_id")) ids.maps.push(id("map_id"));
-  }
-  return ids;
-}
-
 test(
-  "connect leaves no program, link or map in the kernel after SIGINT, SIGTERM, -c, -d, a closed pipe",
+  "connect leaves no program, link or map in the kernel after SIGINT, SIGTERM, -c, -d, a closed pipe, perf buffer",
   kernelTest(),
   async () => {
-    const p = await getPlatform();
-    const endings: [string, string[], (t: ReturnType<typeof background>) => void][] = [
-      ["SIGINT", [], (t) => process.kill(t.child.pid!, "SIGINT")],
-      ["SIGTERM", ["-x"], (t) => process.kill(t.child.pid!, "SIGTERM")],
-      ["-c 1", ["-c", "1"], () => loopbackConnect(1)],
-      ["-d 0.3", ["-d", "0.3"], () => {}],
-      ["closed pipe", [], (t) => {
-        t.child.stdout!.destroy();
-        loopbackConnect(1);
-      }],
-    ];
-    for (const [name, args, end] of endings) {
-      const t = background(["--json", ...args]);
-      await t.ready;
-      const ours = processIds(t.child.pid!);
-      assert.ok(ours.progs.length >= 3 && ours.maps.length >= 4 && ours.links.length >= 1, name);
-      end(t);
-      assert.equal(await t.exited, 0, `${name}: ${t.err()}`);
-      assert.deepEqual(await stillLoaded(p, ours), { progs: [], maps: [], links: [] }, name);
-    }
+    await assertNoLeftovers(await getPlatform(), "connect", () => loopbackConnect(1), ["-x"]);
   },
 );
 
 test("connect | head -1: exits 0 quietly when its output closes", kernelTest(), () => {
   setup();
-  const [cmd, argv] = tracerCmd(["--", WORKLOAD, MANIFEST, NETNS_PATH, "quick"]);
+  const [cmd, argv] = tracerCommandLine("connect", ["--", WORKLOAD, MANIFEST, NETNS_PATH, "quick"]);
   const tracer = [cmd, ...argv].map((a) => `'${a}'`).join(" ");
   const r = inNetns(() => {
     rmSync(MANIFEST, { force: true });

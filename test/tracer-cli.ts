@@ -3,11 +3,11 @@
 // this process's cgroup and mount namespace (what records must carry).
 
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, readlinkSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import process from "node:process";
 import assert from "node:assert/strict";
-import { kernelIds, type OurIds, stillLoaded } from "./loader-ids.ts";
+import { type OurIds, stillLoaded } from "./loader-ids.ts";
 import type { Platform } from "../src/platform/types.ts";
 
 export const ROOT = resolve(import.meta.dirname ?? ".", "..");
@@ -32,25 +32,32 @@ export function tracerEnv(extra: Record<string, string> = {}): Record<string, st
   return { ...env, ...extra };
 }
 
-/** Runs `tracer COMMAND ARGS` to completion. */
+/**
+ * The program and argv that run `tracer COMMAND ARGS`: this runtime on src/main.ts, or the
+ * compiled binary named by TRACER_BIN (scripts/test.sh runs the exact-records tests with it).
+ */
+export function tracerCommandLine(command: string, args: string[]): [string, string[]] {
+  const bin = process.env.TRACER_BIN;
+  if (bin) return [bin, [command, ...args]];
+  return [process.execPath, tracerArgv(command, args)];
+}
+
+/** Runs `tracer COMMAND ARGS` to completion; runtimeComm is the tracer process's comm. */
 export function runTracer(
   command: string,
   args: string[],
   timeout = 60_000,
   env: Record<string, string> = tracerEnv(),
 ) {
-  const r = spawnSync(process.execPath, tracerArgv(command, args), {
-    encoding: "utf8",
-    timeout,
-    cwd: ROOT,
-    env,
-  });
-  return { ...r, runtimeComm: basename(process.execPath).slice(0, 15) };
+  const [cmd, argv] = tracerCommandLine(command, args);
+  const r = spawnSync(cmd, argv, { encoding: "utf8", timeout, cwd: ROOT, env });
+  return { ...r, runtimeComm: basename(cmd).slice(0, 15) };
 }
 
 /** Starts `tracer COMMAND ARGS` in the background; `ready` resolves on its ready line. */
 export function backgroundTracer(command: string, args: string[]) {
-  const child = spawn(process.execPath, tracerArgv(command, args), {
+  const [cmd, argv] = tracerCommandLine(command, args);
+  const child = spawn(cmd, argv, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: tracerEnv(),
@@ -83,13 +90,6 @@ export function mntns(): number {
   return Number(/\[(\d+)\]/.exec(readlinkSync("/proc/self/ns/mnt"))![1]);
 }
 
-/** The ids in `now` that were not in `before`. */
-export const newIds = (before: OurIds, now: OurIds): OurIds => ({
-  progs: now.progs.filter((id) => !before.progs.includes(id)),
-  maps: now.maps.filter((id) => !before.maps.includes(id)),
-  links: now.links.filter((id) => !before.links.includes(id)),
-});
-
 /** JSON lines of a tracer's output. */
 export const jsonLines = (text: string) =>
   text.trim().split("\n").filter((l) => l).map((l) => JSON.parse(l));
@@ -106,6 +106,28 @@ export function compile(source: string, out: string, flags: string[] = ["-O1"]):
 }
 
 type Background = ReturnType<typeof backgroundTracer>;
+
+/**
+ * The BPF program, map and link ids process `pid` holds fds of (/proc/PID/fdinfo): exactly the
+ * tracer's own objects, whatever other processes load meanwhile.
+ */
+export function processIds(pid: number): OurIds {
+  const ids: OurIds = { progs: [], maps: [], links: [] };
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    let info = "";
+    try {
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8");
+    } catch {
+      continue; // closed meanwhile
+    }
+    // A link's fdinfo also names its program: link_id first.
+    const id = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)$`, "m").exec(info)?.[1]);
+    if (id("link_id")) ids.links.push(id("link_id"));
+    else if (id("prog_id")) ids.progs.push(id("prog_id"));
+    else if (id("map_id")) ids.maps.push(id("map_id"));
+  }
+  return ids;
+}
 
 /**
  * Every way a tracer run ends (SIGINT, SIGTERM, -c 1, -d 0.3, the perf buffer then SIGINT, a
@@ -134,10 +156,9 @@ export async function assertNoLeftovers(
     }],
   ];
   for (const [name, args, end] of endings) {
-    const before = kernelIds(p);
     const t = backgroundTracer(command, ["--json", ...args]);
     await t.ready;
-    const ours = newIds(before, kernelIds(p));
+    const ours = processIds(t.child.pid!);
     // The tracer's own objects are visible while it runs: at least one program, the events
     // ring, stats and .rodata maps, and a link.
     assert.ok(ours.progs.length >= 1 && ours.maps.length >= 3 && ours.links.length >= 1, name);
