@@ -6,7 +6,12 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseElf } from "../src/elf/reader.ts";
+import { compareWithLibbpf } from "./harness/core-compare.ts";
+import { kernelTest } from "./env.ts";
 import { loadObjectSpec } from "../src/object/load.ts";
 import { relocateCore, relocateObject } from "../src/core/relocate.ts";
 import { relocateSection } from "../src/core/section.ts";
@@ -181,3 +186,71 @@ test("randomly corrupted object files give a FormatError or CoreError, nothing e
   // went missing.
   assert.ok(rejected >= 25, `only ${rejected} of 200 corrupted objects were rejected`);
 });
+
+/** File offsets of every CO-RE relocation record of an object's .BTF.ext (16 bytes each). */
+function coreRecordOffsets(bytes: Uint8Array): number[] {
+  const elf = parseElf(bytes, "core_fields.bpf.o");
+  const ext = elf.sectionByName(".BTF.ext")!;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset);
+  const base = ext.offset;
+  const hdrLen = dv.getUint32(base + 4, true);
+  const start = base + hdrLen + dv.getUint32(base + 24, true);
+  const end = start + dv.getUint32(base + 28, true);
+  const recSize = dv.getUint32(start, true);
+  const out: number[] = [];
+  for (let p = start + 4; p < end;) {
+    const n = dv.getUint32(p + 4, true);
+    p += 8;
+    for (let i = 0; i < n; i++, p += recSize) out.push(p);
+  }
+  return out;
+}
+
+test(
+  "records mutated in the object file are decided as libbpf decides them (or refused where it refuses)",
+  kernelTest(),
+  () => {
+    let seed = 4242;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const offsets = coreRecordOffsets(BYTES);
+    assert.ok(offsets.length > 20, `${offsets.length} records`);
+    const dv = new DataView(BYTES.buffer, BYTES.byteOffset);
+    const accessStrs = offsets.map((o) => dv.getUint32(o + 8, true));
+    const dir = mkdtempSync(join(tmpdir(), "core-mutated-"));
+    let relocated = 0, refused = 0, decisions = 0;
+    try {
+      for (let round = 0; round < 120; round++) {
+        const bytes = BYTES.slice();
+        const w = new DataView(bytes.buffer);
+        const at = offsets[rand(offsets.length)];
+        switch (rand(4)) {
+          case 0: // another relocation kind
+            w.setUint32(at + 12, rand(14), true);
+            break;
+          case 1: // another record's access string
+            w.setUint32(at + 8, accessStrs[rand(accessStrs.length)], true);
+            break;
+          case 2: // another local type
+            w.setUint32(at + 4, rand(60), true);
+            break;
+          default: // another instruction of the section
+            w.setUint32(at, rand(200) * 8, true);
+        }
+        const file = join(dir, `m${round}.bpf.o`);
+        writeFileSync(file, bytes);
+        const r = compareWithLibbpf(file, FIX + "target_a.btf");
+        decisions += r.compared;
+        if (r.failed) refused++;
+        else relocated++;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Both outcomes must have been compared many times, and thousands of decisions.
+    assert.ok(relocated >= 20 && refused >= 10, `${relocated} relocated, ${refused} refused`);
+    assert.ok(decisions > 1000, `${decisions} decisions compared`);
+  },
+);

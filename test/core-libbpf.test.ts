@@ -10,11 +10,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { kernelTest } from "./env.ts";
-import { type LibbpfDecision, runLibbpf } from "./harness/libbpf-log.ts";
-import { loadObjectSpec } from "../src/object/load.ts";
-import { type CoreRelocationResult, relocateObject } from "../src/core/relocate.ts";
-import { CoreError } from "../src/core/errors.ts";
-import { readBtfFile } from "../src/btf/source.ts";
+import { compareWithLibbpf } from "./harness/core-compare.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const FIXTURES = join(ROOT, "test/fixtures/core");
@@ -68,57 +64,8 @@ function debianBtf(kernel: keyof typeof DEBIAN): string {
 let compared = 0;
 let pairs = 0;
 
-function fmt(d: LibbpfDecision): string {
-  return `${d.program} relo #${d.relo} insn #${d.insn} ${
-    d.poisoned ? "poisoned" : `-> ${d.new}`
-  } target [${d.targetType}]${d.memSize ? ` mem_sz ${d.memSize.old}->${d.memSize.new}` : ""}`;
-}
-
-function ours(r: CoreRelocationResult): string {
-  return `${r.program} relo #${r.relo} insn #${r.insn} ${
-    r.poisoned ? "poisoned" : `-> ${BigInt(r.new)}`
-  } target [${r.targetType}]${r.memSize ? ` mem_sz ${r.memSize.old}->${r.memSize.new}` : ""}`;
-}
-
 function compareOne(object: string, targetPath: string): void {
-  const lib = runLibbpf(object, targetPath);
-  const name = object.split("/").pop()!;
-  const spec = loadObjectSpec(new Uint8Array(readFileSync(object)), name);
-  const target = readBtfFile(targetPath);
-  const results: CoreRelocationResult[] = [];
-  let error: unknown = null;
-  try {
-    relocateObject(spec, target, results);
-  } catch (e) {
-    error = e;
-  }
-  const where = `${name} vs ${targetPath}`;
-  if (lib.failure) {
-    assert.ok(
-      error instanceof CoreError,
-      `${where}: libbpf failed (${lib.failure.line}) but we did not: ${error}`,
-    );
-    assert.equal(error.context.program, lib.failure.program, `${where}: failing program`);
-    assert.equal(error.context.relo, lib.failure.relo, `${where}: failing relocation`);
-  } else if (error) {
-    throw error;
-  }
-  // libbpf logs a spec line for the failing relocation too; it has no decision.
-  const decided = lib.decisions.filter((d) =>
-    !(lib.failure && d.program === lib.failure.program && d.relo === lib.failure.relo)
-  );
-  assert.equal(
-    results.length,
-    decided.length,
-    `${where}: ${results.length} relocations, libbpf made ${decided.length}`,
-  );
-  decided.forEach((d, i) => {
-    const r = results[i];
-    // Ours and libbpf's, each as one line: any difference shows both.
-    const expect = fmt(d);
-    assert.equal(ours(r), expect, `${where}: relocation ${i}`);
-  });
-  compared += decided.length;
+  compared += compareWithLibbpf(object, targetPath).compared;
   pairs++;
 }
 
