@@ -38,7 +38,8 @@ function runGuest(pkg: string): Map<string, { out: string; exit: number }> {
     maxBuffer: 64 << 20,
   });
   if (r.status !== 0) {
-    throw new GuestRunError(`vmtest on ${pkg} failed:\n${r.stdout}\n${r.stderr}`);
+    // vmtest.sh's own words (e.g. "the guest did not finish") first: logs show the head.
+    throw new GuestRunError(`vmtest on ${pkg} failed: ${r.stderr}\n${r.stdout}`);
   }
   const sections = new Map<string, { out: string; exit: number }>();
   for (const m of r.stdout.matchAll(/^=== (\w+)\n([\s\S]*?)^=== \1 exit=(\d+)$/gm)) {
