@@ -25,6 +25,7 @@ import {
   assertNoLeftovers,
   backgroundTracer,
   cgroupId,
+  compile,
   ROOT,
   runTracer as runCommand,
   tracerCommandLine,
@@ -45,14 +46,7 @@ let built = false;
 /** Compiles the workload (once). */
 function setup(): void {
   if (built) return;
-  const cc = spawnSync("cc", [
-    "-O1",
-    "-Wall",
-    "-o",
-    WORKLOAD,
-    join(ROOT, "test/fixtures/connect/workload.c"),
-  ], { encoding: "utf8" });
-  assert.equal(cc.status, 0, `cc failed: ${cc.stderr}`);
+  compile(join(ROOT, "test/fixtures/connect/workload.c"), WORKLOAD);
   built = true;
 }
 

@@ -18,6 +18,7 @@ import {
   b64,
   backgroundTracer,
   cgroupId,
+  compile,
   mntns,
   ROOT,
   runTracer,
@@ -46,14 +47,7 @@ const NOEXEC = join(dir, "noexec");
 let built = false;
 function build(): void {
   if (built) return;
-  const cc = spawnSync("cc", [
-    "-O1",
-    "-Wall",
-    "-o",
-    WORKLOAD,
-    join(ROOT, "test/fixtures/exec/workload.c"),
-  ], { encoding: "utf8" });
-  assert.equal(cc.status, 0, `cc failed: ${cc.stderr}`);
+  compile(join(ROOT, "test/fixtures/exec/workload.c"), WORKLOAD);
   writeFileSync(NOEXEC, "#!/bin/sh\n");
   chmodSync(NOEXEC, 0o644);
   built = true;
