@@ -74,6 +74,7 @@ chmod +x "$init/init"
 
 # ttyS0 (the kernel console) goes to console.log, ttyS1 (the guest script) to guest.out.
 out=$work/console.log
+started=$SECONDS
 timeout "${VMTEST_TIMEOUT:-600}" qemu-system-x86_64 -cpu max -m 1024 -smp 2 -display none -no-reboot \
   -serial "file:$out" -serial "file:$work/guest.out" -monitor none \
   -kernel "$kdir/bzImage" -initrd "$work/initramfs.cpio" \
@@ -82,8 +83,10 @@ touch "$work/guest.out"
 tr -d '\r' < "$work/guest.out"
 code=$(grep -oE '^VMTEST-EXIT=[0-9]+' "$work/guest.out" | tail -n 1 | cut -d= -f2 || true)
 if [ -z "$code" ]; then
-  echo "vmtest: the guest did not finish in ${VMTEST_TIMEOUT:-600} s; last console lines:" >&2
-  tail -n 30 "$out" | tr -d '\r' >&2
+  # qemu exits early when the guest kernel panics (panic=-1 reboots, -no-reboot exits).
+  echo "vmtest: the guest did not finish: qemu ended after $((SECONDS - started)) s" \
+    "(limit ${VMTEST_TIMEOUT:-600} s); last console lines:" >&2
+  tail -n 40 "$out" | tr -d '\r' >&2
   cat "$work/qemu.log" >&2
   exit 1
 fi
