@@ -6,13 +6,14 @@ import { embeddedObject } from "../src/tracers/embedded.ts";
 import { eventLayout } from "../src/tracers/layout.ts";
 import {
   EXEC_F_ARGS_TRUNCATED,
+  EXEC_STATS,
   execDecoder,
   type ExecRecord,
   execTracer,
   splitArgs,
 } from "../src/tracers/exec.ts";
 import { argsCell, execFormatter } from "../src/tracers/exec-format.ts";
-import { exitSummary, missingPrivilege } from "../src/tracers/exec-session.ts";
+import { missingPrivilege, summaryLine } from "../src/tracers/session.ts";
 import { measureBootClock } from "../src/tracers/boot-clock.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { type Hooks, startWithHookFallback } from "../src/tracers/hooks.ts";
@@ -305,6 +306,7 @@ test("boot clock: boot-to-wall offset agrees with /proc/uptime and Date.now()", 
 });
 
 test("exit summary: events, lost, and every other non-zero kernel counter by name", () => {
+  const exitSummary = (printed: number, stats: bigint[]) => summaryLine(printed, stats, EXEC_STATS);
   assert.equal(exitSummary(0, [0n, 0n, 0n, 0n, 0n, 0n]), "0 events, 0 lost");
   assert.equal(
     exitSummary(1234, [5n, 2n, 0n, 1n, 0n, 0n]),

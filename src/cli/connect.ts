@@ -2,9 +2,17 @@
 
 import { intOption } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import { CONNECT_MAX_PORTS, CONNECT_STRATEGIES } from "../tracers/connect.ts";
-import { type ConnectFilters, connectSessionTracer } from "../tracers/connect-session.ts";
-import type { SessionOptions } from "../tracers/session.ts";
+import {
+  CONNECT_MAX_PORTS,
+  CONNECT_STRATEGIES,
+  type ConnectOptions,
+  type ConnectRecord,
+  type ConnectStrategy,
+  connectTracer,
+} from "../tracers/connect.ts";
+import { connectFormatter } from "../tracers/connect-format.ts";
+import type { SessionOptions, SessionTracer } from "../tracers/session.ts";
+import type { Platform } from "../platform/types.ts";
 import { choiceOption, parseSessionArgs, sessionUsage, tracerCommand } from "./session-options.ts";
 
 export const CONNECT_USAGE = `usage: tracer connect [options] [-- CMD [ARGS...]]
@@ -29,6 +37,30 @@ options:
                         (tracepoints only); default: the first of these the kernel
                         accepts, with one warning line per refusal
 ${sessionUsage(";\n                        implies --attach tracepoint")}`;
+
+/** The connect tracer's own options (filters), beside the shared session ones. */
+export type ConnectFilters = Pick<
+  ConnectOptions,
+  "pid" | "uid" | "family" | "ports" | "lports" | "failedOnly" | "minLatencyMs" | "name"
+>;
+
+/** The connect tracer as the session runs it. */
+export function connectSessionTracer(
+  p: Platform,
+  f: ConnectFilters,
+): SessionTracer<ConnectRecord, ConnectStrategy> {
+  return {
+    name: "connect",
+    strategies: CONNECT_STRATEGIES,
+    strategyNoun: "strategy",
+    // A foreign BTF has no ids of this kernel's functions: tracepoints only.
+    withoutKernelBtf: "tracepoint",
+    showStrategy: true,
+    describe: ({ strategy, followTgid, wakeupBytes }) =>
+      connectTracer({ ...f, strategy, followTgid, wakeupBytes, now: () => p.clockNs("boot") }),
+    formatter: connectFormatter,
+  };
+}
 
 const OPTIONS = {
   pid: { type: "string", short: "p" },

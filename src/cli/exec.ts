@@ -2,10 +2,10 @@
 
 import { intOption } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import { EXEC_ARGS_LIMIT } from "../tracers/exec.ts";
-import { type ExecFilters, execSessionTracer } from "../tracers/exec-session.ts";
-import { HOOK_ORDER } from "../tracers/hooks.ts";
-import type { SessionOptions } from "../tracers/session.ts";
+import { EXEC_ARGS_LIMIT, type ExecOptions, type ExecRecord, execTracer } from "../tracers/exec.ts";
+import { execFormatter } from "../tracers/exec-format.ts";
+import { HOOK_ORDER, type Hooks, hooksTracer } from "../tracers/hooks.ts";
+import type { SessionOptions, SessionTracer } from "../tracers/session.ts";
 import { choiceOption, parseSessionArgs, sessionUsage, tracerCommand } from "./session-options.ts";
 
 export const EXEC_USAGE = `usage: tracer exec [options] [-- CMD [ARGS...]]
@@ -22,6 +22,22 @@ options:
       --hooks KIND      tp_btf or tracepoint (tracepoint + raw_tp); default tp_btf, and
                         tracepoint with a warning when the kernel refuses tp_btf
 ${sessionUsage(";\n                        implies --hooks tracepoint")}`;
+
+/** The exec tracer's own options (filters, argv limit), beside the shared session ones. */
+export type ExecFilters = Pick<
+  ExecOptions,
+  "failed" | "failedOnly" | "uid" | "ppid" | "maxArgs" | "name"
+>;
+
+/** The exec tracer as the session runs it. */
+export function execSessionTracer(f: ExecFilters): SessionTracer<ExecRecord, Hooks> {
+  return hooksTracer(
+    "exec",
+    ({ strategy, followTgid, wakeupBytes }) =>
+      execTracer({ ...f, hooks: strategy, followTgid, wakeupBytes }),
+    execFormatter,
+  );
+}
 
 const OPTIONS = {
   failed: { type: "boolean", short: "x" },

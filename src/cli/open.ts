@@ -3,10 +3,11 @@
 import process from "node:process";
 import { intOption } from "./command.ts";
 import { TracerError, UsageError } from "../errors.ts";
-import { HOOK_ORDER } from "../tracers/hooks.ts";
 import { type Arch, parseFlagFilter } from "../tracers/open-flags.ts";
-import { type OpenFilters, openSessionTracer } from "../tracers/open-session.ts";
-import type { SessionOptions } from "../tracers/session.ts";
+import { type OpenOptions, type OpenRecord, openTracer } from "../tracers/open.ts";
+import { openFormatter } from "../tracers/open-format.ts";
+import { HOOK_ORDER, type Hooks, hooksTracer } from "../tracers/hooks.ts";
+import type { SessionOptions, SessionTracer } from "../tracers/session.ts";
 import { choiceOption, parseSessionArgs, sessionUsage, tracerCommand } from "./session-options.ts";
 
 export const OPEN_USAGE = `usage: tracer open [options] [-- CMD [ARGS...]]
@@ -28,6 +29,22 @@ options:
       --hooks KIND      how -- CMD's forks are followed: tp_btf or tracepoint (raw_tp);
                         default tp_btf, and tracepoint when the kernel refuses tp_btf
 ${sessionUsage("")}`;
+
+/** The open tracer's own options, beside the shared session ones. */
+export type OpenFilters = Omit<OpenOptions, "followTgid" | "wakeupBytes" | "hooks"> & {
+  /** -e: FLAGS and MODE columns. */
+  extended?: boolean;
+};
+
+/** The open tracer as the session runs it. */
+export function openSessionTracer(f: OpenFilters, arch: Arch): SessionTracer<OpenRecord, Hooks> {
+  return hooksTracer(
+    "open",
+    ({ strategy, followTgid, wakeupBytes }) =>
+      openTracer({ ...f, hooks: strategy, followTgid, wakeupBytes }),
+    (o) => openFormatter({ ...o, extended: f.extended, fullPath: f.fullPath, arch }),
+  );
+}
 
 const OPTIONS = {
   pid: { type: "string", short: "p" },
