@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd nftables; do
+for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
