@@ -53,12 +53,12 @@ mkdir -p /tmp/owd/sub && echo a > /tmp/owd/rel.txt && echo b > /tmp/owd/sub/targ
   ln -s sub /tmp/owd/link && echo s > /tmp/owd/secret && chmod 600 /tmp/owd/secret &&
   chmod 755 /tmp/owd
 section open ./tracer open -F -v --json -- ./open-workload /tmp/owd
-section open_perf ./tracer open --buffer perf --hooks tracepoint --json -- ./open-workload /tmp/owd
+section open_perf ./tracer open --buffer perf --hooks tracepoint -v --json -- ./open-workload /tmp/owd
 # --btf FILE on a kernel whose /sys/kernel/btf/vmlinux is hidden (a tmpfs over it): the file is
 # all the tracer has, so exact records prove it was used.
 cp /sys/kernel/btf/vmlinux /tmp/vmlinux.btf && mount -t tmpfs none /sys/kernel/btf
 section exec_nobtf ./tracer exec -- /bin/true nobtf
-section exec_btf ./tracer exec --btf /tmp/vmlinux.btf --json -- /bin/true btf
+section exec_btf ./tracer exec --btf /tmp/vmlinux.btf -v --json -- /bin/true btf
 umount /sys/kernel/btf
 # conn NAME ARGS...: the connect workload (loopback only) under `tracer connect --json ARGS`,
 # then the workload's manifest, each line prefixed "M ".
