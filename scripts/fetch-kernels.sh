@@ -16,9 +16,16 @@
 #          a package it does not have), fetched into the cache
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The downloads live outside the clone (TRACER_CACHE, default /var/cache/tracer, else
+# ~/.cache/tracer), linked as .cache/kernels and .cache/apt: a fresh clone on the same
+# machine (a CI run) finds them there instead of downloading them again.
+shared=${TRACER_CACHE:-/var/cache/tracer}
+mkdir -p "$shared" 2>/dev/null && [ -w "$shared" ] || shared=$HOME/.cache/tracer
+mkdir -p .cache "$shared/kernels" "$shared/apt"
+[ -e .cache/kernels ] || ln -s "$shared/kernels" .cache/kernels
+[ -e .cache/apt ] || ln -s "$shared/apt" .cache/apt
 cache=$PWD/.cache/kernels
 apt_root=$PWD/.cache/apt
-mkdir -p "$cache"
 
 # apt options for a package: the host's configuration, or bullseye's private one for 5.10.
 apt_opts=()
@@ -49,9 +56,13 @@ if [ "${1:-}" = "--newest" ]; then
     list=$(apt-cache search --names-only "$2" | awk '{print $1}' | sort -rV)
   fi
   [ -n "$list" ] || { echo "fetch-kernels: no package matches $2" >&2; exit 1; }
-  # The newest six, newest first: the first that downloads is the answer.
+  # The newest six, newest first: the first that downloads is the answer. One that did not
+  # download is not tried again for a day.
   for pkg in $(head -n 6 <<<"$list"); do
+    gone=$cache/.unavailable-$pkg
+    [ -n "$(find "$gone" -mtime -1 2>/dev/null)" ] && continue
     if bash "$0" "$pkg" >/dev/null 2>&1; then newest=$pkg; break; fi
+    touch "$gone"
   done
   [ -n "$newest" ] || { echo "fetch-kernels: none of $(head -n 6 <<<"$list" | tr '\n' ' ')downloads" >&2; exit 1; }
   echo "$newest"
@@ -79,6 +90,7 @@ for pkg in "${packages[@]}"; do
     continue
   fi
   work=$(mktemp -d "$cache/.fetch.XXXXXX")
+  trap 'rm -rf "$work"' EXIT # a failed download leaves nothing behind
   (
     cd "$work"
     apt_for "$pkg"
