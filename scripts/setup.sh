@@ -2,13 +2,14 @@
 # Installs everything tracer needs to build, run and test on a fresh Debian 12 machine:
 # the pinned Deno and Bun runtimes (npm registry) and the Debian packages used at build and
 # test time (clang-19, llvm-19, libbpf-dev headers, bpftool, gcc, qemu for other kernels) and the
-# peers the benchmarks compare against (bpftrace, libbpf-tools execsnoop).
+# peers the benchmarks compare against (bpftrace, libbpf-tools execsnoop), strace (what the
+# tracer itself opens and writes: test/privilege.test.ts).
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables; do
+for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables strace; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

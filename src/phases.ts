@@ -10,11 +10,20 @@ export class Phases {
     this.last = start;
   }
 
+  /** Called with each phase's name as it ends, and with each step (see `step`). */
+  onMark?: (name: string) => void;
+
   /** Ends the current phase under `name`. */
   mark(name: string): void {
     const now = performance.now();
     this.list.push({ name, ms: now - this.last });
     this.last = now;
+    this.onMark?.(name);
+  }
+
+  /** A point inside a phase ("attached 1"), not timed: only `onMark` hears it. */
+  step(name: string): void {
+    this.onMark?.(name);
   }
 
   get totalMs(): number {

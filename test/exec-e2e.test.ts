@@ -529,7 +529,8 @@ test("exec as an unprivileged user: one clear line, exit 1", kernelTest(), () =>
   assert.equal(r.status, 1, r.stderr);
   assert.equal(
     r.stderr,
-    "tracer exec: needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo\n",
+    "tracer exec: needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs; " +
+      "this process lacks CAP_BPF and CAP_PERFMON: run it with sudo\n",
   );
 });
 

@@ -54,13 +54,20 @@ export function runTracer(
   return { ...r, runtimeComm: basename(cmd).slice(0, 15) };
 }
 
-/** Starts `tracer COMMAND ARGS` in the background; `ready` resolves on its ready line. */
-export function backgroundTracer(command: string, args: string[]) {
+/**
+ * Starts `tracer COMMAND ARGS` in the background (in `env`, tracerEnv() by default); `ready`
+ * resolves on its ready line.
+ */
+export function backgroundTracer(
+  command: string,
+  args: string[],
+  env: Record<string, string> = tracerEnv(),
+) {
   const [cmd, argv] = tracerCommandLine(command, args);
   const child = spawn(cmd, argv, {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: tracerEnv(),
+    env,
   });
   let stdout = "";
   let stderr = "";

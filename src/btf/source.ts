@@ -7,6 +7,7 @@ import { FormatError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { parseElf } from "../elf/reader.ts";
 import { Btf } from "./reader.ts";
+import { btfArchitecture, elfMachineName } from "./arch.ts";
 
 export const KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux";
 
@@ -42,6 +43,36 @@ export function btfFromBytes(bytes: Uint8Array, what: string, base?: Btf): Btf {
  */
 export function readBtfFile(path: string, base?: Btf, platform?: Platform): Btf {
   return btfFromBytes(fileBytes(path, platform, "BTF file"), path, base);
+}
+
+/**
+ * A kernel BTF given by the user (--btf): raw BTF or a vmlinux ELF, refused with a FormatError
+ * when it describes another architecture than `hostArch` (an ELF's e_machine, else the
+ * registers of its `struct pt_regs`; a big-endian BTF is refused by the reader). Relocating
+ * against another machine's layouts would read wrong offsets without any error.
+ */
+export function readKernelBtfFile(path: string, hostArch: string, platform?: Platform): Btf {
+  const bytes = fileBytes(path, platform, "BTF file");
+  if (bytes.length >= 20 && bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[5] === 1) {
+    const machine = elfMachineName(bytes[18] | (bytes[19] << 8));
+    if (machine !== hostArch) {
+      throw new FormatError(
+        path,
+        18,
+        `a vmlinux of another architecture (${machine}), this machine is ${hostArch}`,
+      );
+    }
+  }
+  const btf = btfFromBytes(bytes, path);
+  const arch = btfArchitecture(btf);
+  if (arch !== null && arch !== hostArch) {
+    throw new FormatError(
+      path,
+      0,
+      `BTF of another architecture (${arch}: its struct pt_regs), this machine is ${hostArch}`,
+    );
+  }
+  return btf;
 }
 
 const PROT_READ = 1;

@@ -25,6 +25,7 @@ export const SESSION_OPTIONS = {
   buffer: { type: "string" },
   timings: { type: "boolean" },
   verbose: { type: "boolean", short: "v" },
+  "as-root": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -52,7 +53,8 @@ export function sessionUsage(btfNote: string): string {
   -h, --help            this help
   -- CMD [ARGS...]      run CMD once the probes are attached, trace only CMD and its
                         descendants, exit with CMD's exit status; under sudo CMD runs as
-                        the user who ran sudo (SUDO_UID/SUDO_GID): -- sudo CMD for root
+                        the user who ran sudo (SUDO_UID/SUDO_GID, that user's HOME)
+      --as-root         under sudo, run CMD as root instead
 `;
 }
 
@@ -125,6 +127,7 @@ export function parseSessionArgs<O extends Options>(
     timings: !!v.timings,
     verbose: !!v.verbose,
     cmd,
+    asRoot: !!v["as-root"],
   };
   return {
     values,

@@ -363,7 +363,12 @@ export function probeKprobePmu(p: Platform): ProbeResult {
 
 export function probeKprobeTracefs(p: Platform): ProbeResult {
   const f = "kprobes (tracefs)";
-  const root = ensureTracefs(p);
+  let root;
+  try {
+    root = ensureTracefs(p);
+  } catch (e) {
+    return no(f, (e as Error).message, "EACCES");
+  }
   if (!root) return no(f, "tracefs not mounted");
   const path = `${root}/kprobe_events`;
   if (!existsSync(path)) return no(f, `${path} missing: kernel built without CONFIG_KPROBE_EVENTS`);
@@ -382,12 +387,17 @@ export function probeKprobeTracefs(p: Platform): ProbeResult {
  */
 export function probeOpenSyscalls(p: Platform): ProbeResult {
   const f = "open syscall tracepoints";
-  const root = ensureTracefs(p);
-  if (!root) return no(f, "tracefs not mounted");
-  const has = (sys: string) =>
-    tracepointId("syscalls", `sys_enter_${sys}`, root) !== null &&
-    tracepointId("syscalls", `sys_exit_${sys}`, root) !== null;
-  const present = ["openat", "open", "openat2"].filter(has);
+  let present: string[];
+  try {
+    const root = ensureTracefs(p);
+    if (!root) return no(f, "tracefs not mounted");
+    const has = (sys: string) =>
+      tracepointId("syscalls", `sys_enter_${sys}`, root) !== null &&
+      tracepointId("syscalls", `sys_exit_${sys}`, root) !== null;
+    present = ["openat", "open", "openat2"].filter(has);
+  } catch (e) {
+    return no(f, (e as Error).message, "EACCES");
+  }
   const absent = ["open", "openat2"].filter((s) => !present.includes(s));
   const detail = present.join(", ") +
     (absent.length ? `; ${absent.join(", ")} not on this kernel (tracer open skips them)` : "");

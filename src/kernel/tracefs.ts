@@ -1,14 +1,47 @@
 // tracefs: where it is, mounting it if needed, and tracepoint ids.
 
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { TracerError } from "../errors.ts";
 import { mountFs } from "./mount.ts";
 import type { Platform } from "../platform/types.ts";
 
 const CANDIDATES = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
-/** The tracefs mount that has events/, or null. */
+/**
+ * tracefs is mounted, but this process may not read it: root's 0700 directory, read without
+ * root and without CAP_DAC_READ_SEARCH. Names the capability missing.
+ */
+export class TracefsAccessError extends TracerError {
+  constructor(readonly path: string) {
+    super(
+      `${path}: EACCES: tracefs is readable only by root here; ` +
+        "without root the tracer needs CAP_DAC_READ_SEARCH (besides CAP_BPF and CAP_PERFMON)",
+    );
+  }
+}
+
+/** stat(2) of a path: "ok", or the error code ("ENOENT", "EACCES" ...). */
+function statCode(path: string): string {
+  try {
+    statSync(path);
+    return "ok";
+  } catch (e) {
+    return (e as { code?: string }).code ?? "error";
+  }
+}
+
+/**
+ * The tracefs mount that has events/, or null. stat(2), not access(2): access() checks the
+ * real uid without capabilities, so with CAP_DAC_READ_SEARCH and no root it says ENOENT/EACCES
+ * for a tracefs the process can read. A tracefs this process may not read throws
+ * TracefsAccessError.
+ */
 export function tracefsRoot(): string | null {
-  for (const dir of CANDIDATES) if (existsSync(`${dir}/events`)) return dir;
+  for (const dir of CANDIDATES) {
+    const code = statCode(`${dir}/events`);
+    if (code === "ok") return dir;
+    if (code === "EACCES") throw new TracefsAccessError(`${dir}/events`);
+  }
   return null;
 }
 
@@ -19,14 +52,18 @@ export function ensureTracefs(p: Platform): string | null {
   return mountFs(p, "tracefs", CANDIDATES[0]) ? tracefsRoot() : null;
 }
 
-/** The id of tracepoint <category>/<name>, or null when it does not exist. */
+/**
+ * The id of tracepoint <category>/<name>, or null when it does not exist. A file this process
+ * may not read (no root, no CAP_DAC_READ_SEARCH) throws TracefsAccessError.
+ */
 export function tracepointId(category: string, name: string, root = tracefsRoot()): number | null {
   if (!root) return null;
   const path = `${root}/events/${category}/${name}/id`;
   try {
     const n = Number(readFileSync(path, "utf8").trim());
     return Number.isInteger(n) ? n : null;
-  } catch {
+  } catch (e) {
+    if ((e as { code?: string }).code === "EACCES") throw new TracefsAccessError(path);
     return null;
   }
 }

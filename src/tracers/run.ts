@@ -176,6 +176,7 @@ export function startTracer<R>(
     const optional = (ok: boolean | undefined, attach: () => Link) => {
       try {
         links.push(attach());
+        opts.phases?.step(`attached ${links.length}`);
       } catch (e) {
         if (!ok || !(e instanceof MissingHookError)) throw e;
         skipped.push(`${e.hook} (not on this kernel)`);

@@ -6,8 +6,9 @@
 
 import { spawn } from "node:child_process";
 import process from "node:process";
-import { closeSync, existsSync, openSync } from "node:fs";
-import { readBtfFile } from "../btf/source.ts";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { readKernelBtfFile } from "../btf/source.ts";
+import { hostArchitecture } from "../btf/arch.ts";
 import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
@@ -42,6 +43,8 @@ export interface SessionOptions {
   verbose?: boolean;
   /** `-- CMD ARGS...`: empty when not given. */
   cmd: string[];
+  /** --as-root: under sudo, run CMD as root rather than as the user who ran sudo. */
+  asRoot?: boolean;
 }
 
 /** What the session needs to know about what it runs. */
@@ -88,10 +91,19 @@ const SIGNALS: Record<string, number> = {
   SIGTERM: 15,
 };
 
-/** Why this process cannot load and attach BPF programs, or null when it can. */
+/** Capability numbers the tracer needs without root (linux/capability.h). */
+const CAPS: [string, bigint][] = [["CAP_BPF", 39n], ["CAP_PERFMON", 38n]];
+
+/**
+ * Why this process cannot load and attach BPF programs, or null when it can: names the
+ * capabilities missing (tracefs, for tracepoints, also needs CAP_DAC_READ_SEARCH without root:
+ * said by the attach step when it meets it).
+ */
 export function missingPrivilege(capEff: bigint): string | null {
   if (hasBpfPrivileges(capEff)) return null;
-  return "needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs: run it with sudo";
+  const missing = CAPS.filter(([, bit]) => (capEff & (1n << bit)) === 0n).map(([n]) => n);
+  return `needs root (or CAP_BPF and CAP_PERFMON) to load BPF programs; this process lacks ` +
+    `${missing.join(" and ")}: run it with sudo`;
 }
 
 /**
@@ -124,7 +136,7 @@ function start<R, S extends string>(
   o: SessionOptions,
   phases: Phases,
 ): { tracer: RunningTracer<R>; strategy: S } {
-  const btf = o.btf ? readBtfFile(o.btf, undefined, p) : undefined;
+  const btf = o.btf ? readKernelBtfFile(o.btf, hostArchitecture(process.arch), p) : undefined;
   const followTgid = o.cmd.length ? p.pid() : undefined;
   // Past half the ring the reader must be woken, or the ring fills between two timer drains.
   const wakeupBytes = Math.min(o.wakeupBytes, (o.ringBytes ?? DEFAULT_RING_BYTES) / 2);
@@ -179,6 +191,34 @@ export function commandUser(
   return uid === 0 ? null : { uid, gid };
 }
 
+/**
+ * The environment `-- CMD` runs in as user `uid` (under sudo): this one with HOME, USER and
+ * LOGNAME of that user's /etc/passwd entry (`passwd` is its text), as `sudo -u USER` would set
+ * them; root's HOME never stays. A uid without an entry gets HOME=/ and no USER/LOGNAME.
+ */
+export function userEnvironment(
+  uid: number,
+  passwd: string,
+  env: Record<string, string | undefined>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && k !== "HOME" && k !== "USER" && k !== "LOGNAME") out[k] = v;
+  }
+  const entry = passwd.split("\n").map((l) => l.split(":"))
+    .find((f) => f.length >= 7 && f[2] === String(uid));
+  if (!entry) return { ...out, HOME: "/" };
+  return { ...out, HOME: entry[5], USER: entry[0], LOGNAME: entry[0] };
+}
+
+function readPasswd(): string {
+  try {
+    return readFileSync("/etc/passwd", "utf8");
+  } catch {
+    return "";
+  }
+}
+
 /** Runs `-- CMD`; the returned state says when it is done and its exit status. */
 function runCommand(
   name: string,
@@ -186,7 +226,10 @@ function runCommand(
   user: { uid: number; gid: number } | null,
 ): { done: boolean; status: number } {
   const state = { done: false, status: 0 };
-  const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...(user ?? {}) });
+  // As another user: its uid and gid (the runtimes' spawn drops every supplementary group
+  // then, root's included) and its HOME.
+  const as = user ? { ...user, env: userEnvironment(user.uid, readPasswd(), process.env) } : {};
+  const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...as });
   proc.on("error", (e: NodeJS.ErrnoException) => {
     process.stderr.write(`tracer ${name}: cannot run ${cmd[0]}: ${e.code ?? e.message}\n`);
     state.status = e.code === "ENOENT" ? 127 : 126;
@@ -206,7 +249,57 @@ export async function runSession<R, S extends string>(
   o: SessionOptions,
 ): Promise<number> {
   // The first phase runs from the runtime's time origin (its start) to here.
+  let stop = false;
+  let child: { done: boolean; status: number } | null = null;
+  // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
+  // Installed before anything is loaded: a signal during start-up lets start-up finish, then
+  // the session ends at once like any other (summary, everything closed, exit 0).
+  const removers = (["SIGINT", "SIGTERM"] as const).map((sig) =>
+    p.onSignal(sig, () => {
+      if (!child) stop = true;
+    })
+  );
+  try {
+    return await session(p, t, o, {
+      stopped: () => stop,
+      stop: () => stop = true,
+      startChild: (c) => child = c,
+    });
+  } finally {
+    for (const remove of removers) remove();
+  }
+}
+
+/**
+ * Test hook (test/faults.test.ts): with TRACER_TEST_PAUSE=NAME the tracer stops itself
+ * (SIGSTOP) when start-up phase NAME ends ("runtime start", "kernel BTF", "attach" ...; see
+ * --timings) or at step "attached N" (the Nth hook attached), the first time it passes there,
+ * so a test can read its objects and send a signal at exactly that point.
+ */
+function pauseHook(phases: Phases): void {
+  let at = process.env.TRACER_TEST_PAUSE;
+  if (!at) return;
+  phases.onMark = (name) => {
+    if (name !== at) return;
+    at = undefined; // once: a strategy that falls back passes the same points again
+    process.kill(process.pid, "SIGSTOP");
+  };
+}
+
+interface SessionControl {
+  stopped(): boolean;
+  stop(): void;
+  startChild(c: { done: boolean; status: number }): void;
+}
+
+async function session<R, S extends string>(
+  p: Platform,
+  t: SessionTracer<R, S>,
+  o: SessionOptions,
+  ctl: SessionControl,
+): Promise<number> {
   const phases = new Phases();
+  pauseHook(phases);
   phases.mark("runtime start");
   const missing = missingPrivilege(p.identity().capEff);
   if (missing) throw new TracerError(missing);
@@ -226,17 +319,8 @@ export async function runSession<R, S extends string>(
   }
   const { tracer, strategy } = started;
   let status = 0;
-  let stop = false;
   let child: { done: boolean; status: number } | null = null;
-  const removers: (() => void)[] = [];
   try {
-    // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
-    // Installed before the ready line, so a signal sent on seeing it is never fatal.
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      removers.push(p.onSignal(sig, () => {
-        if (!child) stop = true;
-      }));
-    }
     const details = [`${tracer.attached.length} programs attached`];
     if (t.showStrategy) details.push(`${strategy} ${t.strategyNoun}`);
     if (tracer.buffer === "perf") details.push("perf buffer");
@@ -283,7 +367,9 @@ export async function runSession<R, S extends string>(
     let lostSeen = 0n;
     const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
     if (o.cmd.length) {
-      child = runCommand(t.name, o.cmd, commandUser(p.identity().euid, process.env));
+      const user = o.asRoot ? null : commandUser(p.identity().euid, process.env);
+      child = runCommand(t.name, o.cmd, user);
+      ctl.startChild(child);
     }
 
     let batch = "";
@@ -293,7 +379,7 @@ export async function runSession<R, S extends string>(
       if (o.count !== undefined && printed >= o.count) return;
       batch += fmt.record(r);
       printed++;
-      if (o.count !== undefined && printed >= o.count) stop = true;
+      if (o.count !== undefined && printed >= o.count) ctl.stop();
     };
     const reportLost = () => {
       const lost = tracer.stats()[0];
@@ -302,7 +388,7 @@ export async function runSession<R, S extends string>(
         lostSeen = lost;
       }
     };
-    while (!stop) {
+    while (!ctl.stopped()) {
       const childDone = child?.done ?? false;
       const wait = Math.ceil(Math.max(0, Math.min(POLL_MS, deadline - performance.now())));
       if (childDone) tracer.drain(onRecord);
@@ -328,7 +414,6 @@ export async function runSession<R, S extends string>(
         (skipped > 0n ? `, ${skipped} runs skipped by the kernel` : "") + "\n",
     );
   } finally {
-    for (const remove of removers) remove();
     tracer.close();
     if (fd !== 1) closeSync(fd);
   }
