@@ -12,7 +12,7 @@ import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
 import { type EventBuffer, type RunningTracer, startTracer } from "./run.ts";
-import { Phases } from "../phases.ts";
+import { memoryLine, Phases } from "../phases.ts";
 import { hasBpfPrivileges } from "../kernel/probes.ts";
 import { startWithFallback } from "./fallback.ts";
 import type { FormatOptions, RecordFormatter } from "./format.ts";
@@ -64,6 +64,11 @@ export interface SessionTracer<R, S extends string = string> {
   withoutKernelBtf: S;
   /** Whether the ready line names the strategy chosen. */
   showStrategy?: boolean;
+  /**
+   * The ring buffer's size when --ring-bytes is not given (default: the object's, 4 MiB):
+   * smaller for a tracer whose event rate is bounded, as its pages count in the RSS.
+   */
+  ringBytes?: number;
   describe(ctx: DescribeContext<S>): TracerDescription<R>;
   formatter(o: FormatOptions): RecordFormatter<R>;
 }
@@ -125,12 +130,16 @@ function start<R, S extends string>(
   const btf = o.btf ? readBtfFile(o.btf, undefined, p) : undefined;
   const followTgid = o.cmd.length ? p.pid() : undefined;
   // Past half the ring the reader must be woken, or the ring fills between two timer drains.
-  const wakeupBytes = Math.min(o.wakeupBytes, (o.ringBytes ?? DEFAULT_RING_BYTES) / 2);
+  const wakeupBytes = Math.min(
+    o.wakeupBytes,
+    (o.ringBytes ?? t.ringBytes ?? DEFAULT_RING_BYTES) / 2,
+  );
   const startWith = (strategy: S) => ({
     strategy,
     tracer: startTracer(p, t.describe({ strategy, followTgid, wakeupBytes }), {
       btf,
       ringBytes: o.ringBytes,
+      defaultRingBytes: t.ringBytes,
       buffer: o.buffer,
       perfWakeupBytes: o.wakeupBytes,
       phases,
@@ -312,6 +321,7 @@ export async function runSession<R, S extends string>(
       `tracer: ${summaryLine(printed, tracer.stats(), tracer.statNames)}` +
         (skipped > 0n ? `, ${skipped} runs skipped by the kernel` : "") + "\n",
     );
+    if (o.timings) process.stderr.write(`tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
   } finally {
     for (const remove of removers) remove();
     tracer.close();
