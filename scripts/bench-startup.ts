@@ -7,7 +7,7 @@
 //   sudo deno run -A scripts/bench-startup.ts --tracer ./tracer [--tracer old=/tmp/old/tracer]
 //     --peer exec=execsnoop='PATH/execsnoop' --peer open=opensnoop='PATH/opensnoop'
 //     --peer connect=tcpstates='PATH/tcpstates' [--runs 11] [--rounds 3] [--storm 5000]
-//     [--kinds exec,open,connect] [--no-rss] [--no-phases]
+//     [--kinds exec,open,connect] [--no-rss] [--no-phases]   (--kinds "": the floors only)
 //
 // A peer's ready signal is its first output line. C tools buffer stdout in a pipe, so each
 // peer runs under `stdbuf -oL`; what stdbuf itself costs is measured in the same run
@@ -36,7 +36,7 @@ const { values } = parseArgs({
 const RUNS = Number(values.runs);
 const ROUNDS = Number(values.rounds);
 const STORM = Number(values.storm);
-const KINDS = values.kinds!.split(",");
+const KINDS = values.kinds!.split(",").filter(Boolean);
 
 interface Tool {
   name: string;
@@ -102,23 +102,56 @@ const floors: Tool[] = [
 
 spawnSync("mount", ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"], { stdio: "ignore" });
 
-/** One start: launch → ready in ms (the process is stopped at once). */
-async function once(t: Tool): Promise<number> {
-  const { ms, run } = await startUntilReady(t.name, t.argv, t.ready);
+const idleDir = mkdtempSync("/tmp/bench-startup-idle-");
+// The runtime alone: a program that only prints a line and waits, compiled as build.ts
+// compiles the tracer.
+writeFileSync(`${idleDir}/idle.ts`, 'console.log("ready"); setTimeout(() => {}, 600_000);\n');
+const bun = spawnSync("node_modules/.bin/bun", [
+  "build",
+  "--compile",
+  "--minify",
+  "--bytecode",
+  "--format=esm",
+  "--no-compile-autoload-dotenv",
+  "--no-compile-autoload-bunfig",
+  `${idleDir}/idle.ts`,
+  "--outfile",
+  `${idleDir}/bun-idle`,
+], { stdio: "ignore" });
+if (bun.status !== 0) throw new Error("cannot compile the idle Bun program");
+const idle: Tool = {
+  name: "Bun runtime alone (idle program)",
+  kind: "floor",
+  argv: [`${idleDir}/bun-idle`],
+  ready: /./,
+  stdbuf: false,
+};
+floors.unshift(idle);
+
+/** One start: launch → ready in ms, and the CPU ms used by then (the process is stopped). */
+async function once(t: Tool): Promise<{ ms: number; cpu: number }> {
+  const { ms, cpu, run } = await startUntilReady(t.name, t.argv, t.ready);
   await run.stop();
-  return ms;
+  return { ms, cpu };
 }
 
 // Start-up: in each round every tool starts RUNS times, interleaved start by start.
 const all = [...floors, ...tools];
 const perRound: Map<string, number>[] = [];
+const cpuPerRound: Map<string, number>[] = [];
 for (let round = 0; round < ROUNDS; round++) {
   const times = new Map<string, number[]>(all.map((t) => [`${t.kind}/${t.name}`, []]));
+  const cpus = new Map<string, number[]>(all.map((t) => [`${t.kind}/${t.name}`, []]));
   for (let i = 0; i < RUNS; i++) {
-    for (const t of all) times.get(`${t.kind}/${t.name}`)!.push(await once(t));
+    for (const t of all) {
+      const { ms, cpu } = await once(t);
+      times.get(`${t.kind}/${t.name}`)!.push(ms);
+      cpus.get(`${t.kind}/${t.name}`)!.push(cpu);
+    }
   }
   const med = new Map([...times].map(([k, v]) => [k, median(v)]));
   perRound.push(med);
+  cpuPerRound.push(new Map([...cpus].map(([k, v]) => [k, median(v)])));
   console.error(
     `round ${round + 1}: ` + [...med].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", "),
   );
@@ -151,6 +184,31 @@ for (const t of [...floors, ...tools]) {
   out.push(`| ${t.kind} | ${t.name} | ${cells.join(" | ")} | ${ratios} |`);
 }
 console.log(out.join("\n"));
+
+// CPU time to ready (all threads, /proc schedstat): robust to the machine's load, which
+// stretches wall-clock times. Peers run under stdbuf here too (its CPU cost is in the figure).
+const cpuOut = [
+  `\nCPU time used by the ready line, medians of ${RUNS} per round (ms, all threads); ` +
+  "ratio = tool / the kind's C peer.\n",
+  `| kind | tool | ${
+    cpuPerRound.map((_, i) => `round ${i + 1}`).join(" | ")
+  } | ×peer (per round) |`,
+  `|---|---|${cpuPerRound.map(() => "---").join("|")}|---|`,
+];
+for (const t of [...floors, ...tools]) {
+  const key = `${t.kind}/${t.name}`;
+  const peer = t.kind === "floor" ? undefined : tools.find((x) => x.kind === t.kind && x.stdbuf);
+  const ratios = peer && !t.stdbuf
+    ? cpuPerRound.map((r) => (r.get(key)! / r.get(`${peer.kind}/${peer.name}`)!).toFixed(2))
+      .join(" / ")
+    : "";
+  cpuOut.push(
+    `| ${t.kind} | ${t.name} | ${
+      cpuPerRound.map((r) => fmt(r.get(key)!)).join(" | ")
+    } | ${ratios} |`,
+  );
+}
+console.log(cpuOut.join("\n"));
 
 // Per-phase times, from the tracer's own --timings (measured in-process from the runtime's
 // time origin), medians over RUNS starts per binary, interleaved.
@@ -197,29 +255,6 @@ if (!values["no-rss"] && KINDS.includes("exec")) {
     "| tool | peak RSS (VmHWM) | binary file pages | shared libraries | anonymous (heap, JS heap, JIT) | BPF maps (ring) | kernel BTF mmap | other | storm slowdown | captured | memory at exit (--timings) |",
   );
   console.log("|---|---|---|---|---|---|---|---|---|---|---|");
-  // The runtime alone: a program that only prints a line and waits, compiled as build.ts
-  // compiles the tracer.
-  writeFileSync(`${work}/idle.ts`, 'console.log("ready"); setTimeout(() => {}, 600_000);\n');
-  const bun = spawnSync("node_modules/.bin/bun", [
-    "build",
-    "--compile",
-    "--minify",
-    "--bytecode",
-    "--format=esm",
-    "--no-compile-autoload-dotenv",
-    "--no-compile-autoload-bunfig",
-    `${work}/idle.ts`,
-    "--outfile",
-    `${work}/bun-idle`,
-  ], { stdio: "ignore" });
-  if (bun.status !== 0) throw new Error("cannot compile the idle Bun program");
-  const idle: Tool = {
-    name: "Bun runtime alone (idle program)",
-    kind: "exec",
-    argv: [`${work}/bun-idle`],
-    ready: /./,
-    stdbuf: false,
-  };
   const execTools = [...tools.filter((t) => t.kind === "exec"), idle];
   for (const t of execTools) {
     const argv = t.stdbuf
@@ -240,8 +275,10 @@ if (!values["no-rss"] && KINDS.includes("exec")) {
       const s = rssParts(child.pid!, binary);
       if (s && (!best || s.total > best.total)) best = s;
     }, 50);
+    let stormPid = 0;
     const s = await new Promise<string>((resolve) => {
       const p = spawn(storm, [String(STORM), "/bin/true"]);
+      stormPid = p.pid!;
       let o = "";
       p.stdout.on("data", (d) => o += d);
       p.on("exit", () => resolve(o));
@@ -254,10 +291,13 @@ if (!values["no-rss"] && KINDS.includes("exec")) {
     const text = t === idle
       ? ""
       : readFileSync(t.stdbuf ? outFile : `${work}/${t.name}.out`, "utf8");
-    // The storm's execs: lines naming /bin/true, the storm driver's own line excepted
-    // (execsnoop reads argv at execve entry and often prints it empty; another user of the
-    // machine running /bin/true meanwhile would be counted too).
-    const captured = text.split("\n").filter((l) => l.includes("/bin/true") && !/storm \d/.test(l))
+    // The storm's execs: lines naming /bin/true whose parent (PPID column) is the storm driver,
+    // the driver's own line excepted (execsnoop reads argv at execve entry and often prints it
+    // empty, so the argument cannot be relied on).
+    const ppid = new RegExp(`\\s${stormPid}\\s`);
+    const captured = text.split("\n").filter((l) =>
+      l.includes("/bin/true") && ppid.test(l) && !/storm \d/.test(l)
+    )
       .length;
     const mem = /^tracer: memory: (.*)$/m.exec(readFileSync(errFile, "utf8"))?.[1] ?? "";
     const b = best as RssParts | null;

@@ -2,7 +2,7 @@
 // process's memory from /proc (peak RSS, and what the resident pages are, from smaps).
 
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -28,14 +28,31 @@ export interface Running {
 }
 
 /**
+ * CPU time a process has used so far, all its threads (ms, from /proc/PID/task/TID/schedstat:
+ * nanoseconds on the CPU). Unlike wall-clock time it does not count waiting for a CPU, so it
+ * stays comparable on a loaded machine. NaN when the process is gone.
+ */
+export function cpuMs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    }
+    return ns / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * Starts `argv`; resolves once `ready` matches its stdout+stderr, with the time from spawn to
- * then (launch → ready, in ms).
+ * then (launch → ready, in ms) and the CPU time the process had used by then.
  */
 export function startUntilReady(
   name: string,
   argv: string[],
   ready: RegExp,
-): Promise<{ ms: number; run: Running }> {
+): Promise<{ ms: number; cpu: number; run: Running }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
@@ -46,8 +63,10 @@ export function startUntilReady(
       out += new TextDecoder().decode(d);
       if (!done && ready.test(out)) {
         done = true;
+        const ms = performance.now() - t0;
         resolve({
-          ms: performance.now() - t0,
+          ms,
+          cpu: cpuMs(child.pid!),
           run: {
             pid: child.pid!,
             output: () => out,
