@@ -305,8 +305,9 @@ const RET0 = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 
  * Only EPERM is taken as the answer; any other failure is left to the real load.
  */
 function refuseLockedDownEarly(p: Platform, wanted: ProgramSpec[], opts: LoadOptions): void {
+  const accepted = new Set<string>();
   for (const prog of wanted) {
-    if (!maybeLockedDown(prog)) continue;
+    if (!maybeLockedDown(prog) || accepted.has(prog.attach.kind)) continue;
     let trial: BpfProgram;
     try {
       trial = progLoad(p, {
@@ -323,6 +324,8 @@ function refuseLockedDownEarly(p: Platform, wanted: ProgramSpec[], opts: LoadOpt
       continue;
     }
     trial.close();
+    // The kernel allows this kind here: one trial per kind; the real loads decide the rest.
+    accepted.add(prog.attach.kind);
   }
 }
 
