@@ -53,6 +53,10 @@ if (values.deno) {
     "--minify",
     "--bytecode",
     "--format=esm",
+    // A tracer run as root must not pick up a .env or bunfig.toml (which can preload code)
+    // from whatever directory it is started in; it also spares the look-ups at start.
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
     "src/main.ts",
     "--outfile",
     values.out!,

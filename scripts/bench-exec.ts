@@ -15,6 +15,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { median, rssKb, startUntilReady } from "./bench/launch.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -109,61 +110,8 @@ if (values.only) {
   peers.splice(0, peers.length, ...peers.filter((p) => keep.includes(p.name)));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function rssKb(pid: number, field: "VmHWM" | "VmRSS"): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
-      readFileSync(`/proc/${pid}/status`, "utf8"),
-    );
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
-interface Running {
-  pid: number;
-  output: () => string;
-  stop: () => Promise<void>;
-}
-
 /** Starts a tracer; resolves once its ready line appears, with the time it took. */
-function start(peer: Peer): Promise<{ ms: number; run: Running }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(peer.argv[0], peer.argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let done = false;
-    const exited = new Promise<void>((r) => child.on("exit", () => r()));
-    const onData = (d: Uint8Array) => {
-      out += new TextDecoder().decode(d);
-      if (!done && peer.ready.test(out)) {
-        done = true;
-        resolve({
-          ms: performance.now() - t0,
-          run: {
-            pid: child.pid!,
-            output: () => out,
-            stop: async () => {
-              child.kill("SIGINT");
-              await exited;
-            },
-          },
-        });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (!done) reject(new Error(`${peer.name} exited (${code}) before ready:\n${out}`));
-    });
-  });
-}
+const start = (peer: Peer) => startUntilReady(peer.name, peer.argv, peer.ready);
 
 const work = mkdtempSync("/tmp/bench-exec-");
 const storm = `${work}/storm`;

@@ -36,3 +36,17 @@ export class Phases {
     return `${parts.join(", ")}, total ${this.totalMs.toFixed(1)} ms`;
   }
 }
+
+/** One line of the process's memory for --timings: "rss 52.1 MB, JS heap used 4.2 MB, ...". */
+export function memoryLine(m: {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers?: number;
+}): string {
+  const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+  return `rss ${mb(m.rss)}, JS heap used ${mb(m.heapUsed)}, heap total ${mb(m.heapTotal)}, ` +
+    `external ${mb(m.external)}` +
+    (m.arrayBuffers !== undefined ? ` (array buffers ${mb(m.arrayBuffers)})` : "");
+}

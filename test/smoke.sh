@@ -6,6 +6,15 @@ dir_err=$(mktemp)
 trap 'rm -f "$dir_err"' EXIT
 "$bin" --version | grep -qE '^tracer [0-9]+\.[0-9]+\.[0-9]+$'
 "$bin" --help | grep -q 'usage: tracer'
+# Started as root in a directory holding a bunfig.toml (whose preload runs code) and a .env,
+# the binary reads neither (build.ts: --no-compile-autoload-bunfig/-dotenv).
+cwd_dir=$(mktemp -d)
+printf 'preload = ["./preload.ts"]\n' >"$cwd_dir/bunfig.toml"
+printf 'console.log("PRELOADED")\n' >"$cwd_dir/preload.ts"
+printf 'TRACER_SMOKE_DOTENV=1\n' >"$cwd_dir/.env"
+out=$(abs=$(realpath "$bin") && cd "$cwd_dir" && "$abs" --version)
+rm -rf "$cwd_dir"
+[ "$out" = "$("$bin" --version)" ] || { echo "--version in a dir with bunfig.toml: $out"; exit 1; }
 set +e
 "$bin" no-such-command 2>/dev/null; [ $? -eq 2 ] || { echo "unknown command: want exit 2"; exit 1; }
 # check: probes the kernel from the compiled binary (bun:ffi inside it); 0 = ready, 1 = not.

@@ -2,7 +2,13 @@
 
 import { intOption } from "./command.ts";
 import { UsageError } from "../errors.ts";
-import { EXEC_ARGS_LIMIT, type ExecOptions, type ExecRecord, execTracer } from "../tracers/exec.ts";
+import {
+  EXEC_ARGS_LIMIT,
+  EXEC_RING_BYTES,
+  type ExecOptions,
+  type ExecRecord,
+  execTracer,
+} from "../tracers/exec.ts";
 import { execFormatter } from "../tracers/exec-format.ts";
 import { HOOK_ORDER, type Hooks, hooksTracer } from "../tracers/hooks.ts";
 import type { SessionOptions, SessionTracer } from "../tracers/session.ts";
@@ -31,18 +37,21 @@ export type ExecFilters = Pick<
 
 /** The exec tracer as the session runs it. */
 export function execSessionTracer(f: ExecFilters): SessionTracer<ExecRecord, Hooks> {
-  return hooksTracer(
-    "exec",
-    ({ strategy, followTgid, wakeupBytes, hasBpfLoop }) =>
-      execTracer({
-        ...f,
-        hooks: strategy,
-        followTgid,
-        wakeupBytes,
-        boundedLoops: (f.failed || f.failedOnly) && !hasBpfLoop(),
-      }),
-    execFormatter,
-  );
+  return {
+    ...hooksTracer(
+      "exec",
+      ({ strategy, followTgid, wakeupBytes, hasBpfLoop }) =>
+        execTracer({
+          ...f,
+          hooks: strategy,
+          followTgid,
+          wakeupBytes,
+          boundedLoops: (f.failed || f.failedOnly) && !hasBpfLoop(),
+        }),
+      execFormatter,
+    ),
+    ringBytes: EXEC_RING_BYTES,
+  };
 }
 
 const OPTIONS = {

@@ -44,7 +44,7 @@ export function sessionUsage(btfNote: string): string {
       --buffer KIND     ring (the BPF ring buffer) or perf (a perf buffer per CPU); default
                         ring, and perf on kernels without ring buffers (before 5.8)
       --ring-bytes N    buffer size, a power of two >= 4096: the ring buffer's (default
-                        4194304), or each CPU's perf buffer (default 262144)
+                        4194304; exec: 1048576), or each CPU's perf buffer (default 262144)
       --wakeup-bytes N  wake the reader when N bytes wait, per CPU with the perf buffer
                         (default 65536; 0: every event);
                         events are read at least every 100 ms anyway

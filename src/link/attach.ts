@@ -6,7 +6,8 @@ import type { Link } from "./link.ts";
 import { AttachError, attachTracepoint } from "./tracepoint.ts";
 import { attachRawTracepoint } from "./raw-tracepoint.ts";
 import { attachTracing } from "./tracing.ts";
-import { attachKprobe } from "./kprobe.ts";
+import { attachKprobe, kprobesMissing } from "./kprobe.ts";
+import type { ProgramSpec } from "../object/types.ts";
 
 export function attachProgram(p: Platform, prog: LoadedProgram): Link {
   const a = prog.spec.attach;
@@ -29,4 +30,17 @@ export function attachProgram(p: Platform, prog: LoadedProgram): Link {
         `program ${prog.name}: section ${prog.spec.section} has no attach point`,
       );
   }
+}
+
+/**
+ * Why `spec` cannot be attached on this kernel whatever its load gives, when that is known
+ * without loading it (kprobes on a kernel without any), else null: the refusal attach would
+ * give, before the cost of loading.
+ */
+export function attachRefusedUpFront(spec: ProgramSpec): AttachError | null {
+  const a = spec.attach;
+  if (a.kind === "kprobe" || a.kind === "kretprobe") {
+    return kprobesMissing(a.target, a.kind === "kretprobe");
+  }
+  return null;
 }

@@ -22,6 +22,29 @@ function checkSymbol(func: string): void {
   }
 }
 
+/** tracefs' kprobe_events, when the kernel has it. */
+function kprobeEventsFile(): string | null {
+  const root = tracefsRoot();
+  const file = root ? `${root}/kprobe_events` : null;
+  return file && existsSync(file) ? file : null;
+}
+
+function noKprobes(func: string, retprobe: boolean): AttachError {
+  return new AttachError(
+    `${retprobe ? "kretprobe" : "kprobe"} ${func}: kprobes are not available on this kernel ` +
+      `(no kprobe PMU in /sys/bus/event_source/devices and no tracefs kprobe_events; ` +
+      `CONFIG_KPROBES is probably off): use a tracepoint, raw_tp or tp_btf program`,
+  );
+}
+
+/**
+ * The error attachKprobe would raise because this kernel has no kprobes at all (neither the
+ * PMU nor tracefs kprobe_events), or null: lets a loader refuse before loading anything.
+ */
+export function kprobesMissing(func: string, retprobe = false): AttachError | null {
+  return kprobePmu() || kprobeEventsFile() ? null : noKprobes(func, retprobe);
+}
+
 function openViaTracefs(
   p: Platform,
   func: string,
@@ -29,14 +52,8 @@ function openViaTracefs(
   pid: number,
 ): { event: PerfEvent; cleanup: () => void } {
   const root = tracefsRoot();
-  const file = root ? `${root}/kprobe_events` : null;
-  if (!root || !file || !existsSync(file)) {
-    throw new AttachError(
-      `${retprobe ? "kretprobe" : "kprobe"} ${func}: kprobes are not available on this kernel ` +
-        `(no kprobe PMU in /sys/bus/event_source/devices and no tracefs kprobe_events; ` +
-        `CONFIG_KPROBES is probably off): use a tracepoint, raw_tp or tp_btf program`,
-    );
-  }
+  const file = kprobeEventsFile();
+  if (!root || !file) throw noKprobes(func, retprobe);
   const group = "tracer";
   const event = `${retprobe ? "r" : "p"}_${func.replace(/\./g, "_")}_${pid}`;
   const def = `${retprobe ? "r" : "p"}:${group}/${event} ${func}\n`;

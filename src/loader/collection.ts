@@ -280,6 +280,55 @@ export function retryInterrupted<T>(load: () => T, attempts = 5): T {
   }
 }
 
+/** Program kinds a kernel may refuse outright (EPERM) by policy: trampolines, BPF LSM. */
+const maybeLockedDown = (prog: ProgramSpec) =>
+  prog.attach.kind === "fentry" || prog.attach.kind === "fexit" || prog.attach.kind === "lsm";
+
+/** A load of `prog` refused with EPERM because of its kind, said as such; else null. */
+function trampolineRefusal(prog: ProgramSpec, e: unknown): SysError | null {
+  if (!(e instanceof SysError) || e.errno !== 1 || !maybeLockedDown(prog)) return null;
+  return new SysError(
+    e.step,
+    e.errno,
+    `the kernel refuses ${prog.attach.kind} programs here (BPF trampolines/LSM are locked ` +
+      `down or unsupported); use a tracepoint, raw_tp or tp_btf program instead`,
+  );
+}
+
+/** r0 = 0; exit. */
+const RET0 = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+
+/**
+ * Programs the kernel may refuse by policy (fentry, fexit, lsm) are first loaded with an
+ * empty body and the same type, attach type and target: where the kernel refuses them
+ * (EPERM), that costs one small load instead of CO-RE and the verifier of the whole object.
+ * Only EPERM is taken as the answer; any other failure is left to the real load.
+ */
+function refuseLockedDownEarly(p: Platform, wanted: ProgramSpec[], opts: LoadOptions): void {
+  const accepted = new Set<string>();
+  for (const prog of wanted) {
+    if (!maybeLockedDown(prog) || accepted.has(prog.attach.kind)) continue;
+    let trial: BpfProgram;
+    try {
+      trial = progLoad(p, {
+        type: prog.progType,
+        insns: RET0,
+        license: "GPL",
+        name: prog.name,
+        expectedAttachType: prog.expectedAttachType,
+        attachBtfId: attachBtfId(p, prog, opts),
+      });
+    } catch (e) {
+      const refused = trampolineRefusal(prog, e);
+      if (refused) throw refused;
+      continue;
+    }
+    trial.close();
+    // The kernel allows this kind here: one trial per kind; the real loads decide the rest.
+    accepted.add(prog.attach.kind);
+  }
+}
+
 function loadProgram(
   p: Platform,
   c: Collection,
@@ -318,18 +367,8 @@ function loadProgram(
       layout: linked.layout,
     });
   } catch (e) {
-    const k = prog.attach.kind;
-    if (
-      e instanceof SysError && e.errno === 1 &&
-      (k === "fentry" || k === "fexit" || k === "lsm")
-    ) {
-      throw new SysError(
-        e.step,
-        e.errno,
-        `the kernel refuses ${k} programs here (BPF trampolines/LSM are locked down or ` +
-          `unsupported); use a tracepoint, raw_tp or tp_btf program instead`,
-      );
-    }
+    const refused = trampolineRefusal(prog, e);
+    if (refused) throw refused;
     if (e instanceof SysError && e.detail) {
       // A rejection at an instruction CO-RE poisoned: name the relocation that failed.
       const bases = new Map(linked.layout.map((l) => [l.name, l.start]));
@@ -368,6 +407,7 @@ export function loadCollection(
       }
       return prog;
     });
+    refuseLockedDownEarly(p, wanted, opts);
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
     const all = spec.programs.concat(spec.subprograms);

@@ -3,6 +3,8 @@
 
 import { TracerError } from "../errors.ts";
 import { OBJECTS } from "../generated/objects.ts";
+import { loadObjectSpec } from "../object/load.ts";
+import type { ObjectSpec } from "../object/types.ts";
 
 const cache = new Map<string, Uint8Array>();
 
@@ -34,4 +36,19 @@ function decodeBase64(b64: string): Uint8Array {
 /** Names of the embedded objects. */
 export function embeddedObjectNames(): string[] {
   return Object.keys(OBJECTS).sort();
+}
+
+const specs = new Map<string, ObjectSpec>();
+
+/**
+ * The parsed embedded object `name`, parsed once per process (a tracer trying its attach
+ * strategies in turn loads the same object several times; loading never changes the spec).
+ */
+export function embeddedSpec(name: string): ObjectSpec {
+  let spec = specs.get(name);
+  if (!spec) {
+    spec = loadObjectSpec(embeddedObject(name), name);
+    specs.set(name, spec);
+  }
+  return spec;
 }

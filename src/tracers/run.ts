@@ -7,9 +7,8 @@
 import type { Btf } from "../btf/reader.ts";
 import { kernelBtf } from "../btf/source.ts";
 import { TracerError } from "../errors.ts";
-import { loadObjectSpec } from "../object/load.ts";
 import { type Collection, loadCollection } from "../loader/collection.ts";
-import { attachProgram } from "../link/attach.ts";
+import { attachProgram, attachRefusedUpFront } from "../link/attach.ts";
 import { attachTracepoint, MissingHookError } from "../link/tracepoint.ts";
 import { closeAll, type Link } from "../link/link.ts";
 import { PAGE_SIZE, RingBufReader } from "../events/ringbuf.ts";
@@ -19,7 +18,7 @@ import type { SampleHandler } from "../events/ringbuf-consumer.ts";
 import { hasBootClockHelper, hasRingbufMaps } from "../kernel/probes.ts";
 import { measureBootLead } from "./boot-clock.ts";
 import type { Platform } from "../platform/types.ts";
-import { embeddedObject } from "./embedded.ts";
+import { embeddedSpec } from "./embedded.ts";
 import { eventLayout } from "./layout.ts";
 import type { TracerDescription } from "./types.ts";
 import type { Phases } from "../phases.ts";
@@ -32,6 +31,8 @@ export interface RunOptions {
    * buffer, the size of each CPU's buffer.
    */
   ringBytes?: number;
+  /** The ring buffer's size when `ringBytes` is not given (default: the object's). */
+  defaultRingBytes?: number;
   /**
    * Where events arrive: the BPF ring buffer, or a perf buffer (one ring per CPU). Default:
    * the ring buffer where the kernel has it (5.8+), else the perf buffer.
@@ -116,8 +117,14 @@ export function startTracer<R>(
   desc: TracerDescription<R>,
   opts: RunOptions = {},
 ): RunningTracer<R> {
-  const spec = loadObjectSpec(embeddedObject(desc.object), desc.object);
+  const spec = embeddedSpec(desc.object);
   opts.phases?.mark("object parse");
+  // A hook this kernel cannot have at all refuses now, not after the loads.
+  for (const name of desc.programs) {
+    const prog = spec.programs.find((x) => x.name === name);
+    const refused = prog && !desc.optional?.includes(name) ? attachRefusedUpFront(prog) : null;
+    if (refused) throw refused;
+  }
   const target = () => opts.btf ?? kernelBtf(undefined, p);
   const layout = eventLayout(spec.btf, desc.eventType);
   const decode = desc.decoder(layout);
@@ -140,6 +147,7 @@ export function startTracer<R>(
       }
       : {}),
   };
+  const ringBytes = opts.ringBytes ?? opts.defaultRingBytes;
   let collection: Collection | null = null;
   const links: Link[] = [];
   const skipped: string[] = [];
@@ -152,7 +160,7 @@ export function startTracer<R>(
       phases: opts.phases,
       mapSizes: {
         ...desc.mapSizes,
-        ...(opts.ringBytes && !perf ? { [desc.ringbuf]: opts.ringBytes } : {}),
+        ...(ringBytes && !perf ? { [desc.ringbuf]: ringBytes } : {}),
       },
       perfEventArrays: perf ? [desc.ringbuf] : [],
     });
@@ -168,7 +176,7 @@ export function startTracer<R>(
         fd: ring.fd,
         name: desc.ringbuf,
         type: ringSpec!.type,
-        maxEntries: opts.ringBytes ?? ringSpec!.maxEntries,
+        maxEntries: ringBytes ?? ringSpec!.maxEntries,
       });
     }
     opts.phases?.mark("ring buffer");

@@ -13,7 +13,7 @@ import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
 import { type EventBuffer, type RunningTracer, startTracer } from "./run.ts";
-import { Phases } from "../phases.ts";
+import { memoryLine, Phases } from "../phases.ts";
 import { hasBpfLoop, hasBpfPrivileges } from "../kernel/probes.ts";
 import { startWithFallback } from "./fallback.ts";
 import type { FormatOptions, RecordFormatter } from "./format.ts";
@@ -69,6 +69,11 @@ export interface SessionTracer<R, S extends string = string> {
   withoutKernelBtf: S;
   /** Whether the ready line names the strategy chosen. */
   showStrategy?: boolean;
+  /**
+   * The ring buffer's size when --ring-bytes is not given (default: the object's, 4 MiB):
+   * smaller for a tracer whose event rate is bounded, as its pages count in the RSS.
+   */
+  ringBytes?: number;
   describe(ctx: DescribeContext<S>): TracerDescription<R>;
   formatter(o: FormatOptions): RecordFormatter<R>;
 }
@@ -139,7 +144,10 @@ function start<R, S extends string>(
   const btf = o.btf ? readKernelBtfFile(o.btf, hostArchitecture(process.arch), p) : undefined;
   const followTgid = o.cmd.length ? p.pid() : undefined;
   // Past half the ring the reader must be woken, or the ring fills between two timer drains.
-  const wakeupBytes = Math.min(o.wakeupBytes, (o.ringBytes ?? DEFAULT_RING_BYTES) / 2);
+  const wakeupBytes = Math.min(
+    o.wakeupBytes,
+    (o.ringBytes ?? t.ringBytes ?? DEFAULT_RING_BYTES) / 2,
+  );
   const startWith = (strategy: S) => ({
     strategy,
     tracer: startTracer(
@@ -154,6 +162,7 @@ function start<R, S extends string>(
       {
         btf,
         ringBytes: o.ringBytes,
+        defaultRingBytes: t.ringBytes,
         buffer: o.buffer,
         // TRACER_NO_BOOT_NS=1 (a test switch): the monotonic clock of kernels before 5.8.
         clock: process.env.TRACER_NO_BOOT_NS === "1" ? "monotonic" : undefined,
@@ -413,6 +422,7 @@ async function session<R, S extends string>(
       `tracer: ${summaryLine(printed, tracer.stats(), tracer.statNames)}` +
         (skipped > 0n ? `, ${skipped} runs skipped by the kernel` : "") + "\n",
     );
+    if (o.timings) process.stderr.write(`tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
   } finally {
     tracer.close();
     if (fd !== 1) closeSync(fd);
