@@ -47,7 +47,8 @@ fi
 fi
 [ -s "$kdir/$kimage" ] || { echo "vmtest: no $kimage for ${kernel_pkg:-the newest 6.1 kernel}" >&2; exit 1; }
 
-node_modules/.bin/deno run -A build.ts --target "$bun_target" --out "$work/tracer" >/dev/null 2>&1
+node_modules/.bin/deno run -A build.ts --target "$bun_target" --out "$work/tracer" >"$work/build.log" 2>&1 ||
+  { echo "vmtest: build.ts --target $bun_target failed:" >&2; cat "$work/build.log" >&2; exit 1; }
 init=$work/root
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}
 cp "$busybox" "$init/bin/busybox"
@@ -61,7 +62,8 @@ $cc -static -O1 -o "$init/work/open-workload" test/fixtures/open/workload.c
 $cc -static -O1 -o "$init/work/conn-workload" test/fixtures/connect/workload.c
 copy_libs "$work/tracer" "$init"
 if [ $with_regular -eq 1 ]; then
-  node_modules/.bin/deno run -A build.ts --no-bpf --out "$init/work/tracer-regular" >/dev/null 2>&1
+  node_modules/.bin/deno run -A build.ts --no-bpf --out "$init/work/tracer-regular" >"$work/build.log" 2>&1 ||
+    { echo "vmtest: build.ts (regular) failed:" >&2; cat "$work/build.log" >&2; exit 1; }
 fi
 # The guest script's settings: its output device and the sections to run (empty: all).
 printf 'GUEST_TTY=%s\nSECTIONS="%s"\n' "$guest_tty" "$sections" > "$init/work/vmtest.env"

@@ -52,8 +52,10 @@ section check ./tracer check --json
 section exec ./tracer exec -x -v --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
 # The same without CO-RE relocation (a test switch): the vmtest asserts the records are wrong.
 optional exec_nocore env TRACER_NO_CORE=1 ./tracer exec -x -v --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
-# The regular x86-64 build (vmtest.sh --with-regular) on this CPU: its status.
+# The regular x86-64 build (vmtest.sh --with-regular) on this CPU: its status; and whether the
+# CPU has AVX2.
 optional regular ./tracer-regular --version
+optional avx2 grep -cw avx2 /proc/cpuinfo
 section exec_tp ./tracer exec --hooks tracepoint -v --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
 # The open workload's directory, as test/open-workload.ts expects it.
