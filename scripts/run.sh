@@ -11,6 +11,9 @@ bash scripts/setup.sh
 case $(uname -m) in
   aarch64 | arm64) name=tracer-arm64 target=bun-linux-arm64 ;;
   x86_64)
+    # Bun's x86-64 builds need SSE4.2 (x86-64-v2, Nehalem and later): older CPUs get SIGILL.
+    grep -qw sse4_2 /proc/cpuinfo ||
+      { echo "run.sh: this CPU lacks SSE4.2, which every x86-64 build of Bun needs" >&2; exit 1; }
     if grep -qw avx2 /proc/cpuinfo; then
       name=tracer target=bun-linux-x64
     else
