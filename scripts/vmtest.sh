@@ -7,7 +7,7 @@
 # PKG is a Debian kernel package name (default: linux-image-6.1.0-<newest>-amd64-unsigned).
 # The kernel is fetched once by scripts/fetch-kernels.sh into .cache/kernels/. The guest
 # boots a busybox initramfs holding ./tracer (built for bun-linux-x64-baseline so it runs on
-# any x86-64 CPU qemu emulates), the C libraries it links, and GUEST_SCRIPT, which it runs as
+# any x86-64 CPU from Nehalem on), the C libraries it links, and GUEST_SCRIPT, which it runs as
 # root with /proc, /sys, tracefs and bpffs mounted. The guest's output is printed; the exit
 # status is the script's.
 # --arch arm64 boots Debian 12's arm64 kernel under qemu-system-aarch64 with ./tracer built for
