@@ -34,6 +34,13 @@ struct exec_event *const unused_exec_event __attribute__((used)) = NULL;
 struct scratch {
 	struct exec_event e;
 	char slack[EXEC_ARGS_MAX];
+	/*
+	 * argv bytes a failed exec's walk stored so far. Kept here rather than on the stack: the
+	 * verifier knows nothing of a map value's contents, so every step of a bounded loop
+	 * starts from the same state and is pruned, instead of being followed once per count of
+	 * bytes stored so far (E2BIG on kernels without bpf_loop).
+	 */
+	__u64 walk_off;
 };
 
 /*
@@ -213,21 +220,16 @@ static __always_inline int enter_exec(__u64 filename, __u64 argv, __u32 flags)
 /* State of the argv walk of a failed exec (bpf_loop callback context). */
 struct argv_walk {
 	__u64 argv;      /* user address of the pointer array */
-	__u64 fname_len; /* args start at data[fname_len] */
-	__u64 off;       /* argv bytes stored so far */
+	__u64 fname_len; /* args start at data[fname_len]; the bytes stored so far: walk_off */
 	__u64 limit;     /* max_arg_bytes */
 	__u32 nmax;      /* max_args */
 	__u32 argc;      /* arguments stored */
 	__u32 flags;     /* EXEC_F_* found on the way */
 };
 
-/*
- * One argument: argv[i] copied after the previous ones. Returns 1 to stop the walk. A
- * bpf_loop callback, so the verifier checks this body once, not once per argument.
- */
-static long read_arg(__u64 i, void *ctx)
+/* One argument: argv[i] copied after the previous ones. Returns 1 to stop the walk. */
+static __always_inline long read_one_arg(__u64 i, struct argv_walk *w)
 {
-	struct argv_walk *w = ctx;
 	__u32 slot = SLOT_FAILED;
 	__u64 off, fname_len;
 	struct scratch *s;
@@ -243,7 +245,7 @@ static long read_arg(__u64 i, void *ctx)
 	}
 	if (!arg)
 		return 1;
-	off = w->off;
+	off = s->walk_off;
 	if (i >= w->nmax || off >= w->limit) {
 		w->flags |= EXEC_F_ARGS_TRUNCATED;
 		return 1;
@@ -258,13 +260,20 @@ static long read_arg(__u64 i, void *ctx)
 		w->flags |= EXEC_F_ARGS_FAULT;
 		return 1;
 	}
-	w->off = off + n;
+	s->walk_off = off + n;
 	w->argc = i + 1;
 	return 0;
 }
 
+/* read_one_arg as a bpf_loop callback: the verifier checks its body once, not once per arg. */
+static long read_arg(__u64 i, void *ctx)
+{
+	return read_one_arg(i, ctx);
+}
+
 /* Reads argv (a user array of string pointers) into e->data after the file name. */
-static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __u64 argv)
+static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __u64 argv,
+				       bool bounded)
 {
 	struct argv_walk w = {
 		.argv = argv,
@@ -272,6 +281,8 @@ static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __
 		.limit = max_arg_bytes,
 		.nmax = max_args,
 	};
+	struct scratch *s = (struct scratch *)e; /* e is the heap's record under construction */
+	__u64 off;
 
 	if (w.limit > EXEC_ARGS_MAX)
 		w.limit = EXEC_ARGS_MAX;
@@ -280,17 +291,27 @@ static __always_inline __u64 read_argv(struct exec_event *e, __u64 fname_len, __
 	e->argc = 0;
 	if (!argv)
 		return 0; /* execve(path, NULL, ...) is allowed: no arguments */
-	bpf_loop(EXEC_ARGS_LIMIT + 1, read_arg, &w, 0);
+	s->walk_off = 0;
+	if (bounded) {
+		/* Kernels without bpf_loop (before 5.17): a bounded loop, verified step by step. */
+#pragma clang loop unroll(disable)
+		for (__u32 i = 0; i < EXEC_ARGS_LIMIT + 1; i++)
+			if (read_one_arg(i, &w))
+				break;
+	} else {
+		bpf_loop(EXEC_ARGS_LIMIT + 1, read_arg, &w, 0);
+	}
 	e->argc = w.argc;
 	e->flags |= w.flags;
-	if (w.off > w.limit) {
-		w.off = w.limit;
+	off = s->walk_off;
+	if (off > w.limit) {
+		off = w.limit;
 		e->flags |= EXEC_F_ARGS_TRUNCATED;
 	}
-	return w.off;
+	return off;
 }
 
-static __always_inline int exit_exec(void *ctx, long ret)
+static __always_inline int exit_exec(void *ctx, long ret, bool bounded)
 {
 	__u32 slot = SLOT_FAILED, tid, tgid, uid;
 	__u64 fname_len, args_len;
@@ -321,7 +342,7 @@ static __always_inline int exit_exec(void *ctx, long ret)
 	e->ret = ret;
 	n = bpf_probe_read_user_str(e->data, EXEC_FILENAME_MAX, (void *)p->filename);
 	fname_len = name_len(e, n);
-	args_len = read_argv(e, fname_len, p->argv);
+	args_len = read_argv(e, fname_len, p->argv, bounded);
 	submit(ctx, e, fname_len, args_len);
 done:
 	bpf_map_delete_elem(&pending, &tid);
@@ -344,5 +365,12 @@ int enter_execveat(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_execve")
 int exit_execve(struct syscall_exit_ctx *ctx)
 {
-	return exit_exec(ctx, ctx->ret);
+	return exit_exec(ctx, ctx->ret, false);
+}
+
+/* The same where bpf_loop is missing (before 5.17): argv read in a bounded loop. */
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve_bounded(struct syscall_exit_ctx *ctx)
+{
+	return exit_exec(ctx, ctx->ret, true);
 }

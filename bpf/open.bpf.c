@@ -63,6 +63,13 @@ struct {
 struct scratch {
 	struct open_event e;
 	char slack[OPEN_NAME_MAX + 8];
+	/*
+	 * Bytes the -F walk stored so far. Kept here rather than on the stack: the verifier
+	 * knows nothing of a map value's contents, so every step of a bounded loop starts from
+	 * the same state and is pruned, instead of being followed once per count of components
+	 * stored so far (E2BIG on kernels without bpf_loop).
+	 */
+	__u64 walk_off;
 };
 
 struct {
@@ -147,18 +154,13 @@ struct path_walk {
 	struct dentry *dentry;
 	struct mount *mnt;
 	struct dentry *mnt_root;
-	__u64 base; /* components start at data[base] */
-	__u64 off;  /* component bytes stored so far */
+	__u64 base; /* components start at data[base]; the bytes stored so far: walk_off */
 	bool done;  /* reached the root */
 };
 
-/*
- * One step up from w->dentry: its name stored, or a mount crossed. Returns 1 to stop. A
- * bpf_loop callback, so the verifier checks this body once, not once per step.
- */
-static long walk_step(__u64 i, void *ctx)
+/* One step up from w->dentry: its name stored, or a mount crossed. Returns 1 to stop. */
+static __always_inline long walk_one(struct path_walk *w)
 {
-	struct path_walk *w = ctx;
 	struct dentry *d = w->dentry, *parent;
 	struct mount *mnt = w->mnt, *mparent;
 	__u32 slot = 0;
@@ -187,7 +189,7 @@ static long walk_step(__u64 i, void *ctx)
 	if (!s)
 		return 1;
 	base = w->base;
-	off = w->off;
+	off = s->walk_off;
 	if (base > OPEN_PATH_MAX || off > OPEN_FULL_MAX - OPEN_NAME_MAX)
 		return 1; /* out of room: truncated */
 	barrier_var(base);
@@ -196,13 +198,20 @@ static long walk_step(__u64 i, void *ctx)
 				      BPF_CORE_READ(d, d_name.name));
 	if (n <= 0)
 		return 1;
-	w->off = off + n;
+	s->walk_off = off + n;
 	w->dentry = parent;
 	return 0;
 }
 
+/* walk_one as a bpf_loop callback: the verifier checks its body once, not once per step. */
+static long walk_step(__u64 i, void *ctx)
+{
+	return walk_one(ctx);
+}
+
 /* Stores the components of path p (a kernel struct path) at data[base]; returns their bytes. */
-static __always_inline __u64 walk_path(struct open_event *e, __u64 base, struct path *p)
+static __always_inline __u64 walk_path(struct open_event *e, __u64 base, struct path *p,
+					bool bounded)
 {
 	struct vfsmount *vfs = BPF_CORE_READ(p, mnt);
 	struct path_walk w = {
@@ -212,27 +221,40 @@ static __always_inline __u64 walk_path(struct open_event *e, __u64 base, struct 
 		.base = base,
 	};
 
+	struct scratch *s = (struct scratch *)e; /* e is the heap's record under construction */
+
 	if (!vfs || !w.dentry)
 		return 0;
 	e->flags |= OPEN_F_FULL;
-	bpf_loop(OPEN_FULL_STEPS, walk_step, &w, 0);
+	s->walk_off = 0;
+	if (bounded) {
+		/* Kernels without bpf_loop (before 5.17): a bounded loop, verified step by step. */
+#pragma clang loop unroll(disable)
+		for (__u32 i = 0; i < OPEN_FULL_STEPS; i++)
+			if (walk_one(&w))
+				break;
+	} else {
+		bpf_loop(OPEN_FULL_STEPS, walk_step, &w, 0);
+	}
 	if (!w.done) {
 		e->flags |= OPEN_F_FULL_TRUNCATED;
 		count(OPEN_STAT_FULL_TRUNCATED);
 	}
-	return w.off;
+	return s->walk_off;
 }
 
 /*
  * -F: the opened file's path (success), or the directory a failed relative path was relative
  * to (the dirfd's, or the cwd's for AT_FDCWD). Stored after the path; returns its bytes.
  */
-static __always_inline __u64 full_path(struct open_event *e, __u64 base)
+static __always_inline __u64 full_path(struct open_event *e, __u64 base, bool bounded)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct path *p;
 	struct file *f;
 	struct dentry *d;
 
+	/* One walk for the three cases: a bounded loop is verified once, not three times. */
 	if (e->ret >= 0) {
 		f = fd_file(task, e->ret);
 		if (!f)
@@ -241,22 +263,23 @@ static __always_inline __u64 full_path(struct open_event *e, __u64 base)
 		d = BPF_CORE_READ(f, f_path.dentry);
 		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
 			e->flags |= OPEN_F_DELETED;
-		return walk_path(e, base, &f->f_path);
-	}
-	if (e->path_len > 0 && e->data[0] == '/')
+		p = &f->f_path;
+	} else if (e->path_len > 0 && e->data[0] == '/') {
 		return 0; /* absolute: the path as passed is the full path */
-	e->flags |= OPEN_F_FULL_DIR;
-	if (e->dirfd == AT_FDCWD)
-		return walk_path(e, base, &BPF_CORE_READ(task, fs)->pwd);
-	f = fd_file(task, e->dirfd);
-	if (!f) {
-		e->flags &= ~OPEN_F_FULL_DIR;
-		return 0;
+	} else if (e->dirfd == AT_FDCWD) {
+		e->flags |= OPEN_F_FULL_DIR;
+		p = &BPF_CORE_READ(task, fs)->pwd;
+	} else {
+		f = fd_file(task, e->dirfd);
+		if (!f)
+			return 0;
+		e->flags |= OPEN_F_FULL_DIR;
+		p = &f->f_path;
 	}
-	return walk_path(e, base, &f->f_path);
+	return walk_path(e, base, p, bounded);
 }
 
-static __always_inline int exit_open(void *ctx, long ret, bool full)
+static __always_inline int exit_open(void *ctx, long ret, bool full, bool bounded)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, slot = 0;
@@ -316,7 +339,7 @@ static __always_inline int exit_open(void *ctx, long ret, bool full)
 	if (!path_wanted(e, path_len))
 		goto done;
 	if (full)
-		full_len = full_path(e, path_len);
+		full_len = full_path(e, path_len, bounded);
 	if (path_len > OPEN_PATH_MAX)
 		path_len = OPEN_PATH_MAX;
 	if (full_len > OPEN_FULL_MAX)
@@ -337,12 +360,19 @@ done:
 SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_open_tp(struct syscall_exit_ctx *ctx)
 {
-	return exit_open(ctx, ctx->ret, false);
+	return exit_open(ctx, ctx->ret, false, false);
 }
 
-/* The same with -F (needs bpf_loop, 5.17+). */
+/* The same with -F, walking the path with bpf_loop (5.17+). */
 SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_open_full(struct syscall_exit_ctx *ctx)
 {
-	return exit_open(ctx, ctx->ret, true);
+	return exit_open(ctx, ctx->ret, true, false);
+}
+
+/* The same with -F where bpf_loop is missing: the walk as a bounded loop. */
+SEC("tracepoint/syscalls/sys_exit_openat")
+int exit_open_full_bounded(struct syscall_exit_ctx *ctx)
+{
+	return exit_open(ctx, ctx->ret, true, true);
 }

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd nftables \
+for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables \
   qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done

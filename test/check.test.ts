@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { IN_CI, kernelTest } from "./env.ts";
 import { kernelObjectFds } from "./loader-ids.ts";
 import { runScript, runtimeArgv } from "./platform-run.ts";
+import { kernelHasBpfLoop } from "./tracer-cli.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { asm, encode } from "../src/asm/insn.ts";
 import * as op from "../src/asm/opcodes.ts";
@@ -105,6 +106,11 @@ test("check agrees: the open syscall tracepoints, as tracefs lists them", kernel
       `${sys}: ${f.detail}`,
     );
   }
+});
+
+test("check agrees: bpf_loop, as /proc/kallsyms lists it", kernelTest(), () => {
+  const f = feature("bpf_loop");
+  assert.equal(f.available, kernelHasBpfLoop(), f.detail);
 });
 
 test("check agrees: perf event arrays", kernelTest(), () => {
@@ -387,7 +393,7 @@ test(
     const before = fds();
     const mapsBefore = bpfMaps();
     const report = runProbes(p);
-    assert.equal(report.features.length, 15);
+    assert.equal(report.features.length, 16);
     assert.equal(fds(), before);
     assert.equal(bpfMaps(), mapsBefore);
   },

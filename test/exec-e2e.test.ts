@@ -19,6 +19,7 @@ import {
   backgroundTracer,
   cgroupId,
   compile,
+  kernelHasBpfLoop,
   mntns,
   ROOT,
   runTracer,
@@ -27,7 +28,8 @@ import {
 } from "./tracer-cli.ts";
 import { commandUser } from "../src/tracers/session.ts";
 
-const tracer = (args: string[], timeout?: number) => runTracer("exec", args, timeout);
+const tracer = (args: string[], timeout?: number, env?: Record<string, string>) =>
+  runTracer("exec", args, timeout, env);
 
 /**
  * Whether this kernel lets a tp_btf program attach: asked by loading one and attaching it to
@@ -65,17 +67,28 @@ function manifest(): Map<string, number> {
 const LONG_NAME = "/dev/fd/5/" + ("d".repeat(199) + "/").repeat(20) + "l".repeat(90);
 
 /** Runs the workload under `tracer exec -x --json ...extra` and checks every event exactly. */
-function exactWorkloadEvents(extra: string[]): void {
+function exactWorkloadEvents(extra: string[], env?: Record<string, string>): void {
   build();
   const out = join(dir, "out.jsonl");
   const before = Date.now();
-  const r = tracer(["-x", "-v", "--json", "-o", out, ...extra, "--", WORKLOAD, MANIFEST, NOEXEC]);
+  const r = tracer(
+    ["-x", "-v", "--json", "-o", out, ...extra, "--", WORKLOAD, MANIFEST, NOEXEC],
+    undefined,
+    env,
+  );
   const after = Date.now();
   assert.equal(r.status, 7, `exit status is the workload's (stderr: ${r.stderr})`);
   // The hooks that ran: tp_btf where the kernel takes it (asked directly) unless tracepoints
   // were asked for (--hooks tracepoint, or --btf); the syscall tracepoints of failed execs.
   const tpBtf = !extra.includes("--hooks") && !extra.includes("--btf") && kernelTakesTpBtf();
   const attached = [...r.stderr.matchAll(/^tracer: attached (.*)$/gm)].map((m) => m[1]).sort();
+  // Failed execs' argv is read with bpf_loop where the kernel has it (asked directly), else (or
+  // when the test switch says so) in a bounded loop, and -v says which.
+  assert.equal(
+    /^tracer: fallback: failed execs' argv read in a bounded loop/m.test(r.stderr),
+    env?.TRACER_NO_BPF_LOOP === "1" || !kernelHasBpfLoop(),
+    r.stderr,
+  );
   assert.deepEqual(
     attached,
     [
@@ -216,6 +229,14 @@ function exactWorkloadEvents(extra: string[]): void {
 test("exec -x --json -- WORKLOAD: exactly the workload's execs, every field", kernelTest(), () => {
   exactWorkloadEvents([]);
 });
+
+test(
+  "exec -x without bpf_loop (TRACER_NO_BPF_LOOP=1): argv of failed execs in a bounded loop",
+  kernelTest(),
+  () => {
+    exactWorkloadEvents([], tracerEnv({ TRACER_NO_BPF_LOOP: "1" }));
+  },
+);
 
 test(
   "exec --hooks tracepoint (no kernel BTF needed to attach): the same events",

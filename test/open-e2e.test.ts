@@ -29,12 +29,15 @@ import {
   cgroupId,
   compile,
   jsonLines,
+  kernelHasBpfLoop,
   mntns,
   ROOT,
   runTracer,
+  tracerEnv,
 } from "./tracer-cli.ts";
 
-const tracer = (args: string[], timeout?: number) => runTracer("open", args, timeout);
+const tracer = (args: string[], timeout?: number, env?: Record<string, string>) =>
+  runTracer("open", args, timeout, env);
 
 const tmp = mkdtempSync(join(tmpdir(), "open-e2e-"));
 const WORKLOAD = join(tmp, "open-workload");
@@ -59,10 +62,10 @@ function build(): void {
  * Runs the workload under `tracer open --json ...extra` and checks every record exactly;
  * `full`: with -F, whose full_path must equal the kernel's readlink (or dir + path).
  */
-function exactOpenEvents(extra: string[], full: boolean): void {
+function exactOpenEvents(extra: string[], full: boolean, env?: Record<string, string>): void {
   build();
   const out = join(tmp, "out.jsonl");
-  const r = tracer(["--json", "-o", out, ...extra, "--", WORKLOAD, DIR]);
+  const r = tracer(["--json", "-v", "-o", out, ...extra, "--", WORKLOAD, DIR], undefined, env);
   assert.equal(r.status, 7, `exit status is the workload's (stderr: ${r.stderr})`);
   const s = steps(r.stdout);
   const events = jsonLines(readFileSync(out, "utf8"));
@@ -78,6 +81,10 @@ function exactOpenEvents(extra: string[], full: boolean): void {
     r.stderr,
     new RegExp(`^tracer: ${expected.length} events, 0 lost, 1 path_truncated$`, "m"),
   );
+  // -F walks the path with bpf_loop where the kernel has it (asked directly), else (or when
+  // told to by the test switch) with a bounded loop, and says so with -v.
+  const bounded = full && (env?.TRACER_NO_BPF_LOOP === "1" || !kernelHasBpfLoop());
+  assert.equal(/^tracer: fallback: -F walks the path in a bounded loop/m.test(r.stderr), bounded);
 }
 
 test("open --json -- WORKLOAD: exactly the workload's opens, every field", kernelTest(), () => {
@@ -89,6 +96,14 @@ test(
   kernelTest(),
   () => {
     exactOpenEvents(["-F"], true);
+  },
+);
+
+test(
+  "open -F without bpf_loop (TRACER_NO_BPF_LOOP=1): the bounded-loop walk, the same full paths",
+  kernelTest(),
+  () => {
+    exactOpenEvents(["-F"], true, tracerEnv({ TRACER_NO_BPF_LOOP: "1" }));
   },
 );
 

@@ -167,3 +167,12 @@ export async function assertNoLeftovers(
     assert.deepEqual(await stillLoaded(p, ours), { progs: [], maps: [], links: [] }, name);
   }
 }
+
+let bpfLoopSymbol: boolean | undefined;
+/**
+ * Whether the kernel has bpf_loop (5.17+), asked without the tracer's own probe: its symbol
+ * in /proc/kallsyms. The tracers' argv and path walks use it where it exists.
+ */
+export function kernelHasBpfLoop(): boolean {
+  return bpfLoopSymbol ??= / bpf_loop$/m.test(readFileSync("/proc/kallsyms", "utf8"));
+}

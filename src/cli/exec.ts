@@ -33,8 +33,14 @@ export type ExecFilters = Pick<
 export function execSessionTracer(f: ExecFilters): SessionTracer<ExecRecord, Hooks> {
   return hooksTracer(
     "exec",
-    ({ strategy, followTgid, wakeupBytes }) =>
-      execTracer({ ...f, hooks: strategy, followTgid, wakeupBytes }),
+    ({ strategy, followTgid, wakeupBytes, hasBpfLoop }) =>
+      execTracer({
+        ...f,
+        hooks: strategy,
+        followTgid,
+        wakeupBytes,
+        boundedLoops: (f.failed || f.failedOnly) && !hasBpfLoop(),
+      }),
     execFormatter,
   );
 }

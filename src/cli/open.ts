@@ -40,8 +40,14 @@ export type OpenFilters = Omit<OpenOptions, "followTgid" | "wakeupBytes" | "hook
 export function openSessionTracer(f: OpenFilters, arch: Arch): SessionTracer<OpenRecord, Hooks> {
   return hooksTracer(
     "open",
-    ({ strategy, followTgid, wakeupBytes }) =>
-      openTracer({ ...f, hooks: strategy, followTgid, wakeupBytes }),
+    ({ strategy, followTgid, wakeupBytes, hasBpfLoop }) =>
+      openTracer({
+        ...f,
+        hooks: strategy,
+        followTgid,
+        wakeupBytes,
+        boundedLoops: f.fullPath && !hasBpfLoop(),
+      }),
     (o) => openFormatter({ ...o, extended: f.extended, fullPath: f.fullPath, arch }),
   );
 }

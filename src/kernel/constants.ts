@@ -176,6 +176,7 @@ export const Helper = {
   ringbuf_submit: 132,
   ringbuf_discard: 133,
   ringbuf_query: 134,
+  loop: 181,
 } as const;
 
 /** Ring buffer record header bits and bpf_ringbuf_* flags. */

@@ -3,13 +3,21 @@
 
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { asm, encode } from "../asm/insn.ts";
-import { BPF_PSEUDO_MAP_FD } from "../asm/opcodes.ts";
+import { BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD } from "../asm/opcodes.ts";
 import * as op from "../asm/opcodes.ts";
 import { KERNEL_BTF_PATH, kernelBtf } from "../btf/source.ts";
 import { Kind } from "../btf/types.ts";
+import { BtfBuilder } from "../btf/writer.ts";
 import { errnoName, SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
-import { type BpfProgram, linkCreate, mapCreate, progLoad, rawTracepointOpen } from "./bpf.ts";
+import {
+  type BpfProgram,
+  btfLoad,
+  linkCreate,
+  mapCreate,
+  progLoad,
+  rawTracepointOpen,
+} from "./bpf.ts";
 import {
   AttachType,
   Helper,
@@ -340,8 +348,16 @@ export function probeKprobePmu(p: Platform): ProbeResult {
   return attempt(p, f, (s) => {
     const prog = s.add(load(p, "probe_kprobe", ProgType.KPROBE));
     const ev = s.add(kprobeEvent(p, pmu.type, fn));
-    s.add(linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT, { what: "program probe_kprobe" }));
-    return ok(f, `attached to ${fn} (PMU type ${pmu.type})`);
+    // As the kprobe link does: a BPF link (5.15+), else PERF_EVENT_IOC_SET_BPF.
+    try {
+      s.add(linkCreate(p, prog.fd, ev.fd, AttachType.PERF_EVENT, { what: "program probe_kprobe" }));
+      return ok(f, `attached to ${fn} (PMU type ${pmu.type}, BPF link)`);
+    } catch (e) {
+      if (!(e instanceof SysError) || e.errnoName !== "EINVAL") throw e;
+    }
+    ev.setBpf(prog.fd);
+    ev.enable();
+    return ok(f, `attached to ${fn} (PMU type ${pmu.type}, PERF_EVENT_IOC_SET_BPF)`);
   });
 }
 
@@ -377,6 +393,53 @@ export function probeOpenSyscalls(p: Platform): ProbeResult {
     (absent.length ? `; ${absent.join(", ")} not on this kernel (tracer open skips them)` : "");
   if (!present.includes("openat")) return no(f, `no syscalls/sys_enter_openat: ${detail}`);
   return ok(f, detail);
+}
+
+/**
+ * bpf_loop (5.17+): a tracepoint program that calls it with a callback subprogram. The
+ * tracers' loops (exec -x's argv walk, open -F's path walk) use it where it loads and a bounded
+ * loop of the same steps where it does not.
+ */
+export function probeBpfLoop(p: Platform): ProbeResult {
+  const f = "bpf_loop";
+  return attempt(p, f, (s) => {
+    const insns = encode([
+      asm.mov64Imm(1, 4), // iterations
+      // The callback (instruction 8), relative to the instruction after this one (2).
+      ...asm.ldImm64(2, 6n, BPF_PSEUDO_FUNC),
+      asm.mov64Imm(3, 0),
+      asm.mov64Imm(4, 0),
+      asm.call(Helper.loop),
+      asm.mov64Imm(0, 0),
+      asm.exit(),
+      asm.mov64Imm(0, 0), // callback(index, ctx): go on
+      asm.exit(),
+    ]);
+    // A callback must be a static function the program's BTF (func_info) describes.
+    const b = new BtfBuilder();
+    const int = b.add({ kind: Kind.INT, name: "int", size: 4, encoding: 1, offset: 0, bits: 32 });
+    const proto = b.add({ kind: Kind.FUNC_PROTO, name: "", returnType: int, params: [] });
+    const main = b.add({ kind: Kind.FUNC, name: "probe_loop", type: proto, linkage: 1 });
+    const cb = b.add({ kind: Kind.FUNC, name: "probe_loop_cb", type: proto, linkage: 0 });
+    const btf = s.add(btfLoad(p, b.build(), "the bpf_loop probe's BTF"));
+    const funcInfo = new Uint8Array(16);
+    new Uint32Array(funcInfo.buffer).set([0, main, 8, cb]);
+    s.add(progLoad(p, {
+      type: ProgType.TRACEPOINT,
+      insns,
+      license: "GPL",
+      name: "probe_loop",
+      progBtfFd: btf.fd,
+      funcInfo: { recSize: 8, bytes: funcInfo },
+    }));
+    return ok(f, "a program calling bpf_loop with a callback loaded");
+  });
+}
+
+/** Whether bpf_loop loads here (probeBpfLoop), asked once per process. */
+let bpfLoop: boolean | undefined;
+export function hasBpfLoop(p: Platform): boolean {
+  return bpfLoop ??= probeBpfLoop(p).available;
 }
 
 /** The active LSMs (securityfs' lsm file, mounting securityfs if needed), or null if unknown. */

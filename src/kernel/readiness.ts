@@ -6,6 +6,7 @@ import type { Platform } from "../platform/types.ts";
 import {
   no,
   probeBpf,
+  probeBpfLoop,
   probeFentry,
   probeFexit,
   probeKernelBtf,
@@ -81,6 +82,7 @@ export function runProbes(p: Platform): CheckReport {
     needBpf("perf event links", () => probePerfLink(p)),
     needBpf("raw tracepoints", () => probeRawTracepoint(p)),
     needBpf("tp_btf", () => probeTpBtf(p)),
+    needBpf("bpf_loop", () => probeBpfLoop(p)),
     needBpf("fentry", () => probeFentry(p)),
     needBpf("fexit", () => probeFexit(p)),
     needBpf("kprobes (perf PMU)", () => probeKprobePmu(p)),

@@ -29,6 +29,8 @@ export const EXEC_STATS = [
 export interface ExecOptions {
   /** Include failed execs (-x). */
   failed?: boolean;
+  /** Read a failed exec's argv in a bounded loop: the kernel has no bpf_loop (before 5.17). */
+  boundedLoops?: boolean;
   /** Only failed execs. */
   failedOnly?: boolean;
   uid?: number;
@@ -71,7 +73,7 @@ export interface ExecRecord {
   mntnsId: number;
 }
 
-const PROGRAMS_FAILED = ["enter_execve", "enter_execveat", "exit_execve"];
+const ENTER_FAILED = ["enter_execve", "enter_execveat"];
 const HOOKS = {
   tp_btf: { exec: ["handle_exec"], follow: ["handle_fork", "handle_exit"] },
   tracepoint: { exec: ["handle_exec_tp"], follow: ["handle_fork_raw", "handle_exit_raw"] },
@@ -83,16 +85,21 @@ export function execTracer(opts: ExecOptions = {}): TracerDescription<ExecRecord
   const emitSuccess = !opts.failedOnly;
   const emitFailed = !!(opts.failed || opts.failedOnly);
   const hooks = HOOKS[opts.hooks ?? "tp_btf"];
+  // The failed-exec exit reads argv with bpf_loop, or a bounded loop where it is missing.
+  const exit = opts.boundedLoops ? "exit_execve_bounded" : "exit_execve";
   const programs = [
     ...(opts.followTgid ? hooks.follow : []),
     ...(emitSuccess ? hooks.exec : []),
-    ...(emitFailed ? PROGRAMS_FAILED : []),
+    ...(emitFailed ? [...ENTER_FAILED, exit] : []),
   ];
   return {
     object: "exec",
     programs,
     alsoAttach: emitFailed
-      ? [{ program: "exit_execve", category: "syscalls", name: "sys_exit_execveat" }]
+      ? [{ program: exit, category: "syscalls", name: "sys_exit_execveat" }]
+      : [],
+    fallbacks: emitFailed && opts.boundedLoops
+      ? ["failed execs' argv read in a bounded loop, without bpf_loop"]
       : [],
     // Maps the options leave unused get one entry (the kernel preallocates hash maps).
     mapSizes: {

@@ -46,6 +46,8 @@ export const AT_FDCWD = -100;
 export const OPEN_PREFIX_MAX = 255;
 
 export interface OpenOptions {
+  /** -F walks the path in a bounded loop: the kernel has no bpf_loop (before 5.17). */
+  boundedLoops?: boolean;
   /** Only this process (tgid). */
   pid?: number;
   /** Only this thread. */
@@ -103,7 +105,12 @@ const FOLLOW = {
 
 /** The open tracer for these options. */
 export function openTracer(opts: OpenOptions = {}): TracerDescription<OpenRecord> {
-  const exit = opts.fullPath ? "exit_open_full" : "exit_open_tp";
+  // -F walks the path with bpf_loop, or a bounded loop where it is missing.
+  const exit = !opts.fullPath
+    ? "exit_open_tp"
+    : opts.boundedLoops
+    ? "exit_open_full_bounded"
+    : "exit_open_full";
   // --path on the path as passed runs in the kernel too (with -F the full path exists only
   // here); the decoder checks it in every case.
   const prefix = opts.pathPrefix;
@@ -126,6 +133,9 @@ export function openTracer(opts: OpenOptions = {}): TracerDescription<OpenRecord
       { program: exit, category: "syscalls", name: "sys_exit_open", optional: true },
       { program: exit, category: "syscalls", name: "sys_exit_openat2", optional: true },
     ],
+    fallbacks: exit === "exit_open_full_bounded"
+      ? ["-F walks the path in a bounded loop, without bpf_loop"]
+      : [],
     mapSizes: opts.followTgid ? {} : { traced: 1 },
     rodata: {
       target_tgid: opts.pid ?? 0,

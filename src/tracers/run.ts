@@ -81,6 +81,8 @@ export interface RunningTracer<R> {
   finish(onRecord: (r: R) => void): void;
   /** Programs attached, as "kind target" strings. */
   readonly attached: string[];
+  /** The description's fallbacks for what this kernel lacks. */
+  readonly fallbacks: string[];
   /** Hooks this kernel lacks, not attached: "tracepoint syscalls/sys_enter_open (...)". */
   readonly skipped: string[];
   /** Names of the stats counters, by index (index 0: lost). */
@@ -220,6 +222,7 @@ export function startTracer<R>(
   };
   return {
     attached,
+    fallbacks: desc.fallbacks ?? [],
     skipped,
     statNames: desc.stats.names,
     buffer,

@@ -13,7 +13,7 @@ import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
 import { type EventBuffer, type RunningTracer, startTracer } from "./run.ts";
 import { Phases } from "../phases.ts";
-import { hasBpfPrivileges } from "../kernel/probes.ts";
+import { hasBpfLoop, hasBpfPrivileges } from "../kernel/probes.ts";
 import { startWithFallback } from "./fallback.ts";
 import type { FormatOptions, RecordFormatter } from "./format.ts";
 import type { TracerDescription } from "./types.ts";
@@ -51,6 +51,8 @@ export interface DescribeContext<S extends string> {
   followTgid?: number;
   /** Wake the reader when this many bytes wait in the ring (capped at half the ring). */
   wakeupBytes: number;
+  /** Whether bpf_loop loads on this kernel (a probe, run when first asked). */
+  hasBpfLoop(): boolean;
 }
 
 export interface SessionTracer<R, S extends string = string> {
@@ -128,13 +130,23 @@ function start<R, S extends string>(
   const wakeupBytes = Math.min(o.wakeupBytes, (o.ringBytes ?? DEFAULT_RING_BYTES) / 2);
   const startWith = (strategy: S) => ({
     strategy,
-    tracer: startTracer(p, t.describe({ strategy, followTgid, wakeupBytes }), {
-      btf,
-      ringBytes: o.ringBytes,
-      buffer: o.buffer,
-      perfWakeupBytes: o.wakeupBytes,
-      phases,
-    }),
+    tracer: startTracer(
+      p,
+      t.describe({
+        strategy,
+        followTgid,
+        wakeupBytes,
+        // TRACER_NO_BPF_LOOP=1 (a test switch): the bounded-loop programs of older kernels.
+        hasBpfLoop: () => process.env.TRACER_NO_BPF_LOOP !== "1" && hasBpfLoop(p),
+      }),
+      {
+        btf,
+        ringBytes: o.ringBytes,
+        buffer: o.buffer,
+        perfWakeupBytes: o.wakeupBytes,
+        phases,
+      },
+    ),
   });
   // A forced strategy, or --btf (a foreign BTF has no ids of this kernel's BTF hooks), decide;
   // else the tracer's order, falling back when the kernel refuses one.
@@ -234,6 +246,7 @@ export async function runSession<R, S extends string>(
     if (o.verbose) {
       for (const a of tracer.attached) process.stderr.write(`tracer: attached ${a}\n`);
       for (const s of tracer.skipped) process.stderr.write(`tracer: skipped ${s}\n`);
+      for (const f of tracer.fallbacks) process.stderr.write(`tracer: fallback: ${f}\n`);
     }
     // Batches are encoded into one reused buffer (no allocation per batch); a batch that
     // does not fit gets a buffer of its own.

@@ -29,6 +29,11 @@ export interface TracerDescription<R> {
    * where it is missing the program is not attached and the runner lists it as skipped.
    */
   optional?: string[];
+  /**
+   * What this description does differently because the kernel lacks something, e.g.
+   * "argv walk: a bounded loop (no bpf_loop on this kernel)"; listed with -v.
+   */
+  fallbacks?: string[];
   /** max_entries overrides by map name (e.g. 1 for a map the chosen options never use). */
   mapSizes?: Record<string, number>;
   /** .rodata variables to set before load, by name. */

@@ -49,6 +49,8 @@ optional() {
 }
 
 section check ./tracer check --json
+# An oracle the tracer does not use: whether the kernel has bpf_loop (5.17+).
+section kallsyms grep -c ' bpf_loop$' /proc/kallsyms
 section exec ./tracer exec -x -v --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
 # The same without CO-RE relocation (a test switch): the vmtest asserts the records are wrong.
 optional exec_nocore env TRACER_NO_CORE=1 ./tracer exec -x -v --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
@@ -57,18 +59,18 @@ optional exec_nocore env TRACER_NO_CORE=1 ./tracer exec -x -v --json -- /bin/sh 
 optional regular ./tracer-regular --version
 optional avx2 grep -cw avx2 /proc/cpuinfo
 section exec_tp ./tracer exec --hooks tracepoint -v --json -- /bin/true x
-section exec_perf ./tracer exec --buffer perf -x --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
+section exec_perf ./tracer exec --buffer perf -x -v --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
 # The open workload's directory, as test/open-workload.ts expects it.
 mkdir -p /tmp/owd/sub && echo a > /tmp/owd/rel.txt && echo b > /tmp/owd/sub/target.txt &&
   ln -s sub /tmp/owd/link && echo s > /tmp/owd/secret && chmod 600 /tmp/owd/secret &&
   chmod 755 /tmp/owd
-section open ./tracer open -F --json -- ./open-workload /tmp/owd
-section open_perf ./tracer open --buffer perf --hooks tracepoint --json -- ./open-workload /tmp/owd
+section open ./tracer open -F -v --json -- ./open-workload /tmp/owd
+section open_perf ./tracer open --buffer perf --hooks tracepoint -v --json -- ./open-workload /tmp/owd
 # --btf FILE on a kernel whose /sys/kernel/btf/vmlinux is hidden (a tmpfs over it): the file is
 # all the tracer has, so exact records prove it was used.
 cp /sys/kernel/btf/vmlinux /tmp/vmlinux.btf && mount -t tmpfs none /sys/kernel/btf
 section exec_nobtf ./tracer exec -- /bin/true nobtf
-section exec_btf ./tracer exec --btf /tmp/vmlinux.btf --json -- /bin/true btf
+section exec_btf ./tracer exec --btf /tmp/vmlinux.btf -v --json -- /bin/true btf
 umount /sys/kernel/btf
 # conn NAME ARGS...: the connect workload (loopback only) under `tracer connect --json ARGS`,
 # then the workload's manifest, each line prefixed "M ".
