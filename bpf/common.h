@@ -18,6 +18,22 @@ const volatile __u64 wakeup_bytes = 0; /* wake the reader past this fill; 0 = ev
  */
 const volatile bool use_perf_buffer = false;
 
+/*
+ * Records are stamped with CLOCK_BOOTTIME: bpf_ktime_get_boot_ns (5.8+), or where the kernel
+ * lacks it bpf_ktime_get_ns (CLOCK_MONOTONIC) plus boot_minus_monotonic_ns, the boot clock's
+ * lead measured by the tracer at start (the same values unless the machine suspends while
+ * tracing). Known to the verifier: the other helper is never checked.
+ */
+const volatile bool use_monotonic_clock = false;
+const volatile __u64 boot_minus_monotonic_ns = 0;
+
+static __always_inline __u64 now_ns(void)
+{
+	if (use_monotonic_clock)
+		return bpf_ktime_get_ns() + boot_minus_monotonic_ns;
+	return bpf_ktime_get_boot_ns();
+}
+
 /* A ring buffer, or a perf event array when use_perf_buffer is set (the tracer changes its type). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

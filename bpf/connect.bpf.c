@@ -259,7 +259,7 @@ static __always_inline void on_start(struct sock *sk, bool in_call)
 		call->seen = 1;
 	if (task_filtered(pid_tgid >> 32, (__u32)bpf_get_current_uid_gid()))
 		return;
-	fill_task(&c.e, bpf_ktime_get_boot_ns());
+	fill_task(&c.e, now_ns());
 	fill_sk(&c.e, sk);
 	c.in_call = in_call;
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY))
@@ -286,7 +286,7 @@ static __always_inline void on_return(void *ctx, struct sock *sk, __u64 uaddr, l
 	}
 	e = c->e;
 	bpf_map_delete_elem(&conns, &key);
-	e.time_ns = bpf_ktime_get_boot_ns();
+	e.time_ns = now_ns();
 	e.err = -ret;
 	e.flags = CONNECT_F_SYNC;
 	fill_sk(&e, sk);
@@ -348,7 +348,7 @@ static __always_inline int on_state(void *ctx, struct sock *sk, int oldstate, in
 	}
 	e = c->e;
 	bpf_map_delete_elem(&conns, &key);
-	e.time_ns = bpf_ktime_get_boot_ns();
+	e.time_ns = now_ns();
 	e.err = err;
 	fill_sk(&e, sk);
 	if (sport)
@@ -410,7 +410,7 @@ int enter_connect(struct syscall_enter_ctx *ctx)
 	if (!call.sk)
 		return 0;
 	call.uaddr = ctx->args[1];
-	call.start_ns = bpf_ktime_get_boot_ns();
+	call.start_ns = now_ns();
 	if (bpf_map_update_elem(&calls, &tid, &call, BPF_ANY))
 		count(STAT_CALLS_FULL);
 	return 0;
@@ -437,7 +437,7 @@ int exit_connect(struct syscall_exit_ctx *ctx)
 		if (c->closed && ret < 0) {
 			e = c->e;
 			bpf_map_delete_elem(&conns, &call.sk);
-			e.time_ns = bpf_ktime_get_boot_ns();
+			e.time_ns = now_ns();
 			e.err = -ret;
 			e.flags = CONNECT_F_SYNC;
 			emit(ctx, &e);
@@ -454,7 +454,7 @@ int exit_connect(struct syscall_exit_ctx *ctx)
 	fill_task(&e, call.start_ns);
 	fill_sk(&e, (struct sock *)call.sk);
 	fill_dest(&e, call.uaddr, true);
-	e.time_ns = bpf_ktime_get_boot_ns();
+	e.time_ns = now_ns();
 	e.err = -ret;
 	e.flags = CONNECT_F_SYNC;
 	emit(ctx, &e);

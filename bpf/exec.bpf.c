@@ -89,7 +89,7 @@ static __always_inline void fill_common(struct exec_event *e, struct task_struct
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
-	e->time_ns = bpf_ktime_get_boot_ns();
+	e->time_ns = now_ns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	e->pid = pid_tgid >> 32;

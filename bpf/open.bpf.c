@@ -312,7 +312,7 @@ static __always_inline int exit_open(void *ctx, long ret, bool full, bool bounde
 	if (!flags_wanted(e->open_flags))
 		goto done;
 	task = (struct task_struct *)bpf_get_current_task();
-	e->time_ns = bpf_ktime_get_boot_ns();
+	e->time_ns = now_ns();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	e->pid = pid_tgid >> 32;

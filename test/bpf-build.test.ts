@@ -77,6 +77,7 @@ test("exec.bpf.o: programs, maps, .rodata config and event type in BTF, no DWARF
   };
   assert.deepEqual(secVars(".maps"), ["events", "heap", "pending", "stats", "traced"]);
   assert.deepEqual(secVars(".rodata"), [
+    "boot_minus_monotonic_ns",
     "emit_failed",
     "emit_success",
     "follow_tgid",
@@ -85,6 +86,7 @@ test("exec.bpf.o: programs, maps, .rodata config and event type in BTF, no DWARF
     "target_ppid",
     "target_uid",
     "unused_exec_event",
+    "use_monotonic_clock",
     "use_perf_buffer",
     "wakeup_bytes",
   ]);
@@ -108,6 +110,7 @@ test(
         "enter_execve",
         "enter_execveat",
         "exit_execve",
+        "exit_execve_bounded",
         "handle_exec",
         "handle_exec_tp",
         "handle_exit",

@@ -89,6 +89,13 @@ function exactWorkloadEvents(extra: string[], env?: Record<string, string>): voi
     env?.TRACER_NO_BPF_LOOP === "1" || !kernelHasBpfLoop(),
     r.stderr,
   );
+  // Records are stamped with bpf_ktime_get_boot_ns, or (test switch) the monotonic clock plus
+  // the boot clock's lead: the times checked below are right either way.
+  assert.equal(
+    /^tracer: fallback: times from bpf_ktime_get_ns/m.test(r.stderr),
+    env?.TRACER_NO_BOOT_NS === "1",
+    r.stderr,
+  );
   assert.deepEqual(
     attached,
     [
@@ -229,6 +236,14 @@ function exactWorkloadEvents(extra: string[], env?: Record<string, string>): voi
 test("exec -x --json -- WORKLOAD: exactly the workload's execs, every field", kernelTest(), () => {
   exactWorkloadEvents([]);
 });
+
+test(
+  "exec without bpf_ktime_get_boot_ns (TRACER_NO_BOOT_NS=1): the same events, times right",
+  kernelTest(),
+  () => {
+    exactWorkloadEvents([], tracerEnv({ TRACER_NO_BOOT_NS: "1" }));
+  },
+);
 
 test(
   "exec -x without bpf_loop (TRACER_NO_BPF_LOOP=1): argv of failed execs in a bounded loop",

@@ -167,6 +167,7 @@ export const Helper = {
   map_lookup_elem: 1,
   map_update_elem: 2,
   ktime_get_ns: 5,
+  ktime_get_boot_ns: 125,
   trace_printk: 6,
   get_current_pid_tgid: 14,
   perf_event_output: 25,

@@ -442,6 +442,25 @@ export function hasBpfLoop(p: Platform): boolean {
   return bpfLoop ??= probeBpfLoop(p).available;
 }
 
+/**
+ * Whether bpf_ktime_get_boot_ns (5.8+) loads: the tracers stamp records with it, or where it
+ * is missing with bpf_ktime_get_ns plus the boot clock's lead. Asked once per process.
+ */
+let bootClockHelper: boolean | undefined;
+export function hasBootClockHelper(p: Platform): boolean {
+  if (bootClockHelper !== undefined) return bootClockHelper;
+  const insns = encode([asm.call(Helper.ktime_get_boot_ns), asm.mov64Imm(0, 0), asm.exit()]);
+  try {
+    load(p, "probe_boot_ns", ProgType.TRACEPOINT, { insns }).close();
+    bootClockHelper = true;
+  } catch (e) {
+    // Only EINVAL (an unknown helper) means no; any other refusal is the real load's to report.
+    if (!(e instanceof SysError)) throw e;
+    bootClockHelper = e.errnoName !== "EINVAL";
+  }
+  return bootClockHelper;
+}
+
 /** The active LSMs (securityfs' lsm file, mounting securityfs if needed), or null if unknown. */
 export function activeLsms(p: Platform): string[] | null {
   const path = "/sys/kernel/security/lsm";

@@ -16,7 +16,8 @@ import { PAGE_SIZE, RingBufReader } from "../events/ringbuf.ts";
 import { PerfBufReader } from "../events/perfbuf.ts";
 import { ReorderBuffer } from "../events/reorder.ts";
 import type { SampleHandler } from "../events/ringbuf-consumer.ts";
-import { hasRingbufMaps } from "../kernel/probes.ts";
+import { hasBootClockHelper, hasRingbufMaps } from "../kernel/probes.ts";
+import { measureBootLead } from "./boot-clock.ts";
 import type { Platform } from "../platform/types.ts";
 import { embeddedObject } from "./embedded.ts";
 import { eventLayout } from "./layout.ts";
@@ -43,6 +44,13 @@ export interface RunOptions {
   perfWakeupBytes?: number;
   /** Start-up phases to mark. */
   phases?: Phases;
+  /**
+   * How the programs stamp records: bpf_ktime_get_boot_ns (5.8+), or bpf_ktime_get_ns plus
+   * the boot clock's lead over the monotonic clock measured now ("monotonic": the same
+   * CLOCK_BOOTTIME values unless the machine suspends while tracing). Default: the boot
+   * clock where the kernel has its helper.
+   */
+  clock?: "boot" | "monotonic";
 }
 
 export type EventBuffer = "ring" | "perf";
@@ -119,13 +127,26 @@ export function startTracer<R>(
     throw new TracerError(`the ${desc.object} tracer cannot send its events to a perf buffer`);
   }
   const perf = buffer === "perf";
+  const monotonic = (opts.clock ?? (hasBootClockHelper(p) ? "boot" : "monotonic")) === "monotonic";
+  const fallbacks = [...desc.fallbacks ?? []];
+  if (monotonic) fallbacks.push("times from bpf_ktime_get_ns and the boot clock's lead");
+  const constants = {
+    ...desc.rodata,
+    ...(perf ? { [flag!]: true } : {}),
+    ...(monotonic
+      ? {
+        use_monotonic_clock: true,
+        boot_minus_monotonic_ns: measureBootLead((c) => p.clockNs(c)),
+      }
+      : {}),
+  };
   let collection: Collection | null = null;
   const links: Link[] = [];
   const skipped: string[] = [];
   let reader: RingBufReader | PerfBufReader | null = null;
   try {
     collection = loadCollection(p, spec, {
-      constants: perf ? { ...desc.rodata, [flag!]: true } : desc.rodata,
+      constants,
       programs: desc.programs,
       kernelBtf: target,
       phases: opts.phases,
@@ -222,7 +243,7 @@ export function startTracer<R>(
   };
   return {
     attached,
-    fallbacks: desc.fallbacks ?? [],
+    fallbacks,
     skipped,
     statNames: desc.stats.names,
     buffer,

@@ -143,6 +143,8 @@ function start<R, S extends string>(
         btf,
         ringBytes: o.ringBytes,
         buffer: o.buffer,
+        // TRACER_NO_BOOT_NS=1 (a test switch): the monotonic clock of kernels before 5.8.
+        clock: process.env.TRACER_NO_BOOT_NS === "1" ? "monotonic" : undefined,
         perfWakeupBytes: o.wakeupBytes,
         phases,
       },
