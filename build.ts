@@ -1,25 +1,34 @@
 // Builds ./tracer: one executable with everything embedded.
 //
 //   deno run -A build.ts [--target bun-linux-x64-baseline] [--out PATH] [--no-bpf]
+//   deno run -A build.ts --all [--out DIR]   ./tracer (x86-64, needs AVX2), ./tracer-x64-baseline
+//                                            (any x86-64) and ./tracer-arm64, into DIR (default .)
 //   bun build.ts
 //
-// Uses `bun build --compile` (works offline: the base is Bun's own binary); `deno compile` is
-// used instead with --deno where Deno's base runtime can be had.
+// Uses `bun build --compile` (works offline: the base is Bun's own binary, or for another target
+// Bun's binary for it from npm, cached by scripts/bun-targets.ts); `deno compile` is used
+// instead with --deno where Deno's base runtime can be had.
 
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { BINARIES, targetExecutable } from "./scripts/bun-targets.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
   options: {
     out: { type: "string", default: "tracer" },
     target: { type: "string" },
+    all: { type: "boolean", default: false },
     deno: { type: "boolean", default: false },
     "no-bpf": { type: "boolean", default: false },
   },
 });
+if (values.all && values.deno) {
+  console.error("build: --all builds with bun only");
+  process.exit(2);
+}
 
 function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { stdio: "inherit" });
@@ -42,9 +51,10 @@ if (!values["no-bpf"]) {
   }
 }
 
-if (values.deno) {
-  run(bin("deno"), ["compile", "-A", "--output", values.out!, "src/main.ts"]);
-} else {
+/** Without --target: the build for this machine (x86-64 with AVX2, or arm64). */
+const hostTarget = process.arch === "arm64" ? "bun-linux-arm64" : "bun-linux-x64";
+
+function compile(out: string, target: string): void {
   // --bytecode: the JavaScript is precompiled into the executable, which halves start-up
   // (measured: `tracer --version` 23 ms -> 11 ms, `tracer exec` launch to ready 69 -> 36 ms).
   const args = [
@@ -59,9 +69,21 @@ if (values.deno) {
     "--no-compile-autoload-bunfig",
     "src/main.ts",
     "--outfile",
-    values.out!,
+    out,
   ];
-  if (values.target) args.push(`--target=${values.target}`);
+  // Always the base executable of the named target (node_modules' own bun may be another
+  // variant: npm's bun installs the baseline build on a CPU it finds without AVX2).
+  args.push(`--target=${target}`, `--compile-executable-path=${targetExecutable(target)}`);
   run(bin("bun"), args);
+  console.error(`build: wrote ${out}`);
 }
-console.error(`build: wrote ${values.out}`);
+
+if (values.deno) {
+  run(bin("deno"), ["compile", "-A", "--output", values.out!, "src/main.ts"]);
+  console.error(`build: wrote ${values.out}`);
+} else if (values.all) {
+  const dir = values.out === "tracer" ? "." : values.out!;
+  for (const [name, { target }] of Object.entries(BINARIES)) compile(`${dir}/${name}`, target);
+} else {
+  compile(values.out!, values.target ?? hostTarget);
+}

@@ -539,28 +539,47 @@ static __always_inline int kprobe_return(void *ctx, long ret, bool v6)
 	return 0;
 }
 
-SEC("kprobe/tcp_v4_connect")
-int kprobe_v4(struct pt_regs *ctx)
-{
-	struct sock *sk = (struct sock *)ctx->di;
+/*
+ * A kprobe'd function's first two arguments and its return value, from pt_regs in the running
+ * kernel's layout (vmlinux_min.h): the x86-64 flavour where its `di` exists, else arm64's. The
+ * relocated bpf_core_field_exists is a constant, so the verifier never walks the other
+ * flavour's (poisoned) read. The reads are BPF_CORE_READs (bpf_probe_read_kernel) rather than
+ * direct ctx loads: clang merges the two flavours' loads into one load at a computed offset,
+ * which the verifier refuses for a ctx pointer.
+ */
+#define IS_X86_REGS(ctx) bpf_core_field_exists(((struct pt_regs___x86 *)(ctx))->di)
+#define KPROBE_ARG1(ctx)                                                                      \
+	(IS_X86_REGS(ctx) ? BPF_CORE_READ((struct pt_regs___x86 *)(ctx), di) :                 \
+			    BPF_CORE_READ((struct pt_regs___arm64 *)(ctx), regs[0]))
+#define KPROBE_ARG2(ctx)                                                                      \
+	(IS_X86_REGS(ctx) ? BPF_CORE_READ((struct pt_regs___x86 *)(ctx), si) :                 \
+			    BPF_CORE_READ((struct pt_regs___arm64 *)(ctx), regs[1]))
+#define KPROBE_RET(ctx)                                                                       \
+	(IS_X86_REGS(ctx) ? BPF_CORE_READ((struct pt_regs___x86 *)(ctx), ax) :                 \
+			    BPF_CORE_READ((struct pt_regs___arm64 *)(ctx), regs[0]))
 
-	return v6_socket(sk) ? 0 : kprobe_start(sk, ctx->si);
+SEC("kprobe/tcp_v4_connect")
+int kprobe_v4(void *ctx)
+{
+	struct sock *sk = (struct sock *)KPROBE_ARG1(ctx);
+
+	return v6_socket(sk) ? 0 : kprobe_start(sk, KPROBE_ARG2(ctx));
 }
 
 SEC("kretprobe/tcp_v4_connect")
-int kretprobe_v4(struct pt_regs *ctx)
+int kretprobe_v4(void *ctx)
 {
-	return kprobe_return(ctx, (long)(int)ctx->ax, false);
+	return kprobe_return(ctx, (long)(int)KPROBE_RET(ctx), false);
 }
 
 SEC("kprobe/tcp_v6_connect")
-int kprobe_v6(struct pt_regs *ctx)
+int kprobe_v6(void *ctx)
 {
-	return kprobe_start((struct sock *)ctx->di, ctx->si);
+	return kprobe_start((struct sock *)KPROBE_ARG1(ctx), KPROBE_ARG2(ctx));
 }
 
 SEC("kretprobe/tcp_v6_connect")
-int kretprobe_v6(struct pt_regs *ctx)
+int kretprobe_v6(void *ctx)
 {
-	return kprobe_return(ctx, (long)(int)ctx->ax, true);
+	return kprobe_return(ctx, (long)(int)KPROBE_RET(ctx), true);
 }

@@ -119,11 +119,21 @@ struct file {
 
 /* ---- tracer connect ---- */
 
-/* kprobe context: the first argument registers (x86-64 names). */
-struct pt_regs {
+/*
+ * kprobe context: the kernel's struct pt_regs, laid out per CPU architecture. Two flavours
+ * (CO-RE drops the ___suffix when matching kernel types), each of whose fields exists only on
+ * its architecture: x86-64 names the argument registers (di, si; the return value in ax),
+ * arm64 numbers them (regs[0], regs[1]; the return value in regs[0]). One object serves both:
+ * the programs pick the flavour with bpf_core_field_exists at load time.
+ */
+struct pt_regs___x86 {
 	unsigned long di;
 	unsigned long si;
 	unsigned long ax;
+};
+
+struct pt_regs___arm64 {
+	unsigned long regs[31];
 };
 
 struct net {

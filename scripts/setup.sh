@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything tracer needs to build, run and test on a fresh Debian 12 machine:
 # the pinned Deno and Bun runtimes (npm registry) and the Debian packages used at build and
-# test time (clang-19, llvm-19, libbpf-dev headers, bpftool, gcc, qemu for other kernels) and the
-# peers the benchmarks compare against (bpftrace, libbpf-tools execsnoop), strace (what the
-# tracer itself opens and writes: test/privilege.test.ts).
+# test time (clang-19, llvm-19, libbpf-dev headers, bpftool, gcc, qemu for other kernels, and for
+# the arm64 guest qemu-system-arm and an aarch64 C cross-compiler with its static libc), strace
+# (what the tracer itself opens and writes: test/privilege.test.ts), the peers the benchmarks
+# compare against (bpftrace, libbpf-tools execsnoop), and Bun's base executables for the other
+# compile targets (npm).
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables strace; do
+for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables strace \
+  qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -26,3 +29,7 @@ if [ ! -x node_modules/.bin/deno ] || [ ! -x node_modules/.bin/bun ] || [ ! -d n
   echo "setup: installing the pinned runtimes (npm install)" >&2
   npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null
 fi
+
+# Bun's binaries for build.ts's other targets (x86-64 baseline, arm64), pinned to package.json's
+# Bun, from npm into .cache/bun-targets/.
+node_modules/.bin/deno run -A scripts/bun-targets.ts

@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
 # Runs the compiled tracer on other kernels under qemu (software emulation, no KVM needed).
 #
-#   bash scripts/vmtest.sh [--kernel PKG] [--keep] GUEST_SCRIPT
+#   bash scripts/vmtest.sh [--kernel PKG] [--arch x86_64|arm64] [--cpu MODEL] [--with-regular]
+#                          [--sections "NAME..."] [--keep] GUEST_SCRIPT
 #
 # PKG is a Debian kernel package name (default: linux-image-6.1.0-<newest>-amd64-unsigned).
 # The kernel is fetched once by scripts/fetch-kernels.sh into .cache/kernels/. The guest
 # boots a busybox initramfs holding ./tracer (built for bun-linux-x64-baseline so it runs on
-# any x86-64 CPU qemu emulates), the C libraries it links, and GUEST_SCRIPT, which it runs as
+# any x86-64 CPU from Nehalem on), the C libraries it links, and GUEST_SCRIPT, which it runs as
 # root with /proc, /sys, tracefs and bpffs mounted. The guest's output is printed; the exit
 # status is the script's.
+# --arch arm64 boots Debian 12's arm64 kernel under qemu-system-aarch64 with ./tracer built for
+# bun-linux-arm64 (what differs per architecture: scripts/vmtest-arch.sh). --cpu sets qemu's CPU
+# model (x86_64 default: max). --with-regular adds the regular x86-64 build as
+# ./tracer-regular. --sections limits test/vm/guest.sh to the named sections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kernel_pkg=""
 keep=0
+arch=x86_64 cpu="" with_regular=0 sections=""
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel) kernel_pkg=$2; shift 2 ;;
+    --arch) arch=$2; shift 2 ;;
+    --cpu) cpu=$2; shift 2 ;;
+    --with-regular) with_regular=1; shift ;;
+    --sections) sections=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     *) break ;;
   esac
@@ -25,30 +35,38 @@ guest_script=$(realpath "$1")
 
 # The kernel comes from scripts/fetch-kernels.sh's cache (fetched on first use); it prints the
 # kernel's directory, which holds its bzImage.
+work=$(mktemp -d)
+trap '[ $keep -eq 1 ] || rm -rf "$work"' EXIT
+source scripts/vmtest-arch.sh
+if [ "$arch" = x86_64 ]; then
 if [ -n "$kernel_pkg" ]; then
   kdir=$(bash scripts/fetch-kernels.sh "$kernel_pkg" | tail -n 1)
 else
   kdir=$(bash scripts/fetch-kernels.sh | head -n 1)
 fi
-[ -s "$kdir/bzImage" ] || { echo "vmtest: no bzImage for ${kernel_pkg:-the newest 6.1 kernel}" >&2; exit 1; }
+fi
+[ -s "$kdir/$kimage" ] || { echo "vmtest: no $kimage for ${kernel_pkg:-the newest 6.1 kernel}" >&2; exit 1; }
 
-work=$(mktemp -d)
-trap '[ $keep -eq 1 ] || rm -rf "$work"' EXIT
-node_modules/.bin/deno run -A build.ts --target bun-linux-x64-baseline --out "$work/tracer" >/dev/null 2>&1
+node_modules/.bin/deno run -A build.ts --target "$bun_target" --out "$work/tracer" >"$work/build.log" 2>&1 ||
+  { echo "vmtest: build.ts --target $bun_target failed:" >&2; cat "$work/build.log" >&2; exit 1; }
 init=$work/root
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}
-cp /bin/busybox "$init/bin/busybox"
+cp "$busybox" "$init/bin/busybox"
 for app in sh mount umount cp mkdir cat echo ls ln poweroff sleep grep true false id uname head wc rm chmod env dmesg; do
   ln -s busybox "$init/bin/$app"
 done
 cp "$work/tracer" "$init/work/tracer"
 cp "$guest_script" "$init/work/guest.sh"
 # Workloads whose every syscall the guest's sections know, statically linked (no libc needed).
-cc -static -O1 -o "$init/work/open-workload" test/fixtures/open/workload.c
-cc -static -O1 -o "$init/work/conn-workload" test/fixtures/connect/workload.c
-for lib in $(ldd "$work/tracer" | grep -oE '/[^ ]+\.so[^ ]*'); do
-  cp -L "$lib" "$init$lib"
-done
+$cc -static -O1 -o "$init/work/open-workload" test/fixtures/open/workload.c
+$cc -static -O1 -o "$init/work/conn-workload" test/fixtures/connect/workload.c
+copy_libs "$work/tracer" "$init"
+if [ $with_regular -eq 1 ]; then
+  node_modules/.bin/deno run -A build.ts --no-bpf --out "$init/work/tracer-regular" >"$work/build.log" 2>&1 ||
+    { echo "vmtest: build.ts (regular) failed:" >&2; cat "$work/build.log" >&2; exit 1; }
+fi
+# The guest script's settings: its output device and the sections to run (empty: all).
+printf 'GUEST_TTY=%s\nSECTIONS="%s"\n' "$guest_tty" "$sections" > "$init/work/vmtest.env"
 cat > "$init/init" <<'INIT'
 #!/bin/sh
 mount -t proc proc /proc
@@ -59,27 +77,29 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mount -t tmpfs tmp /tmp
 cd /work
-# The guest script's output goes to the second serial port, not the console, so a kernel
-# message can never land in the middle of it. The last close of ttyS1 waits for its output
-# to drain, so nothing is cut by the power-off.
+. /work/vmtest.env
+export SECTIONS
+# The guest script's output goes to GUEST_TTY (x86_64: the second serial port, not the
+# console). The last close of the port waits for its output to drain, so nothing is cut by
+# the power-off.
 {
   echo "VMTEST-BEGIN $(uname -r)"
   sh /work/guest.sh
   echo "VMTEST-EXIT=$?"
-} > /dev/ttyS1 2>&1
+} > $GUEST_TTY 2>&1
 poweroff -f
 INIT
 chmod +x "$init/init"
 (cd "$init" && find . | cpio -o -H newc --quiet) > "$work/initramfs.cpio"
 
-# ttyS0 (the kernel console) goes to console.log, ttyS1 (the guest script) to guest.out.
+# The kernel console goes to console.log, the guest script to guest.out (scripts/vmtest-arch.sh).
 out=$work/console.log
 started=$SECONDS
-timeout "${VMTEST_TIMEOUT:-600}" qemu-system-x86_64 -cpu max -m 1024 -smp 2 -display none -no-reboot \
-  -serial "file:$out" -serial "file:$work/guest.out" -monitor none \
-  -kernel "$kdir/bzImage" -initrd "$work/initramfs.cpio" \
-  -append "console=ttyS0 quiet panic=-1 rdinit=/init" > "$work/qemu.log" 2>&1 || true
-touch "$work/guest.out"
+timeout "${VMTEST_TIMEOUT:-600}" "${qemu[@]}" -m 1024 -smp 2 -display none -no-reboot \
+  -monitor none \
+  -kernel "$kdir/$kimage" -initrd "$work/initramfs.cpio" \
+  -append "$kernel_args quiet panic=-1 rdinit=/init" > "$work/qemu.log" 2>&1 || true
+touch "$work/guest.out" "$out"
 tr -d '\r' < "$work/guest.out"
 code=$(grep -oE '^VMTEST-EXIT=[0-9]+' "$work/guest.out" | tail -n 1 | cut -d= -f2 || true)
 if [ -z "$code" ]; then

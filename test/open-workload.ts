@@ -54,7 +54,8 @@ function bytesField(name: string, bytes: Uint8Array): Record<string, string> {
 /**
  * The records of every step, in order, without cgroup_id and mntns_id (the caller knows them):
  * `dir` is the workload's directory, `full` whether -F was given, `x86` whether the open()
- * syscall exists (its step runs only there).
+ * syscall exists (its step runs only there) and the flag values are x86-64's (else arm64's,
+ * whose O_DIRECTORY, and so O_TMPFILE, differ).
  */
 export function expectedOpenRecords(
   s: Map<string, Step>,
@@ -76,6 +77,7 @@ export function expectedOpenRecords(
     },
   ];
   const dfd = s.get("dirfd-open")!.ret;
+  const O_DIRECTORY = x86 ? 0o200000 : 0o40000;
   const specs: Spec[] = [
     ["existing", `${dir}/rel.txt`],
     ...(x86
@@ -88,7 +90,7 @@ export function expectedOpenRecords(
     ["missing", "/nonexistent/file", { failedFull: "/nonexistent/file" }],
     ["eacces", `${dir}/secret`, { failedFull: `${dir}/secret` }],
     ["relative", "rel.txt"],
-    ["dirfd-open", "sub", { flags: "O_RDONLY|O_DIRECTORY", raw: 0o200000 }],
+    ["dirfd-open", "sub", { flags: "O_RDONLY|O_DIRECTORY", raw: O_DIRECTORY }],
     ["dirfd", "target.txt", { dirfd: dfd }],
     ["dirfd-missing", "missing.txt", { dirfd: dfd, failedFull: `${dir}/sub/missing.txt` }],
     ["relative-missing", "nope/x", { failedFull: `${dir}/nope/x` }],
@@ -103,7 +105,11 @@ export function expectedOpenRecords(
       raw: 0o2000101,
       mode: 0o640,
     }],
-    ["tmpfile", ".", { flags: "O_RDWR|O_TMPFILE", raw: 0o20200002, mode: 0o600 }],
+    ["tmpfile", ".", {
+      flags: "O_RDWR|O_TMPFILE",
+      raw: 0o20000002 | O_DIRECTORY,
+      mode: 0o600,
+    }],
   ];
   const expected = specs.map(([name, path, o = {}]) => {
     const st = s.get(name)!;

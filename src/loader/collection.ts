@@ -27,11 +27,19 @@ import { relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
 import { explainVerifierLog } from "../core/explain.ts";
 import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
+import process from "node:process";
 import type { Phases } from "../phases.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";
 
 export class LoadError extends TracerError {}
+
+/**
+ * A test switch, not an option: TRACER_NO_CORE=1 loads every program with its CO-RE
+ * relocations left as compiled (the offsets of bpf/vmlinux_min.h's own layouts), to show that
+ * the vmtest fails without relocation (test/vm/kernels.vmtest.ts, exec_nocore).
+ */
+const SKIP_CORE = process.env.TRACER_NO_CORE === "1";
 
 export interface LoadOptions {
   /** `const volatile` variables of .rodata to set before load, by name. */
@@ -429,8 +437,9 @@ export function loadCollection(
     );
     const target = hasCore ? requireKernelBtf(p, opts) : null;
     opts.phases?.mark("kernel BTF");
+    if (target && SKIP_CORE) c.warnings.push("CO-RE relocation skipped (TRACER_NO_CORE=1)");
     for (const fn of pool) {
-      if (target) c.coreResults.push(...relocateCore(spec, fn, target));
+      if (target && !SKIP_CORE) c.coreResults.push(...relocateCore(spec, fn, target));
       relocateMaps(fn, resolver);
     }
     opts.phases?.mark("CO-RE + relocations");

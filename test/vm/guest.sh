@@ -16,10 +16,11 @@ dump() {
   dmesg | tail -n 20
 }
 
-# section NAME COMMAND...
+# section NAME COMMAND...: runs when $SECTIONS (set by vmtest.sh --sections) is empty or names it.
 section() {
   name=$1
   shift
+  case " ${SECTIONS:-$name} " in *" $name "*) ;; *) return ;; esac
   echo "=== $name"
   "$@" > /tmp/$name.out 2>&1 &
   pid=$!
@@ -42,10 +43,21 @@ section() {
   echo "=== $name exit=$rc"
 }
 
+# optional NAME COMMAND...: a section that runs only when $SECTIONS names it.
+optional() {
+  case " $SECTIONS " in *" $1 "*) section "$@" ;; esac
+}
+
 section check ./tracer check --json
 # An oracle the tracer does not use: whether the kernel has bpf_loop (5.17+).
 section kallsyms grep -c ' bpf_loop$' /proc/kallsyms
 section exec ./tracer exec -x -v --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
+# The same without CO-RE relocation (a test switch): the vmtest asserts the records are wrong.
+optional exec_nocore env TRACER_NO_CORE=1 ./tracer exec -x -v --json -- /bin/sh -c '/bin/true hello "a b"; /nonexistent/x arg; exit 3'
+# The regular x86-64 build (vmtest.sh --with-regular) on this CPU: its status; and whether the
+# CPU has AVX2.
+optional regular ./tracer-regular --version
+optional avx2 grep -cw avx2 /proc/cpuinfo
 section exec_tp ./tracer exec --hooks tracepoint -v --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x -v --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
 # The open workload's directory, as test/open-workload.ts expects it.

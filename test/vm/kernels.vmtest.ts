@@ -12,6 +12,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { kernelTest } from "../env.ts";
 import { expectedOpenRecords, steps } from "../open-workload.ts";
+import { readFileSync } from "node:fs";
+import { targetExecutable } from "../../scripts/bun-targets.ts";
 
 /** Debian's kernel packages under test, as package-name patterns (newest match wins). */
 const KERNELS = {
@@ -36,9 +38,12 @@ function newestKernel(kernel: KernelName): string {
 /** The guest did not boot or did not finish: the one failure a retry may absorb. */
 class GuestRunError extends Error {}
 
-/** Boots the kernel with test/vm/guest.sh; returns each section's output and exit status. */
-function runGuest(pkg: string): Map<string, { out: string; exit: number }> {
-  const r = spawnSync("bash", ["scripts/vmtest.sh", "--kernel", pkg, "test/vm/guest.sh"], {
+/**
+ * Boots the kernel with test/vm/guest.sh; returns each section's output and exit status.
+ * `args`: more scripts/vmtest.sh options (--arch, --cpu, --sections ...).
+ */
+function runGuest(pkg: string, args: string[] = []): Map<string, { out: string; exit: number }> {
+  const r = spawnSync("bash", ["scripts/vmtest.sh", "--kernel", pkg, ...args, "test/vm/guest.sh"], {
     encoding: "utf8",
     maxBuffer: 64 << 20,
   });
@@ -99,14 +104,7 @@ function checkKernel(kernel: KernelName) {
   // A kernel WARN, BUG or oops while the tracers loaded and ran fails the run (other
   // warning-level messages, such as the trace clock notice, are shown with failures only).
   assert.doesNotMatch(warnings, /WARNING:|BUG:|Oops|general protection fault/, warnings);
-  const jsonLines = (section: { out: string }) =>
-    section.out.split("\n").filter((l) => l.startsWith("{")).map((l) => {
-      try {
-        return JSON.parse(l);
-      } catch (e) {
-        throw new Error(`${(e as Error).message} in line ${l}\n${why(section)}`);
-      }
-    });
+  const jsonLines = (section: { out: string }) => jsonRecords(section, why);
   const sectionOf = (name: string) => {
     const section = s.get(name);
     assert.ok(section, `no ${name} section in the guest output`);
@@ -174,31 +172,7 @@ function checkKernel(kernel: KernelName) {
 
   // tracer exec -x --json -- sh -c '...': exactly the three execs, with exact fields.
   part("exec", (exec) => {
-    assert.equal(exec.exit, 3, why(exec));
-    const events = jsonLines(exec);
-    assert.equal(events.length, 3, why(exec));
-    const [sh, tru, fail] = events;
-    assert.deepEqual(
-      [sh.type, sh.comm, sh.filename, sh.args, sh.ret, sh.error, sh.pcomm],
-      [
-        "exec",
-        "sh",
-        "/bin/sh",
-        ["/bin/sh", "-c", `/bin/true hello "a b"; /nonexistent/x arg; exit 3`],
-        0,
-        null,
-        "tracer",
-      ],
-    );
-    assert.equal(sh.pid, sh.tid);
-    assert.deepEqual(
-      [tru.comm, tru.filename, tru.args, tru.ret, tru.error, tru.ppid, tru.pcomm, tru.uid],
-      ["true", "/bin/true", ["/bin/true", "hello", "a b"], 0, null, sh.pid, "sh", 0],
-    );
-    assert.deepEqual(
-      [fail.filename, fail.args, fail.ret, fail.error, fail.ppid, fail.comm],
-      ["/nonexistent/x", ["/nonexistent/x", "arg"], -2, "ENOENT", sh.pid, "sh"],
-    );
+    const events = checkExecRecords(exec, jsonLines(exec), why(exec));
     assert.deepEqual(
       hooks(exec),
       avail.get("tp_btf")
@@ -292,17 +266,9 @@ function checkKernel(kernel: KernelName) {
     ] as const
   ) {
     part(name, (section) => {
-      assert.equal(section.exit, 7, why(section));
-      assert.match(section.out, ready, why(section));
       assert.doesNotMatch(section.out, / hooks refused /, why(section));
       if (full) loopFallback(section, /-F walks the path in a bounded loop/);
-      const records = jsonLines(section);
-      for (const e of records) assert.ok(e.cgroup_id > 0 && e.mntns_id > 0, JSON.stringify(e));
-      assert.deepEqual(
-        records.map(({ time: _t, time_ns: _n, cgroup_id: _c, mntns_id: _m, ...rest }) => rest),
-        expectedOpenRecords(steps(section.out), "/tmp/owd", full, true),
-        why(section),
-      );
+      checkOpen(section, name, full, ready, true, why);
     });
   }
   printMatrix(matrix.filter((r) => r.kernel === kernel));
@@ -325,15 +291,87 @@ function printMatrix(rows: MatrixRow[]): void {
   console.log(["vmtest matrix:", line(head), ...cells.map(line)].join("\n"));
 }
 
+/** The JSON lines of a guest section's output. */
+// deno-lint-ignore no-explicit-any
+function jsonRecords(section: { out: string }, why: (s: { out: string }) => string): any[] {
+  return section.out.split("\n").filter((l) => l.startsWith("{")).map((l) => {
+    try {
+      return JSON.parse(l);
+    } catch (e) {
+      throw new Error(`${(e as Error).message} in line ${l}\n${why(section)}`);
+    }
+  });
+}
+
+/**
+ * An open section of the guest (test/vm/guest.sh open, open_perf): every open of the workload
+ * exactly (`full`: with -F), `x86`: the x86-64 open() step and flag values, else arm64's.
+ */
+function checkOpen(
+  section: { out: string; exit: number } | undefined,
+  name: string,
+  full: boolean,
+  ready: RegExp,
+  x86: boolean,
+  why: (s: { out: string }) => string,
+) {
+  assert.ok(section, `no ${name} section in the guest output`);
+  assert.equal(section.exit, 7, why(section));
+  assert.match(section.out, ready, why(section));
+  const records = jsonRecords(section, why);
+  for (const e of records) assert.ok(e.cgroup_id > 0 && e.mntns_id > 0, JSON.stringify(e));
+  assert.deepEqual(
+    records.map(({ time: _t, time_ns: _n, cgroup_id: _c, mntns_id: _m, ...rest }) => rest),
+    expectedOpenRecords(steps(section.out), "/tmp/owd", full, x86),
+    why(section),
+  );
+}
+
+/**
+ * The exec section of the guest (test/vm/guest.sh exec): `sh -c '/bin/true hello "a b";
+ * /nonexistent/x arg; exit 3'` under `tracer exec -x --json` gives exactly its three execs, with
+ * exact fields. Returns the records.
+ */
+// deno-lint-ignore no-explicit-any
+function checkExecRecords(exec: { exit: number }, events: any[], why: string): any[] {
+  assert.equal(exec.exit, 3, why);
+  assert.equal(events.length, 3, why);
+  const [sh, tru, fail] = events;
+  assert.deepEqual(
+    [sh.type, sh.comm, sh.filename, sh.args, sh.ret, sh.error, sh.pcomm],
+    [
+      "exec",
+      "sh",
+      "/bin/sh",
+      ["/bin/sh", "-c", `/bin/true hello "a b"; /nonexistent/x arg; exit 3`],
+      0,
+      null,
+      "tracer",
+    ],
+  );
+  assert.equal(sh.pid, sh.tid);
+  assert.deepEqual(
+    [tru.comm, tru.filename, tru.args, tru.ret, tru.error, tru.ppid, tru.pcomm, tru.uid],
+    ["true", "/bin/true", ["/bin/true", "hello", "a b"], 0, null, sh.pid, "sh", 0],
+  );
+  assert.deepEqual(
+    [fail.filename, fail.args, fail.ret, fail.error, fail.ppid, fail.comm],
+    ["/nonexistent/x", ["/nonexistent/x", "arg"], -2, "ENOENT", sh.pid, "sh"],
+  );
+  return events;
+}
+
 /**
  * A connect section of the guest (test/vm/guest.sh conn): the tracer's JSON records must be
- * exactly the workload's connects (its "M " manifest lines), attached with `strategy`.
+ * exactly the workload's connects (its "M " manifest lines), attached with `strategy` after
+ * the automatic choice refused `refused` (in order; none by default).
  */
 function checkConnect(
   section: { out: string; exit: number } | undefined,
   name: string,
   strategy: string,
   why: (s: { out: string }) => string,
+  refused: string[] = [],
 ) {
   assert.ok(section, `no ${name} section in the guest output`);
   assert.equal(section.exit, 0, why(section));
@@ -342,7 +380,12 @@ function checkConnect(
     new RegExp(`^tracer: tracing connect \\(\\d+ programs attached, ${strategy} strategy\\)`, "m"),
     why(section),
   );
-  assert.doesNotMatch(section.out, / strategy refused /, why(section));
+  // The strategies refused before `strategy` (automatic choice), in order.
+  assert.deepEqual(
+    [...section.out.matchAll(/^tracer: (\S+) strategy refused /gm)].map((m) => m[1]),
+    refused,
+    why(section),
+  );
   const lines = section.out.split("\n");
   const steps = lines.filter((l) => l.startsWith("M ")).map((l) => l.slice(2).split(" "));
   assert.deepEqual(steps.map((m) => [m[0], m[4]]), [
@@ -474,4 +517,141 @@ test("vmtest: check and exec on Debian 6.12 under qemu", kernelTest(), () => {
 
 test("vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.12 under qemu", kernelTest(), () => {
   withOneRetry("6.12 links", () => checkLinks("6.12"));
+});
+
+// ---- CPUs and architectures (issue 11) ----
+
+/** Debian 12's newest arm64 cloud kernel package: scripts/fetch-arm64.sh's choice. */
+function newestArm64Kernel(): string {
+  const r = spawnSync("bash", ["scripts/fetch-arm64.sh"], { encoding: "utf8" });
+  if (r.status !== 0) throw new GuestRunError(`scripts/fetch-arm64.sh failed:\n${r.stderr}`);
+  return `linux-image-${r.stdout.split("\n")[0].split("/").pop()}-unsigned`;
+}
+
+/**
+ * The arm64 guest (qemu-system-aarch64, software emulation: slow, so only what issue 11 asks):
+ * tracer-arm64's check, the exact exec, open and connect workloads, and exec once more with
+ * CO-RE relocation switched off (TRACER_NO_CORE=1), which must fail the same assertions.
+ */
+function checkArm64() {
+  const pkg = newestArm64Kernel();
+  const s = runGuest(pkg, [
+    "--arch",
+    "arm64",
+    "--sections",
+    "check exec exec_nocore open connect_auto",
+  ]);
+  const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
+  const why = (section: { out: string }) => `${section.out}--- kernel warnings:\n${warnings}`;
+  assert.doesNotMatch(warnings, /WARNING:|BUG:|Oops|Internal error/, warnings);
+
+  const check = s.get("check");
+  assert.ok(check, "no check section in the guest output");
+  assert.equal(check.exit, 0, why(check));
+  const report = JSON.parse(check.out.trim().split("\n").find((l) => l.startsWith("{"))!);
+  assert.equal(report.ok, true);
+  assert.match(report.kernel, /^6\.1\.0-\d+-cloud-arm64$/);
+  const features = new Map<string, Feature>(
+    (report.features as Feature[]).map((f) => [f.feature, f]),
+  );
+  for (
+    const f of [
+      "kernel BTF",
+      "bpf() syscall",
+      "ring buffer maps",
+      "tracepoints",
+      "raw tracepoints",
+      "tp_btf",
+      "kprobes (perf PMU)",
+    ]
+  ) {
+    assert.equal(features.get(f)?.available, true, `${pkg}: ${f} should be available`);
+  }
+  // arm64 has no open(2): tracer open goes without its tracepoint.
+  assert.match(features.get("open syscall tracepoints")?.detail ?? "", /open not on this kernel/);
+  // Debian's arm64 6.1 has no BPF trampolines: connect falls back to kprobes (the arm64
+  // pt_regs flavour) and says why; check and the automatic choice agree.
+  assert.equal(features.get("fentry")?.available, false, JSON.stringify(features.get("fentry")));
+  assert.match(
+    features.get("tracer connect")?.detail ?? "",
+    /^kprobe strategy \(refused: fentry: \w+\)$/,
+  );
+  checkConnect(s.get("connect_auto"), "connect_auto", "kprobe", why, ["fentry"]);
+
+  const exec = s.get("exec");
+  assert.ok(exec, "no exec section in the guest output");
+  checkExecRecords(exec, jsonRecords(exec, why), why(exec));
+  assert.match(exec.out, /^tracer: attached tp_btf sched_process_exec$/m, why(exec));
+
+  checkNoCore(s, why);
+
+  checkOpen(
+    s.get("open"),
+    "open",
+    true,
+    /^tracer: tracing open \(\d+ programs attached\), running/m,
+    false,
+    why,
+  );
+}
+
+/**
+ * The test that can fail: the guest's exec once more without CO-RE relocation
+ * (TRACER_NO_CORE=1, section exec_nocore) gives wrong records (or none), and the same
+ * assertions that pass with relocation reject them.
+ */
+function checkNoCore(
+  s: Map<string, { out: string; exit: number }>,
+  why: (s: { out: string }) => string,
+) {
+  const nocore = s.get("exec_nocore");
+  assert.ok(nocore, "no exec_nocore section in the guest output");
+  assert.match(nocore.out, /^tracer: tracing exec /m, why(nocore));
+  assert.throws(
+    () => checkExecRecords(nocore, jsonRecords(nocore, why), why(nocore)),
+    assert.AssertionError,
+    `exec passed with TRACER_NO_CORE=1:\n${nocore.out}`,
+  );
+}
+
+/**
+ * The x86-64 baseline binary on a CPU without AVX2 (qemu's Nehalem model: SSE4.2, no AVX):
+ * check and the exact exec records, and exec without CO-RE failing. The regular build runs
+ * there too exactly when its Bun base executable is the baseline one (so with Bun 1.4.5, whose
+ * two npm packages hold the same binary); otherwise it must die of SIGILL (status 132).
+ */
+function checkBaseline() {
+  const pkg = newestKernel("6.1");
+  const s = runGuest(pkg, [
+    "--cpu",
+    "Nehalem",
+    "--with-regular",
+    "--sections",
+    "check exec exec_nocore regular avx2",
+  ]);
+  const why = (section: { out: string }) => section.out;
+  // The guest's CPU has no AVX2 (grep -c finds no line: prints 0, exits 1).
+  const avx2 = s.get("avx2");
+  assert.ok(avx2, "no avx2 section in the guest output");
+  assert.deepEqual([avx2.out.trim(), avx2.exit], ["0", 1], why(avx2));
+  const check = s.get("check");
+  assert.ok(check, "no check section in the guest output");
+  assert.equal(check.exit, 0, why(check));
+  const exec = s.get("exec");
+  assert.ok(exec, "no exec section in the guest output");
+  checkExecRecords(exec, jsonRecords(exec, why), why(exec));
+  checkNoCore(s, why);
+  const regular = s.get("regular");
+  assert.ok(regular, "no regular section in the guest output");
+  const base = (target: string) => readFileSync(targetExecutable(target));
+  const same = base("bun-linux-x64").equals(base("bun-linux-x64-baseline"));
+  assert.equal(regular.exit, same ? 0 : 132, why(regular));
+}
+
+test("vmtest: tracer-arm64 on Debian 6.1 arm64 under qemu-system-aarch64", kernelTest(), () => {
+  withOneRetry("6.1 arm64", checkArm64);
+});
+
+test("vmtest: tracer-x64-baseline on a CPU without AVX2 (qemu Nehalem)", kernelTest(), () => {
+  withOneRetry("6.1 Nehalem", checkBaseline);
 });
