@@ -10,6 +10,7 @@
 # usage: scripts/fetch-arm64.sh [KERNEL_PACKAGE]   (default: the newest 6.1 cloud-arm64 kernel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/cache-dirs.sh # .cache/{kernels,apt-arm64,arm64-root} live outside the clone
 cache=$PWD/.cache
 apt_dir=$cache/apt-arm64
 mkdir -p "$apt_dir"/{lists/partial,archives/partial,etc/preferences.d}

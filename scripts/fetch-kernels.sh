@@ -16,14 +16,8 @@
 #          a package it does not have), fetched into the cache
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The downloads live outside the clone (TRACER_CACHE, default /var/cache/tracer, else
-# ~/.cache/tracer), linked as .cache/kernels and .cache/apt: a fresh clone on the same
-# machine (a CI run) finds them there instead of downloading them again.
-shared=${TRACER_CACHE:-/var/cache/tracer}
-mkdir -p "$shared" 2>/dev/null && [ -w "$shared" ] || shared=$HOME/.cache/tracer
-mkdir -p .cache "$shared/kernels" "$shared/apt"
-[ -e .cache/kernels ] || ln -s "$shared/kernels" .cache/kernels
-[ -e .cache/apt ] || ln -s "$shared/apt" .cache/apt
+# The downloads live outside the clone, linked as .cache/kernels and .cache/apt.
+source scripts/cache-dirs.sh
 cache=$PWD/.cache/kernels
 apt_root=$PWD/.cache/apt
 

@@ -9,6 +9,8 @@
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Downloads (kernels, arm64 packages, Bun's base executables) live outside the clone.
+source scripts/cache-dirs.sh
 
 need_apt=()
 for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables strace \
