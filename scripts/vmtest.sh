@@ -2,7 +2,7 @@
 # Runs the compiled tracer on other kernels under qemu (software emulation, no KVM needed).
 #
 #   bash scripts/vmtest.sh [--kernel PKG] [--arch x86_64|arm64] [--cpu MODEL] [--with-regular]
-#                          [--sections "NAME..."] [--keep] GUEST_SCRIPT
+#                          [--links] [--sections "NAME..."] [--keep] GUEST_SCRIPT
 #
 # PKG is a Debian kernel package name (default: linux-image-6.1.0-<newest>-amd64-unsigned).
 # The kernel is fetched once by scripts/fetch-kernels.sh into .cache/kernels/. The guest
@@ -13,18 +13,21 @@
 # --arch arm64 boots Debian 12's arm64 kernel under qemu-system-aarch64 with ./tracer built for
 # bun-linux-arm64 (what differs per architecture: scripts/vmtest-arch.sh). --cpu sets qemu's CPU
 # model (x86_64 default: max). --with-regular adds the regular x86-64 build as
-# ./tracer-regular. --sections limits test/vm/guest.sh to the named sections.
+# ./tracer-regular. --links adds the link tests' bundle (/work/links.js). --sections limits
+# test/vm/guest.sh to the named sections ("all": every section that always runs, plus the
+# optional ones named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kernel_pkg=""
 keep=0
-arch=x86_64 cpu="" with_regular=0 sections=""
+arch=x86_64 cpu="" with_regular=0 sections="" links=0
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel) kernel_pkg=$2; shift 2 ;;
     --arch) arch=$2; shift 2 ;;
     --cpu) cpu=$2; shift 2 ;;
     --with-regular) with_regular=1; shift ;;
+    --links) links=1; shift ;;
     --sections) sections=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     *) break ;;
@@ -61,6 +64,15 @@ cp "$guest_script" "$init/work/guest.sh"
 $cc -static -O1 -o "$init/work/open-workload" test/fixtures/open/workload.c
 $cc -static -O1 -o "$init/work/conn-workload" test/fixtures/connect/workload.c
 copy_libs "$work/tracer" "$init"
+# --links: test/link-vmtest-guest.ts (fentry, fexit, kprobe and kretprobe links on the fixture
+# objects, inlined) as /work/links.js, run by the guest's links section with the tracer as bun.
+if [ $links -eq 1 ]; then
+  node_modules/.bin/bun build test/link-vmtest-guest.ts --target=bun \
+    --define "KINDS_B64=\"$(base64 -w0 test/fixtures/loader/kinds.bpf.o)\"" \
+    --define "GETPID_B64=\"$(base64 -w0 test/fixtures/loader/getpid.bpf.o)\"" \
+    --outfile "$init/work/links.js" >"$work/build.log" 2>&1 ||
+    { echo "vmtest: bundling test/link-vmtest-guest.ts failed:" >&2; cat "$work/build.log" >&2; exit 1; }
+fi
 if [ $with_regular -eq 1 ]; then
   node_modules/.bin/deno run -A build.ts --no-bpf --out "$init/work/tracer-regular" >"$work/build.log" 2>&1 ||
     { echo "vmtest: build.ts (regular) failed:" >&2; cat "$work/build.log" >&2; exit 1; }

@@ -1,4 +1,5 @@
-// Runs inside a qemu guest (test/link-vmtest.sh) on a kernel that has kprobes and fentry
+// Runs inside a qemu guest (scripts/vmtest.sh --links: the guest's links section) on a kernel
+// that has kprobes and fentry
 // (Debian 6.1), as a bundle executed by the compiled tracer (BUN_BE_BUN=1): loads
 // test/fixtures/loader/kinds.bpf.o (embedded by the runner as KINDS_B64), attaches
 // fentry, fexit, kprobe and kretprobe programs (kprobes both through the PMU and through tracefs

@@ -16,11 +16,12 @@ dump() {
   dmesg | tail -n 20
 }
 
-# section NAME COMMAND...: runs when $SECTIONS (set by vmtest.sh --sections) is empty or names it.
+# section NAME COMMAND...: runs when $SECTIONS (set by vmtest.sh --sections) is empty, says
+# "all" or names it.
 section() {
   name=$1
   shift
-  case " ${SECTIONS:-$name} " in *" $name "*) ;; *) return ;; esac
+  case " ${SECTIONS:-all} " in *" all "* | *" $name "*) ;; *) return ;; esac
   echo "=== $name"
   "$@" > /tmp/$name.out 2>&1 &
   pid=$!
@@ -58,6 +59,8 @@ optional exec_nocore env TRACER_NO_CORE=1 ./tracer exec -x -v --json -- /bin/sh 
 # CPU has AVX2.
 optional regular ./tracer-regular --version
 optional avx2 grep -cw avx2 /proc/cpuinfo
+# fentry, fexit, kprobe and kretprobe links on the fixture objects (vmtest.sh --links).
+optional links env BUN_BE_BUN=1 ./tracer /work/links.js
 section exec_tp ./tracer exec --hooks tracepoint -v --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x -v --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
 # The open workload's directory, as test/open-workload.ts expects it.

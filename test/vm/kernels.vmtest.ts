@@ -95,9 +95,25 @@ function howItRan(out: string): Pick<MatrixRow, "attach" | "buffer" | "fallbacks
   };
 }
 
-function checkKernel(kernel: KernelName) {
+/**
+ * What a kernel's guest runs besides every tracer: `links`, the fentry/fexit/kprobe/kretprobe
+ * link tests (test/link-vmtest-guest.ts); `baseline`, qemu's Nehalem CPU (no AVX2) with the
+ * regular build beside the baseline one, and exec without CO-RE (which must fail).
+ */
+interface GuestExtras {
+  links?: boolean;
+  baseline?: boolean;
+}
+
+function checkKernel(kernel: KernelName, extras: GuestExtras = {}) {
   const pkg = newestKernel(kernel);
-  const s = runGuest(pkg);
+  const sections = ["all", ...extras.links ? ["links"] : []];
+  const args = extras.links ? ["--links"] : [];
+  if (extras.baseline) {
+    sections.push("exec_nocore", "regular", "avx2");
+    args.push("--cpu", "Nehalem", "--with-regular");
+  }
+  const s = runGuest(pkg, [...args, "--sections", sections.join(" ")]);
   // Kernel messages at warning level or worse, shown with any failure.
   const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
   const why = (section: { out: string }) => `${section.out}--- kernel warnings:\n${warnings}`;
@@ -270,6 +286,19 @@ function checkKernel(kernel: KernelName) {
       if (full) loopFallback(section, /-F walks the path in a bounded loop/);
       checkOpen(section, name, full, ready, true, why);
     });
+  }
+  // fentry, fexit, kprobe/kretprobe (PMU and kprobe_events) attach and fire.
+  if (extras.links) {
+    part("links", (links) => {
+      assert.equal(links.exit, 0, why(links));
+      assert.doesNotMatch(links.out, /^FAIL/m, why(links));
+    });
+  }
+  if (extras.baseline) {
+    // The guest's CPU has no AVX2 (grep -c finds no line: prints 0, exits 1).
+    part("avx2", (avx2) => assert.deepEqual([avx2.out.trim(), avx2.exit], ["0", 1], why(avx2)));
+    part("exec_nocore", () => checkNoCore(s, why));
+    part("regular", (regular) => checkRegular(regular, why));
   }
   printMatrix(matrix.filter((r) => r.kernel === kernel));
   assert.deepEqual(failures, [], `${pkg}:\n${failures.join("\n\n")}`);
@@ -465,20 +494,6 @@ function withOneRetry(what: string, check: () => void): void {
   }
 }
 
-/** fentry, fexit, kprobe/kretprobe (PMU and kprobe_events) attach and fire: test/link-vmtest.sh. */
-function checkLinks(kernel: KernelName) {
-  const pkg = newestKernel(kernel);
-  const r = spawnSync("bash", ["test/link-vmtest.sh", "--kernel", pkg], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
-  if (r.status !== 0 && !/VMTEST-EXIT=\d+/.test(r.stdout)) {
-    throw new GuestRunError(`link vmtest on ${pkg} did not finish:\n${r.stdout}\n${r.stderr}`);
-  }
-  assert.equal(r.status, 0, `link vmtest on ${pkg} failed:\n${r.stdout}\n${r.stderr}`);
-  assert.match(r.stdout, /VMTEST-EXIT=0/);
-}
-
 test("vmtest: every tracer on Debian 11's 5.10 generic under qemu", kernelTest(), () => {
   withOneRetry("5.10 check and tracers", () => checkKernel("5.10"));
 });
@@ -487,36 +502,20 @@ test("vmtest: every tracer on Debian 11's 5.10 cloud under qemu", kernelTest(), 
   withOneRetry("5.10-cloud check and tracers", () => checkKernel("5.10-cloud"));
 });
 
-test("vmtest: check and exec on Debian 6.1 generic under qemu", kernelTest(), () => {
-  withOneRetry("6.1 check and exec", () => checkKernel("6.1"));
-});
-
-test("vmtest: check and exec on Debian 6.1 PREEMPT_RT under qemu", kernelTest(), () => {
-  withOneRetry("6.1-rt check and exec", () => checkKernel("6.1-rt"));
-});
-
 test(
-  "vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.1 generic under qemu",
+  "vmtest: every tracer, the links, and the baseline binary on a CPU without AVX2 (qemu Nehalem), on Debian 6.1 generic",
   kernelTest(),
   () => {
-    withOneRetry("6.1 links", () => checkLinks("6.1"));
+    withOneRetry("6.1", () => checkKernel("6.1", { links: true, baseline: true }));
   },
 );
 
-test(
-  "vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.1 PREEMPT_RT under qemu",
-  kernelTest(),
-  () => {
-    withOneRetry("6.1-rt links", () => checkLinks("6.1-rt"));
-  },
-);
-
-test("vmtest: check and exec on Debian 6.12 under qemu", kernelTest(), () => {
-  withOneRetry("6.12 check and exec", () => checkKernel("6.12"));
+test("vmtest: every tracer and the links on Debian 6.1 PREEMPT_RT under qemu", kernelTest(), () => {
+  withOneRetry("6.1-rt", () => checkKernel("6.1-rt", { links: true }));
 });
 
-test("vmtest: fentry/fexit/kprobe/kretprobe links on Debian 6.12 under qemu", kernelTest(), () => {
-  withOneRetry("6.12 links", () => checkLinks("6.12"));
+test("vmtest: every tracer and the links on Debian 6.12 under qemu", kernelTest(), () => {
+  withOneRetry("6.12", () => checkKernel("6.12", { links: true }));
 });
 
 // ---- CPUs and architectures (issue 11) ----
@@ -615,34 +614,12 @@ function checkNoCore(
 }
 
 /**
- * The x86-64 baseline binary on a CPU without AVX2 (qemu's Nehalem model: SSE4.2, no AVX):
- * check and the exact exec records, and exec without CO-RE failing. The regular build runs
- * there too exactly when its Bun base executable is the baseline one (so with Bun 1.4.5, whose
- * two npm packages hold the same binary); otherwise it must die of SIGILL (status 132).
+ * The regular x86-64 build on the baseline guest's CPU (qemu's Nehalem model: SSE4.2, no AVX;
+ * every x86-64 guest runs the baseline build): it runs there exactly when its Bun base
+ * executable is the baseline one (so with Bun 1.4.5, whose two npm packages hold the same
+ * binary); otherwise it must die of SIGILL (status 132).
  */
-function checkBaseline() {
-  const pkg = newestKernel("6.1");
-  const s = runGuest(pkg, [
-    "--cpu",
-    "Nehalem",
-    "--with-regular",
-    "--sections",
-    "check exec exec_nocore regular avx2",
-  ]);
-  const why = (section: { out: string }) => section.out;
-  // The guest's CPU has no AVX2 (grep -c finds no line: prints 0, exits 1).
-  const avx2 = s.get("avx2");
-  assert.ok(avx2, "no avx2 section in the guest output");
-  assert.deepEqual([avx2.out.trim(), avx2.exit], ["0", 1], why(avx2));
-  const check = s.get("check");
-  assert.ok(check, "no check section in the guest output");
-  assert.equal(check.exit, 0, why(check));
-  const exec = s.get("exec");
-  assert.ok(exec, "no exec section in the guest output");
-  checkExecRecords(exec, jsonRecords(exec, why), why(exec));
-  checkNoCore(s, why);
-  const regular = s.get("regular");
-  assert.ok(regular, "no regular section in the guest output");
+function checkRegular(regular: { out: string; exit: number }, why: (s: { out: string }) => string) {
   const base = (target: string) => readFileSync(targetExecutable(target));
   const same = base("bun-linux-x64").equals(base("bun-linux-x64-baseline"));
   assert.equal(regular.exit, same ? 0 : 132, why(regular));
@@ -650,8 +627,4 @@ function checkBaseline() {
 
 test("vmtest: tracer-arm64 on Debian 6.1 arm64 under qemu-system-aarch64", kernelTest(), () => {
   withOneRetry("6.1 arm64", checkArm64);
-});
-
-test("vmtest: tracer-x64-baseline on a CPU without AVX2 (qemu Nehalem)", kernelTest(), () => {
-  withOneRetry("6.1 Nehalem", checkBaseline);
 });
