@@ -17,6 +17,7 @@ import { hasBpfPrivileges } from "../kernel/probes.ts";
 import { startWithFallback } from "./fallback.ts";
 import type { FormatOptions, RecordFormatter } from "./format.ts";
 import type { TracerDescription } from "./types.ts";
+import { LostWarning } from "./lost-warning.ts";
 
 /** The options every tracer command has (src/cli/session-options.ts parses them). */
 export interface SessionOptions {
@@ -266,6 +267,7 @@ export async function runSession<R, S extends string>(
 
     let printed = 0;
     let lostSeen = 0n;
+    const lostWarning = new LostWarning();
     const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
     if (o.cmd.length) {
       child = runCommand(t.name, o.cmd, commandUser(p.identity().euid, process.env));
@@ -280,12 +282,15 @@ export async function runSession<R, S extends string>(
       printed++;
       if (o.count !== undefined && printed >= o.count) stop = true;
     };
+    // In-band (where in the stream the gap is) and, rate-limited, live on stderr.
     const reportLost = () => {
       const lost = tracer.stats()[0];
       if (lost !== lostSeen) {
         batch += fmt.lost(Number(lost - lostSeen), Number(lost), bootNow());
         lostSeen = lost;
       }
+      const warning = lostWarning.check(lost, performance.now());
+      if (warning) process.stderr.write(warning);
     };
     while (!stop) {
       const childDone = child?.done ?? false;
