@@ -79,6 +79,9 @@ const DEFAULT_RING_BYTES = 4 << 20;
 
 const encoder = new TextEncoder();
 
+/** Output written within a drain once this many characters wait. */
+const FLUSH_CHARS = 1 << 18;
+
 const SIGNALS: Record<string, number> = {
   SIGHUP: 1,
   SIGINT: 2,
@@ -280,6 +283,13 @@ export async function runSession<R, S extends string>(
       if (o.count !== undefined && printed >= o.count) return;
       batch += fmt.record(r);
       printed++;
+      // A long drain (a storm refilling the ring as fast as it is read) is written as it goes,
+      // losses reported with it: memory stays bounded by this, not by the storm.
+      if (batch.length >= FLUSH_CHARS) {
+        reportLost();
+        write(batch);
+        batch = "";
+      }
       if (o.count !== undefined && printed >= o.count) stop = true;
     };
     // In-band (where in the stream the gap is) and, rate-limited, live on stderr.
