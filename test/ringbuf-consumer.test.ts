@@ -181,3 +181,24 @@ test("ringbuf consumer rejects a size that is not a power of two", () => {
     /not a power of two/,
   );
 });
+
+test("ringbuf consumer: a drain with a limit returns while a producer keeps refilling the ring", () => {
+  // The producer adds a record for each one read, as a storm does when it keeps up with the
+  // reader: without a limit this drain would never return (RingBufReader.poll passes one).
+  const ring = new FakeRing(256);
+  const c = new RingConsumer(ring.memory());
+  for (let i = 0; i < 4; i++) ring.push(rec(i));
+  let seen = 0;
+  const n = c.drain(
+    () => {
+      seen++;
+      ring.push(rec(seen & 0xff));
+    },
+    64,
+    100,
+  );
+  assert.equal(n, 100);
+  assert.equal(seen, 100);
+  // Read: the 4 first records, then the producer's 1..96; the next drain goes on in order.
+  assert.equal(collect(c, 64).got[0][0], 97);
+});

@@ -26,12 +26,15 @@ export class RingBufReader {
   private readonly dataLen: number;
   private readonly epfd: number;
   private closed = false;
+  /** Records one poll delivers at most: a full ring of the smallest records (16 bytes). */
+  private readonly pollLimit: number;
 
   constructor(private readonly p: Platform, readonly map: RingMap) {
     if (map.type !== MapType.RINGBUF) {
       throw new TracerError(`map ${map.name} is not a ring buffer (type ${map.type})`);
     }
     const size = map.maxEntries;
+    this.pollLimit = size / 16;
     this.consumerAddr = p.mmap(
       PAGE_SIZE,
       PROT_READ | PROT_WRITE,
@@ -89,7 +92,10 @@ export class RingBufReader {
       await this.p.epollWait(this.epfd, 1, timeoutMs);
     }
     if (this.closed) return 0;
-    return this.consumer.drain(handler, batch);
+    // At most about a ring's worth of records: while producers keep up with the drain, an
+    // unbounded one never returns, and the caller can neither write, nor report losses, nor
+    // see a signal or its deadline meanwhile.
+    return this.consumer.drain(handler, batch, this.pollLimit);
   }
 
   private unmap(): void {

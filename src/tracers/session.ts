@@ -18,6 +18,7 @@ import { hasBpfLoop, hasBpfPrivileges } from "../kernel/probes.ts";
 import { startWithFallback } from "./fallback.ts";
 import type { FormatOptions, RecordFormatter } from "./format.ts";
 import type { TracerDescription } from "./types.ts";
+import { LostWarning } from "./lost-warning.ts";
 
 /** The options every tracer command has (src/cli/session-options.ts parses them). */
 export interface SessionOptions {
@@ -87,6 +88,9 @@ const POLL_MS = 100;
 const DEFAULT_RING_BYTES = 4 << 20;
 
 const encoder = new TextEncoder();
+
+/** Output written within a drain once this many characters wait. */
+const FLUSH_CHARS = 1 << 18;
 
 const SIGNALS: Record<string, number> = {
   SIGHUP: 1,
@@ -374,6 +378,7 @@ async function session<R, S extends string>(
 
     let printed = 0;
     let lostSeen = 0n;
+    const lostWarning = new LostWarning();
     const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
     if (o.cmd.length) {
       const user = o.asRoot ? null : commandUser(p.identity().euid, process.env);
@@ -388,14 +393,24 @@ async function session<R, S extends string>(
       if (o.count !== undefined && printed >= o.count) return;
       batch += fmt.record(r);
       printed++;
+      // A long drain (a storm refilling the ring as fast as it is read) is written as it goes,
+      // losses reported with it: memory stays bounded by this, not by the storm.
+      if (batch.length >= FLUSH_CHARS) {
+        reportLost();
+        write(batch);
+        batch = "";
+      }
       if (o.count !== undefined && printed >= o.count) ctl.stop();
     };
+    // In-band (where in the stream the gap is) and, rate-limited, live on stderr.
     const reportLost = () => {
       const lost = tracer.stats()[0];
       if (lost !== lostSeen) {
         batch += fmt.lost(Number(lost - lostSeen), Number(lost), bootNow());
         lostSeen = lost;
       }
+      const warning = lostWarning.check(lost, performance.now());
+      if (warning) process.stderr.write(warning);
     };
     while (!ctl.stopped()) {
       const childDone = child?.done ?? false;
