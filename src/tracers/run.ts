@@ -84,8 +84,8 @@ export interface RunningTracer<R> {
   /** The stats counters, summed over CPUs, by index. */
   stats(): bigint[];
   /**
-   * Delivers the records only known at stop (the description's atStop), after the programs
-   * are detached: call once, after the last drain.
+   * Detaches the programs, delivers every record still in the buffer, then the records only
+   * known at stop (the description's atStop): call once, at stop, before the last stats().
    */
   finish(onRecord: (r: R) => void): void;
   /** Programs attached, as "kind target" strings. */
@@ -310,12 +310,14 @@ export function startTracer<R>(
       return out;
     },
     finish(onRecord) {
-      if (closed || !desc.atStop) return;
-      // Detached first, so nothing new starts while the maps are read.
+      if (closed) return;
+      // Detached first: nothing new is sent, so this drain reads every record sent before
+      // (none is left in the buffer uncounted) and the maps hold still while atStop reads them.
       detach();
       r.drain(handler(onRecord));
       release(onRecord, true);
       check();
+      if (!desc.atStop) return;
       for (const rec of desc.atStop((name) => c.map(name), layout)) onRecord(rec);
     },
     close() {

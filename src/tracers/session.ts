@@ -422,7 +422,7 @@ async function session<R, S extends string>(
       batch = "";
       if (childDone || performance.now() >= deadline) break;
     }
-    tracer.drain(onRecord);
+    // Detaches, then reads every record left: none sent before the stop goes unread or uncounted.
     tracer.finish(onRecord);
     reportLost();
     write(batch);
