@@ -13,6 +13,11 @@ import type { MapSpec, MapVar } from "./types.ts";
 const BPF_F_RDONLY_PROG = 0x80;
 const BPF_F_MMAPABLE = 0x400;
 const OBJ_NAME_LEN = 16;
+/**
+ * The largest global-data section taken as a map. The kernel refuses array values over
+ * KMALLOC_MAX_SIZE (4 MiB on x86-64); a mutated .bss size could otherwise ask for terabytes.
+ */
+const DATA_SECTION_MAX = 64 << 20;
 
 /** The value of `__uint(name, N)`: a pointer to an array of N elements. */
 function uintMember(btf: Btf, typeId: number): number | undefined {
@@ -158,6 +163,13 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
     if (s.name === ".maps") maps.push(...btfDefinedMaps(what, btf, s));
     else if (s.name === "maps") maps.push(...legacyMaps(what, elf, s));
     else if (isDataSection(s) && s.size > 0) {
+      if (s.size > DATA_SECTION_MAX) {
+        throw new FormatError(
+          what,
+          s.offset,
+          `data section ${s.name} of ${s.size} bytes is larger than a BPF map value can be`,
+        );
+      }
       const readonly = (s.flags & SHF_WRITE) === 0n;
       maps.push({
         name: internalMapName(objectName, s.name),
