@@ -364,3 +364,41 @@ test(`connect: ${CASES} records with a random comm are shown safely (seed ${SEED
     assertJsonField(rec, "comm", r.comm, what);
   }
 });
+
+test("what these properties found, fixed: wide comm, leading combining mark, zero-width space, BOM", () => {
+  const rec = (comm: Uint8Array): ExecRecord => ({
+    timeNs: 2000000000n,
+    pid: 4242,
+    tid: 4242,
+    ppid: 1,
+    uid: 0,
+    gid: 0,
+    ret: 0,
+    comm,
+    pcomm: comm,
+    filename: comm,
+    args: [comm],
+    argsTruncated: false,
+    filenameTruncated: false,
+    argsFault: false,
+    execveat: false,
+    cgroupId: 1n,
+    mntnsId: 1,
+  });
+  const f = execFormatter({ wallOffsetNs: 0n, startBootNs: 0n });
+  const header = f.header();
+  // 16 ESC bytes escape to 64 columns: the PCOMM column used to widen, shifting PID, PPID,
+  // RET and ARGS right of their headers. Now cut between escapes, ending in "…".
+  const esc = new Uint8Array(16).fill(0x1b);
+  const c = cells(header, f.record(rec(esc)), "16 ESC");
+  assert.equal(c[0], "\\x1b".repeat(3) + "…");
+  assert.deepEqual(c.slice(1, 4), ["4242", "1", "0"]);
+  // A combining mark first joined the space before the cell; zero-width characters were raw.
+  assert.equal(cells(header, f.record(rec(enc.encode("\u0301a"))), "mark")[0], "\\u{301}a");
+  assert.equal(cells(header, f.record(rec(enc.encode("l\u200bs"))), "zwsp")[4], "l\\u{200b}s");
+  // JSON dropped a leading U+FEFF (the UTF-8 decoder took it for a byte-order mark).
+  const bom = new Uint8Array([0xef, 0xbb, 0xbf, 0x61]);
+  const j = JSON.parse(execFormatter(json).record(rec(bom)));
+  assert.equal(j.comm, "\ufeffa");
+  assert.equal(j.args[0], "\ufeffa");
+});
