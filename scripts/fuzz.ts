@@ -4,6 +4,7 @@
 //   deno run -A --v8-flags=--expose-gc scripts/fuzz.ts TARGET|all (--seconds N | --runs N)
 //        [--seed S] [--timeout SECS] [--max-growth MIB] [--save DIR]
 //   deno run -A scripts/fuzz.ts TARGET --replay FILE      (one saved input)
+//   deno run -A scripts/fuzz.ts TARGET --seed S --iteration N   (one generated input, timed)
 //   (or with bun: bun scripts/fuzz.ts ...)
 //
 // Each target runs in a worker; the main thread watches its heartbeat and ends it when one
@@ -11,7 +12,8 @@
 // An input that throws anything but the target's typed errors is a crash, saved under
 // --save (default test/fixtures/fuzz/) as TARGET-sSEED-iITERATION.bin. RSS is sampled after
 // warm-up (a tenth of the run) and at the end; growth over --max-growth (default 64 MiB)
-// fails. Exit status 1 on any crash, hang or growth.
+// fails. Exit status 1 on any crash, hang or growth. The slowest input is run again alone
+// (median of 5), which tells a slow parser from a stall of a busy machine.
 
 import { parseArgs } from "node:util";
 import process from "node:process";
@@ -30,12 +32,13 @@ const { values, positionals } = parseArgs({
     "max-growth": { type: "string" },
     save: { type: "string" },
     replay: { type: "string" },
+    iteration: { type: "string" },
   },
   allowPositionals: true,
 });
 
 const name = positionals[0];
-if (!name || (!values.seconds && !values.runs && !values.replay)) {
+if (!name || (!values.seconds && !values.runs && !values.replay && !values.iteration)) {
   console.error(
     "usage: scripts/fuzz.ts TARGET|all --seconds N | --runs N [--seed S] [--timeout SECS] " +
       "[--max-growth MIB] [--save DIR]\n       scripts/fuzz.ts TARGET --replay FILE\n" +
@@ -52,6 +55,28 @@ if (values.replay) {
 }
 
 const seed = values.seed ? Number(values.seed) : 1;
+
+/** Input `iteration` of this seed, run alone 5 times: the median ms, and its error if any. */
+function timeAlone(target: string, iteration: number): { ms: number; error: string | null } {
+  const p = targetByName(target).prepare();
+  const input = makeInput(p, seed, iteration);
+  const times: number[] = [];
+  let error: string | null = null;
+  for (let k = 0; k < 5; k++) {
+    const t0 = performance.now();
+    error = runOne(p, input);
+    times.push(performance.now() - t0);
+  }
+  return { ms: times.sort((a, b) => a - b)[2], error };
+}
+
+if (values.iteration) {
+  const r = timeAlone(name, Number(values.iteration));
+  console.log(
+    `${name} seed ${seed} input ${values.iteration}: ${r.ms.toFixed(2)} ms; ${r.error ?? "ok"}`,
+  );
+  process.exit(r.error ? 1 : 0);
+}
 const runs = values.runs ? Number(values.runs) : undefined;
 const seconds = values.seconds ? Number(values.seconds) : undefined;
 const timeoutMs = Number(values.timeout ?? 10) * 1000;
@@ -158,6 +183,7 @@ for (const t of targets) {
   }
   const secs = (performance.now() - start) / 1000;
   const growth = memory?.growthMiB ?? 0;
+  const alone = slowest.iteration >= 0 ? timeAlone(t.name, slowest.iteration).ms.toFixed(1) : "-";
   if (crashes || hangs || growth > maxGrowth) bad++;
   console.log(
     `${t.name.padEnd(14)} ${String(inputs).padStart(9)} ${secs.toFixed(1).padStart(9)} ${
@@ -168,7 +194,7 @@ for (const t of targets) {
       memory?.warmRssMiB.toFixed(0)
     }->${memory?.endRssMiB.toFixed(0)} (${growth >= 0 ? "+" : ""}${growth.toFixed(1)})${
       growth > maxGrowth ? " GROWTH" : ""
-    }`,
+    }  slowest alone: ${alone} ms`,
   );
 }
 process.exit(bad ? 1 : 0);

@@ -9,7 +9,8 @@
 //   - JSON: every line parses, and every text field decodes back to the exact original
 //     bytes by the rule of src/output/README-json.md (<field>_b64 when present, else the
 //     string's UTF-8).
-// Seeded (OUTPUT_SEED, else random, named in a failure). Cost: about 3 s per runtime.
+// Seeded (OUTPUT_SEED, else random, named in a failure); OUTPUT_CASES records per tracer
+// (default 2000). Cost: about 5 s per runtime.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -27,7 +28,7 @@ import { hostileBytes } from "./fuzz/events.ts";
 import { type Rand, rng } from "./fuzz/rng.ts";
 
 const SEED = Number(process.env.OUTPUT_SEED ?? Math.floor(Math.random() * 0xffffffff));
-const CASES = 2000;
+const CASES = Number(process.env.OUTPUT_CASES ?? 2000);
 
 /** Random bytes: hostile pieces (escapes, C1, bidi, bad UTF-8, wide) or uniform bytes. */
 function text(rand: Rand, max: number, nul = false): Uint8Array {
