@@ -23,8 +23,16 @@ const DATA_SECTION_MAX = 64 << 20;
 function uintMember(btf: Btf, typeId: number): number | undefined {
   const p = btf.resolve(typeId);
   if (btf.kind(p) !== Kind.PTR) return undefined;
-  const a = btf.type(btf.resolve((btf.type(p) as { type: number }).type));
+  const target = btf.resolve((btf.type(p) as { type: number }).type);
+  if (target === 0) return undefined; // a pointer to void
+  const a = btf.type(target);
   return a.kind === Kind.ARRAY ? a.nelems : undefined;
+}
+
+/** btf.type(id), or a FormatError naming `role` when the id is void (0, which has no record). */
+function typeOf(btf: Btf, id: number, what: string, at: number, role: string) {
+  if (id === 0) throw new FormatError(what, at, `${role} has type 0 (void)`);
+  return btf.type(id);
 }
 
 /** The type of `__type(name, T)`: a pointer to T. */
@@ -40,9 +48,10 @@ function btfDefinedMaps(what: string, btf: Btf, section: Section): MapSpec[] {
     const ds = btf.type(id);
     if (ds.kind !== Kind.DATASEC) continue;
     for (const v of ds.vars) {
-      const variable = btf.type(v.type);
+      const at = section.offset + v.offset;
+      const variable = typeOf(btf, v.type, what, at, "a .maps variable");
       if (variable.kind !== Kind.VAR) continue;
-      const def = btf.type(btf.resolve(variable.type));
+      const def = typeOf(btf, btf.resolve(variable.type), what, at, `map '${variable.name}'`);
       if (def.kind !== Kind.STRUCT) {
         throw new FormatError(
           what,
@@ -142,13 +151,19 @@ function isDataSection(s: Section): boolean {
  * ELF symbol when there is one: clang leaves DATASEC offsets at 0 in the object (libbpf fixes
  * them up from the symbols the same way before loading).
  */
-function dataVars(btf: Btf, elf: ElfFile, section: Section): MapVar[] {
+function dataVars(what: string, btf: Btf, elf: ElfFile, section: Section): MapVar[] {
   const vars: MapVar[] = [];
   for (const id of btf.byName(section.name, Kind.DATASEC)) {
     const ds = btf.type(id);
     if (ds.kind !== Kind.DATASEC) continue;
     for (const v of ds.vars) {
-      const t = btf.type(v.type);
+      const t = typeOf(
+        btf,
+        v.type,
+        what,
+        section.offset + v.offset,
+        `a variable of ${section.name}`,
+      );
       if (t.kind !== Kind.VAR) continue;
       const sym = elf.symbols.find((s) => s.shndx === section.index && s.name === t.name);
       vars.push({ name: t.name, offset: sym?.value ?? v.offset, size: v.size, typeId: t.type });
@@ -183,7 +198,7 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
         data: {
           section: s.name,
           bytes: s.type === SHT_NOBITS ? new Uint8Array(s.size) : s.data.slice(),
-          vars: dataVars(btf, elf, s),
+          vars: dataVars(what, btf, elf, s),
         },
       });
     }
