@@ -1,6 +1,7 @@
 // The connect tracer's pure parts: address text, port packing, the record decoder and
 // formatter, refusal summaries, argument parsing. No kernel needed.
 
+import { DecoderError } from "../src/events/decoder.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
@@ -122,7 +123,7 @@ test("connectDecoder + formatter: a record from the object's own layout, table a
   );
   assert.equal(connectResult({ ...r, pending: true }), "pending");
   assert.equal(connectDecoder(layout, /^wget$/)(v, 0, layout.size), null);
-  assert.throws(() => connectDecoder(layout)(v, 0, layout.size - 1), RangeError);
+  assert.throws(() => connectDecoder(layout)(v, 0, layout.size - 1), DecoderError);
 });
 
 test("shortReason: the errno, or the reason after the step", () => {

@@ -19,6 +19,7 @@ import { CoreError } from "../src/core/errors.ts";
 import { readBtfFile } from "../src/btf/source.ts";
 import { FormatError } from "../src/errors.ts";
 import type { CoreReloRecord } from "../src/btf/ext.ts";
+import { rng } from "./fuzz/rng.ts";
 
 const FIX = new URL("./fixtures/core/", import.meta.url).pathname;
 const BYTES = new Uint8Array(readFileSync(FIX + "core_fields.bpf.o"));
@@ -110,11 +111,7 @@ test("an instruction that does not fit its relocation is refused, not patched", 
 });
 
 test("randomly mutated records give a result or a CoreError, nothing else", () => {
-  let seed = 12345;
-  const rand = (n: number) => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
+  const rand = rng(12345);
   const accessPool = [
     "0",
     "0:0",
@@ -159,11 +156,7 @@ test("randomly mutated records give a result or a CoreError, nothing else", () =
 });
 
 test("randomly corrupted object files give a FormatError or CoreError, nothing else", () => {
-  let seed = 777;
-  const rand = (n: number) => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
+  const rand = rng(777);
   let rejected = 0;
   for (let round = 0; round < 200; round++) {
     const bytes = BYTES.slice();
@@ -210,11 +203,7 @@ test(
   "records mutated in the object file are decided as libbpf decides them (or refused where it refuses)",
   kernelTest(),
   () => {
-    let seed = 4242;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
-    };
+    const rand = rng(4242);
     const offsets = coreRecordOffsets(BYTES);
     assert.ok(offsets.length > 20, `${offsets.length} records`);
     const dv = new DataView(BYTES.buffer, BYTES.byteOffset);

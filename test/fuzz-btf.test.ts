@@ -1,6 +1,7 @@
 // Bad input: mutated and truncated ELF objects and BTF blobs (the compiled fixture object
 // and the running kernel's BTF) must give a FormatError or a result, never another
 // exception, a hang or a crash. Seeded, bounded: a failure prints the seed and iteration.
+// The generator and mutator are the fuzzers' (test/fuzz/, scripts/fuzz.ts).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,63 +13,12 @@ import { dumpC } from "../src/btf/c-dump.ts";
 import { writeBtf } from "../src/btf/writer.ts";
 import { Kind } from "../src/btf/types.ts";
 import { FormatError } from "../src/errors.ts";
+import { rng } from "./fuzz/rng.ts";
+import { mutateBytes as mutate } from "./fuzz/mutate.ts";
+import { exerciseBtf as exercise } from "./fuzz/parsers.ts";
 import { kernelTest } from "./env.ts";
 
 const PROBE = new Uint8Array(readFileSync(new URL("./fixtures/btf/probe.bpf.o", import.meta.url)));
-
-/** xorshift32: a small deterministic generator. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
-}
-
-/** Mutates a copy: a few random byte flips, or a random 32-bit word, or a cut. */
-function mutate(bytes: Uint8Array, rand: (n: number) => number, from = 0): Uint8Array {
-  const b = bytes.slice();
-  const how = rand(4);
-  const span = b.length - from;
-  if (how === 0) {
-    for (let i = 0, n = 1 + rand(8); i < n; i++) b[from + rand(span)] ^= 1 << rand(8);
-  } else if (how === 1) {
-    const at = from + (rand(span >> 2) << 2);
-    const v = [0, 0xffffffff, 0x7fffffff, rand(0x10000), rand(1 << 30)][rand(5)];
-    new DataView(b.buffer).setUint32(Math.min(at, b.length - 4), v, true);
-  } else if (how === 2) {
-    b[from + rand(span)] = rand(256);
-  } else {
-    return b.subarray(0, from + rand(span));
-  }
-  return b;
-}
-
-/**
- * Uses a BTF the way the tracer does (decode, resolve, size, and `lookups` name lookups);
- * any exception but FormatError fails the test.
- */
-function exercise(btf: Btf, rand: (n: number) => number, sample: number, lookups: number) {
-  const n = btf.count - btf.firstId;
-  for (let k = 0; k < Math.min(sample, n); k++) {
-    const id = sample >= n ? btf.firstId + k : btf.firstId + rand(n);
-    const t = btf.type(id);
-    btf.resolve(id);
-    try {
-      btf.sizeOf(id);
-    } catch (e) {
-      if (!(e instanceof FormatError)) throw e;
-    }
-    if (k < lookups && t.name) {
-      btf.byName(t.name);
-      btf.candidates(t.name, t.kind);
-    }
-  }
-}
 
 function expectOnlyFormatErrors(label: string, f: () => void) {
   try {

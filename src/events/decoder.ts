@@ -50,7 +50,7 @@ export class DecoderError extends TracerError {}
 type Reader = (dv: DataView, off: number, end: number) => unknown;
 
 const TWO32 = 4294967296;
-const utf8 = new TextDecoder("utf-8");
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Decodes `bytes` as UTF-8, escaping each byte that is not part of a valid sequence as

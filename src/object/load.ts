@@ -80,7 +80,9 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
     for (let f = 0; f < funcs.length; f++) {
       const sym = funcs[f];
       const end = sym.size > 0 ? sym.value + sym.size : (funcs[f + 1]?.value ?? s.size);
-      if (sym.value % INSN_SIZE !== 0 || end > s.size || end <= sym.value) {
+      if (
+        sym.value % INSN_SIZE !== 0 || end % INSN_SIZE !== 0 || end > s.size || end <= sym.value
+      ) {
         throw new FormatError(
           what,
           s.offset + sym.value,

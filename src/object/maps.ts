@@ -13,13 +13,26 @@ import type { MapSpec, MapVar } from "./types.ts";
 const BPF_F_RDONLY_PROG = 0x80;
 const BPF_F_MMAPABLE = 0x400;
 const OBJ_NAME_LEN = 16;
+/**
+ * The largest global-data section taken as a map. The kernel refuses array values over
+ * KMALLOC_MAX_SIZE (4 MiB on x86-64); a mutated .bss size could otherwise ask for terabytes.
+ */
+const DATA_SECTION_MAX = 64 << 20;
 
 /** The value of `__uint(name, N)`: a pointer to an array of N elements. */
 function uintMember(btf: Btf, typeId: number): number | undefined {
   const p = btf.resolve(typeId);
   if (btf.kind(p) !== Kind.PTR) return undefined;
-  const a = btf.type(btf.resolve((btf.type(p) as { type: number }).type));
+  const target = btf.resolve((btf.type(p) as { type: number }).type);
+  if (target === 0) return undefined; // a pointer to void
+  const a = btf.type(target);
   return a.kind === Kind.ARRAY ? a.nelems : undefined;
+}
+
+/** btf.type(id), or a FormatError naming `role` when the id is void (0, which has no record). */
+function typeOf(btf: Btf, id: number, what: string, at: number, role: string) {
+  if (id === 0) throw new FormatError(what, at, `${role} has type 0 (void)`);
+  return btf.type(id);
 }
 
 /** The type of `__type(name, T)`: a pointer to T. */
@@ -35,9 +48,10 @@ function btfDefinedMaps(what: string, btf: Btf, section: Section): MapSpec[] {
     const ds = btf.type(id);
     if (ds.kind !== Kind.DATASEC) continue;
     for (const v of ds.vars) {
-      const variable = btf.type(v.type);
+      const at = section.offset + v.offset;
+      const variable = typeOf(btf, v.type, what, at, "a .maps variable");
       if (variable.kind !== Kind.VAR) continue;
-      const def = btf.type(btf.resolve(variable.type));
+      const def = typeOf(btf, btf.resolve(variable.type), what, at, `map '${variable.name}'`);
       if (def.kind !== Kind.STRUCT) {
         throw new FormatError(
           what,
@@ -137,13 +151,19 @@ function isDataSection(s: Section): boolean {
  * ELF symbol when there is one: clang leaves DATASEC offsets at 0 in the object (libbpf fixes
  * them up from the symbols the same way before loading).
  */
-function dataVars(btf: Btf, elf: ElfFile, section: Section): MapVar[] {
+function dataVars(what: string, btf: Btf, elf: ElfFile, section: Section): MapVar[] {
   const vars: MapVar[] = [];
   for (const id of btf.byName(section.name, Kind.DATASEC)) {
     const ds = btf.type(id);
     if (ds.kind !== Kind.DATASEC) continue;
     for (const v of ds.vars) {
-      const t = btf.type(v.type);
+      const t = typeOf(
+        btf,
+        v.type,
+        what,
+        section.offset + v.offset,
+        `a variable of ${section.name}`,
+      );
       if (t.kind !== Kind.VAR) continue;
       const sym = elf.symbols.find((s) => s.shndx === section.index && s.name === t.name);
       vars.push({ name: t.name, offset: sym?.value ?? v.offset, size: v.size, typeId: t.type });
@@ -158,6 +178,13 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
     if (s.name === ".maps") maps.push(...btfDefinedMaps(what, btf, s));
     else if (s.name === "maps") maps.push(...legacyMaps(what, elf, s));
     else if (isDataSection(s) && s.size > 0) {
+      if (s.size > DATA_SECTION_MAX) {
+        throw new FormatError(
+          what,
+          s.offset,
+          `data section ${s.name} of ${s.size} bytes is larger than a BPF map value can be`,
+        );
+      }
       const readonly = (s.flags & SHF_WRITE) === 0n;
       maps.push({
         name: internalMapName(objectName, s.name),
@@ -171,7 +198,7 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
         data: {
           section: s.name,
           bytes: s.type === SHT_NOBITS ? new Uint8Array(s.size) : s.data.slice(),
-          vars: dataVars(btf, elf, s),
+          vars: dataVars(what, btf, elf, s),
         },
       });
     }

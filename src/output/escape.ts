@@ -7,7 +7,9 @@
 //   - C1 controls (U+0080..U+009F, which some terminals obey) are escaped as the bytes
 //     that encode them ("\xc2\x9b"); so are bytes that are not valid UTF-8 ("\xff"),
 //     including overlong forms, surrogates and code points above U+10FFFF;
-//   - Unicode line/paragraph separators and bidirectional overrides are escaped as "\u{202e}".
+//   - Unicode line/paragraph separators, bidirectional overrides, zero-width spaces and
+//     joiners are escaped as "\u{202e}"; so is a combining mark at the very start (it would
+//     join the column separator before it).
 // So the text never moves the cursor or changes the terminal, and the original bytes can be
 // recovered from it (see unescapeBytes).
 // Pure: imports nothing from a runtime.
@@ -22,7 +24,14 @@ function hex(b: number): string {
 function isInvisibleControl(cp: number): boolean {
   return cp === 0x2028 || cp === 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
     (cp >= 0x2066 && cp <= 0x2069) || cp === 0x200e || cp === 0x200f || cp === 0x061c ||
-    cp === 0xfeff;
+    cp === 0xfeff || (cp >= 0x200b && cp <= 0x200d);
+}
+
+/** Combining marks (zero display width): escaped at the start of a text. */
+export function isCombining(cp: number): boolean {
+  return (cp >= 0x300 && cp <= 0x36f) || (cp >= 0x1ab0 && cp <= 0x1aff) ||
+    (cp >= 0x1dc0 && cp <= 0x1dff) || (cp >= 0x20d0 && cp <= 0x20ff) ||
+    (cp >= 0xfe20 && cp <= 0xfe2f);
 }
 
 /**
@@ -139,7 +148,7 @@ export function escapeBytes(bytes: KernelText): string {
       const cp = decodeCodePoint(bytes, i, n);
       if (cp <= 0x9f) {
         for (let k = 0; k < n; k++) s += hex(bytes[i + k]);
-      } else if (isInvisibleControl(cp)) {
+      } else if (isInvisibleControl(cp) || (i === 0 && isCombining(cp))) {
         s += `\\u{${cp.toString(16)}}`;
       } else {
         s += String.fromCodePoint(cp);

@@ -20,7 +20,8 @@ export type JsonValue =
   | readonly JsonValue[]
   | { readonly [key: string]: JsonValue };
 
-const utf8 = new TextDecoder("utf-8");
+// ignoreBOM: a leading U+FEFF is part of the bytes, not a mark to drop.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Standard base64 of bytes. */
 export function base64(bytes: Uint8Array): string {

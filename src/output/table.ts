@@ -1,8 +1,12 @@
 // Aligned text columns for streamed rows. Widths start from the header (or a given minimum)
 // and only grow: a value wider than its column is printed whole and the column widens for
 // the rows that follow, and columns are always separated by at least one space, so two
-// values never run together. The last column is never padded.
+// values never run together. A `fit` column never widens: a longer value is cut (between
+// escapes, never inside one) and ends in "…", so the columns after it stay under their
+// headers whatever bytes a command name holds. The last column is never padded.
 // Pure: imports nothing from a runtime.
+
+import { isCombining } from "./escape.ts";
 
 export interface Column {
   name: string;
@@ -10,6 +14,8 @@ export interface Column {
   align?: "left" | "right";
   /** Minimum width (the header's width is always the floor). */
   width?: number;
+  /** Cut longer values to the width (escaped text: see fitCell) instead of widening. */
+  fit?: boolean;
 }
 
 export class Table {
@@ -38,8 +44,12 @@ export class Table {
     let s = "";
     const last = cells.length - 1;
     for (let i = 0; i <= last; i++) {
-      const cell = cells[i];
-      const w = displayWidth(cell);
+      let cell = cells[i];
+      let w = displayWidth(cell);
+      if (w > this.widths[i] && this.columns[i].fit) {
+        cell = fitCell(cell, this.widths[i]);
+        w = displayWidth(cell);
+      }
       if (i === last) {
         s += this.columns[i].align === "right" ? pad(this.widths[i] - w) + cell : cell;
         break;
@@ -52,6 +62,29 @@ export class Table {
     // Only an empty last cell can leave spaces at the end.
     return (cells[last] === "" ? s.trimEnd() : s) + "\n";
   }
+}
+
+/**
+ * The longest prefix of escaped text (src/output/escape.ts: every backslash starts an escape:
+ * \\, \n, \t, \r, \xNN, \u{...}) that fits `width` columns with "…" after it. An escape is
+ * kept whole or dropped whole, so what is shown is never a different byte.
+ */
+export function fitCell(text: string, width: number): string {
+  let end = 0, w = 0;
+  for (let i = 0; i < text.length;) {
+    let next: number;
+    if (text[i] === "\\") {
+      const c = text[i + 1];
+      next = c === "x" ? i + 4 : c === "u" ? text.indexOf("}", i) + 1 || text.length : i + 2;
+    } else {
+      next = i + (text.codePointAt(i)! > 0xffff ? 2 : 1);
+    }
+    const cw = displayWidth(text.slice(i, next));
+    if (w + cw > width - 1) break;
+    w += cw;
+    end = i = next;
+  }
+  return text.slice(0, end) + "…";
 }
 
 const SPACES = " ".repeat(256);
@@ -76,7 +109,7 @@ export function displayWidth(text: string): number {
     }
     const cp = text.codePointAt(i)!;
     if (cp > 0xffff) i++;
-    if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x200b && cp <= 0x200d)) continue;
+    if (isCombining(cp) || (cp >= 0x200b && cp <= 0x200d)) continue;
     if (
       (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
       (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||

@@ -31,7 +31,7 @@ export function connectFormatter(o: FormatOptions): RecordFormatter<ConnectRecor
   const table = new Table([
     ...leadingColumns(o),
     { name: "PID", align: "right", width: 7 },
-    { name: "COMM", width: 16 },
+    { name: "COMM", width: 16, fit: true },
     { name: "IP", align: "right", width: 2 },
     { name: "SADDR", width: 16 },
     { name: "SPORT", align: "right", width: 5 },

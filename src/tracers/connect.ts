@@ -4,6 +4,7 @@
 // Field offsets come from the object's BTF through EventLayout. Pure.
 
 import { escapeBytes } from "../output/escape.ts";
+import { DecoderError } from "../events/decoder.ts";
 import type { BpfMap } from "../kernel/map.ts";
 import type { EventLayout, TracerDescription } from "./types.ts";
 
@@ -235,7 +236,7 @@ export function connectDecoder(
   const comm = layout.field("comm");
   return (view, offset, len) => {
     if (len < layout.size) {
-      throw new RangeError(`connect_event: ${len}-byte record, expected ${layout.size}`);
+      throw new DecoderError(`connect_event: ${len}-byte record, expected ${layout.size}`);
     }
     const bytesAt = (o: number, n: number) =>
       new Uint8Array(view.buffer, view.byteOffset + offset + o, n);

@@ -39,7 +39,7 @@ export function execFormatter(o: ExecFormatOptions): ExecFormatter {
   if (o.json) return jsonFormatter(o);
   const table = new Table([
     ...leadingColumns(o),
-    { name: "PCOMM", width: 16 },
+    { name: "PCOMM", width: 16, fit: true },
     { name: "PID", align: "right", width: 7 },
     { name: "PPID", align: "right", width: 7 },
     { name: "RET", align: "right", width: 3 },

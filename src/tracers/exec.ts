@@ -3,6 +3,7 @@
 // Field offsets come from the object's BTF through EventLayout. Pure.
 
 import { escapeBytes } from "../output/escape.ts";
+import { DecoderError } from "../events/decoder.ts";
 import type { EventLayout, TracerDescription } from "./types.ts";
 
 /** Hard limits compiled into bpf/exec.bpf.c (bpf/events.h). */
@@ -165,6 +166,11 @@ export function execDecoder(
   const oFlags = f("flags");
   const comm = layout.field("comm"), pcomm = layout.field("pcomm"), data = layout.field("data");
   return (view, offset, len) => {
+    if (len < data.offset) {
+      throw new DecoderError(
+        `exec_event: ${len}-byte record, shorter than its ${data.offset} fixed bytes`,
+      );
+    }
     const bytesAt = (o: number, n: number) =>
       new Uint8Array(view.buffer, view.byteOffset + offset + o, n).slice();
     const commBytes = cBytes(bytesAt(comm.offset, comm.size));
@@ -173,7 +179,7 @@ export function execDecoder(
     const flen = view.getUint32(offset + oFlen, true);
     const alen = view.getUint32(offset + oAlen, true);
     if (data.offset + flen + alen > len) {
-      throw new RangeError(`exec_event: ${flen}+${alen} data bytes in a ${len}-byte record`);
+      throw new DecoderError(`exec_event: ${flen}+${alen} data bytes in a ${len}-byte record`);
     }
     const flags = view.getUint32(offset + oFlags, true);
     const argc = view.getUint32(offset + oArgc, true);

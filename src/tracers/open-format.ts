@@ -45,7 +45,7 @@ export function openFormatter(o: OpenFormatOptions): RecordFormatter<OpenRecord>
   const table = new Table([
     ...leadingColumns(o),
     { name: "PID", align: "right", width: 7 },
-    { name: "COMM", width: 16 },
+    { name: "COMM", width: 16, fit: true },
     { name: "FD", align: "right", width: 3 },
     { name: "ERR", width: 12 }, // ENAMETOOLONG: the common errno names never widen it
     ...(o.extended ? [{ name: "FLAGS", width: 20 }, { name: "MODE", width: 4 }] : []),

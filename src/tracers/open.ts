@@ -10,6 +10,7 @@ import {
   textBytes,
 } from "../output/escape.ts";
 import { byteViews, cStringEnd, u64 } from "../events/read.ts";
+import { DecoderError } from "../events/decoder.ts";
 import type { OpenFlags } from "./open-flags.ts";
 import type { Hooks } from "./hooks.ts";
 import type { FlagFilter } from "./open-flags.ts";
@@ -222,6 +223,11 @@ export function openDecoder(
   const comm = layout.field("comm"), data = layout.field("data").offset;
   const bytesOf = byteViews();
   return (view, offset, len) => {
+    if (len < data) {
+      throw new DecoderError(
+        `open_event: ${len}-byte record, shorter than its ${data} fixed bytes`,
+      );
+    }
     const bytes = bytesOf(view);
     const at = view.byteOffset + offset;
     const commStart = at + comm.offset;
@@ -231,7 +237,7 @@ export function openDecoder(
     const plen = view.getUint32(offset + oPlen, true);
     const flen = view.getUint32(offset + oFlen, true);
     if (data + plen + flen > len) {
-      throw new RangeError(`open_event: ${plen}+${flen} data bytes in a ${len}-byte record`);
+      throw new DecoderError(`open_event: ${plen}+${flen} data bytes in a ${len}-byte record`);
     }
     const flags = view.getUint32(offset + oFlags, true);
     const path = kernelText(bytes, at + data, at + data + plen);
@@ -251,7 +257,7 @@ export function openDecoder(
     }
     if (pathPrefix && !underPrefix(textBytes(fullPath ?? path), pathPrefix)) return null;
     const sys = view.getUint32(offset + oSys, true);
-    if (sys >= OPEN_SYSCALLS.length) throw new RangeError(`open_event: syscall ${sys}`);
+    if (sys >= OPEN_SYSCALLS.length) throw new DecoderError(`open_event: syscall ${sys}`);
     return {
       timeNs: view.getBigUint64(offset + oTime, true),
       pid: view.getUint32(offset + oPid, true),
