@@ -90,8 +90,10 @@ binary_workloads() (
 )
 step "compiled binary: exec, open and connect workloads, exact records" binary_workloads
 
-# Other kernels under qemu (Debian 6.1 generic and PREEMPT_RT): the compiled binary's check and
-# exec, CO-RE against layouts unlike this host's, and the kprobe/fentry probes this host lacks.
+# Other kernels under qemu (x86-64: Debian 11's 5.10 generic and cloud, Debian 12's 6.1 generic on
+# a CPU without AVX2, 6.1 PREEMPT_RT and 6.12; arm64: Debian 12's 6.1): the compiled binaries'
+# check and exact exec, open and connect records, CO-RE against layouts unlike this host's, the
+# fallbacks of older kernels, and the kprobe/fentry links this host lacks.
 deno_suite "vmtest" test/vm/kernels.vmtest.ts
 
 rm -rf "$log"
