@@ -50,7 +50,10 @@ fi
 fi
 [ -s "$kdir/$kimage" ] || { echo "vmtest: no $kimage for ${kernel_pkg:-the newest 6.1 kernel}" >&2; exit 1; }
 
-node_modules/.bin/deno run -A build.ts --target "$bun_target" --out "$work/tracer" >"$work/build.log" 2>&1 ||
+# One build at a time (guests may be started in parallel; build.ts rewrites bpf/*.bpf.o and
+# src/generated/objects.ts when the sources changed).
+mkdir -p .cache
+flock .cache/.build.lock node_modules/.bin/deno run -A build.ts --target "$bun_target" --out "$work/tracer" >"$work/build.log" 2>&1 ||
   { echo "vmtest: build.ts --target $bun_target failed:" >&2; cat "$work/build.log" >&2; exit 1; }
 init=$work/root
 mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}

@@ -9,7 +9,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { kernelTest } from "../env.ts";
 import { expectedOpenRecords, steps } from "../open-workload.ts";
 import { readFileSync } from "node:fs";
@@ -26,36 +26,83 @@ const KERNELS = {
 type KernelName = keyof typeof KERNELS;
 
 /** The newest package of this kernel that downloads, fetched (scripts/fetch-kernels.sh). */
+const newestKernels = new Map<KernelName, string>();
 function newestKernel(kernel: KernelName): string {
+  const known = newestKernels.get(kernel);
+  if (known) return known;
   const r = spawnSync("bash", ["scripts/fetch-kernels.sh", "--newest", KERNELS[kernel]], {
     encoding: "utf8",
   });
   const name = r.stdout.trim();
   assert.ok(name, `no Debian ${kernel} kernel package: ${r.stderr}`);
+  newestKernels.set(kernel, name);
   return name;
 }
 
 /** The guest did not boot or did not finish: the one failure a retry may absorb. */
 class GuestRunError extends Error {}
 
+type Sections = Map<string, { out: string; exit: number }>;
+
 /**
- * Boots the kernel with test/vm/guest.sh; returns each section's output and exit status.
- * `args`: more scripts/vmtest.sh options (--arch, --cpu, --sections ...).
+ * Guests run two at a time: a guest under software emulation keeps about one of the host's
+ * cores busy (its programs are mostly single-threaded), so two halve the qemu part of CI.
  */
-function runGuest(pkg: string, args: string[] = []): Map<string, { out: string; exit: number }> {
-  const r = spawnSync("bash", ["scripts/vmtest.sh", "--kernel", pkg, ...args, "test/vm/guest.sh"], {
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
+const MAX_GUESTS = 2;
+let guestsRunning = 0;
+const guestQueue: (() => void)[] = [];
+
+async function inGuestSlot<T>(run: () => Promise<T>): Promise<T> {
+  if (guestsRunning >= MAX_GUESTS) await new Promise<void>((go) => guestQueue.push(go));
+  guestsRunning++;
+  try {
+    return await run();
+  } finally {
+    guestsRunning--;
+    guestQueue.shift()?.();
+  }
+}
+
+/** scripts/vmtest.sh's status and output. */
+function vmtest(
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn("bash", ["scripts/vmtest.sh", ...args, "test/vm/guest.sh"]);
+    let stdout = "", stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => stdout += d);
+    child.stderr.setEncoding("utf8").on("data", (d: string) => stderr += d);
+    child.on("error", fail);
+    child.on("close", (status) => done({ status, stdout, stderr }));
   });
-  if (r.status !== 0) {
-    // vmtest.sh's own words (e.g. "the guest did not finish") first: logs show the head.
-    throw new GuestRunError(`vmtest on ${pkg} failed: ${r.stderr}\n${r.stdout}`);
-  }
-  const sections = new Map<string, { out: string; exit: number }>();
-  for (const m of r.stdout.matchAll(/^=== (\w+)\n([\s\S]*?)^=== \1 exit=(\d+)$/gm)) {
-    sections.set(m[1], { out: m[2], exit: Number(m[3]) });
-  }
-  return sections;
+}
+
+/** Guest runs started, by their vmtest.sh arguments: each test awaits its own. */
+const guestRuns = new Map<string, Promise<Sections>>();
+
+/**
+ * Boots the kernel with test/vm/guest.sh; resolves to each section's output and exit status.
+ * `args`: more scripts/vmtest.sh options (--arch, --cpu, --sections ...). A run already started
+ * for the same arguments (by startGuests) is shared, unless `again` (a retry).
+ */
+function runGuest(pkg: string, args: string[] = [], again = false): Promise<Sections> {
+  const key = JSON.stringify([pkg, args]);
+  const started = guestRuns.get(key);
+  if (started && !again) return started;
+  const run = inGuestSlot(() => vmtest(["--kernel", pkg, ...args])).then((r) => {
+    if (r.status !== 0) {
+      // vmtest.sh's own words (e.g. "the guest did not finish") first: logs show the head.
+      throw new GuestRunError(`vmtest on ${pkg} failed: ${r.stderr}\n${r.stdout}`);
+    }
+    const sections: Sections = new Map();
+    for (const m of r.stdout.matchAll(/^=== (\w+)\n([\s\S]*?)^=== \1 exit=(\d+)$/gm)) {
+      sections.set(m[1], { out: m[2], exit: Number(m[3]) });
+    }
+    return sections;
+  });
+  run.catch(() => {}); // awaited by its test; not an unhandled rejection meanwhile
+  guestRuns.set(key, run);
+  return run;
 }
 
 interface Feature {
@@ -105,15 +152,20 @@ interface GuestExtras {
   baseline?: boolean;
 }
 
-function checkKernel(kernel: KernelName, extras: GuestExtras = {}) {
-  const pkg = newestKernel(kernel);
+/** The kernel's package and the vmtest.sh options its guest runs with. */
+function kernelGuest(kernel: KernelName, extras: GuestExtras): [string, string[]] {
   const sections = ["all", ...extras.links ? ["links"] : []];
   const args = extras.links ? ["--links"] : [];
   if (extras.baseline) {
     sections.push("exec_nocore", "regular", "avx2");
     args.push("--cpu", "Nehalem", "--with-regular");
   }
-  const s = runGuest(pkg, [...args, "--sections", sections.join(" ")]);
+  return [newestKernel(kernel), [...args, "--sections", sections.join(" ")]];
+}
+
+async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again = false) {
+  const [pkg, args] = kernelGuest(kernel, extras);
+  const s = await runGuest(pkg, args, again);
   // Kernel messages at warning level or worse, shown with any failure.
   const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
   const why = (section: { out: string }) => `${section.out}--- kernel warnings:\n${warnings}`;
@@ -481,41 +533,68 @@ function checkConnect(
  * software emulation on a loaded 2-core host), prints the failure on stderr and runs it once
  * more. A wrong record, count or status is a failure at once: never retried.
  */
-function withOneRetry(what: string, check: () => void): void {
+async function withOneRetry(what: string, check: (again: boolean) => Promise<void>) {
   try {
-    check();
+    await check(false);
   } catch (e) {
     if (!(e instanceof GuestRunError)) throw e;
     console.error(
       `vmtest: ${what}: FIRST ATTEMPT FAILED, retrying once; the failure was:\n` +
         (e instanceof Error ? e.message : String(e)),
     );
-    check();
+    await check(true);
   }
 }
 
-test("vmtest: every tracer on Debian 11's 5.10 generic under qemu", kernelTest(), () => {
-  withOneRetry("5.10 check and tracers", () => checkKernel("5.10"));
+/** The x86-64 kernels' guests, in test order. */
+const X86_GUESTS: [KernelName, GuestExtras][] = [
+  ["5.10", {}],
+  ["5.10-cloud", {}],
+  ["6.1", { links: true, baseline: true }],
+  ["6.1-rt", { links: true }],
+  ["6.12", { links: true }],
+];
+
+/** Every guest queued at the first test (two run at a time); each test awaits its own. */
+let guestsStarted = false;
+function startGuests(): void {
+  if (guestsStarted) return;
+  guestsStarted = true;
+  for (const [kernel, extras] of X86_GUESTS) runGuest(...kernelGuest(kernel, extras));
+  runGuest(...arm64Guest());
+}
+
+test("vmtest: every tracer on Debian 11's 5.10 generic under qemu", kernelTest(), async () => {
+  startGuests();
+  await withOneRetry("5.10", (again) => checkKernel("5.10", {}, again));
 });
 
-test("vmtest: every tracer on Debian 11's 5.10 cloud under qemu", kernelTest(), () => {
-  withOneRetry("5.10-cloud check and tracers", () => checkKernel("5.10-cloud"));
+test("vmtest: every tracer on Debian 11's 5.10 cloud under qemu", kernelTest(), async () => {
+  startGuests();
+  await withOneRetry("5.10-cloud", (again) => checkKernel("5.10-cloud", {}, again));
 });
 
 test(
   "vmtest: every tracer, the links, and the baseline binary on a CPU without AVX2 (qemu Nehalem), on Debian 6.1 generic",
   kernelTest(),
-  () => {
-    withOneRetry("6.1", () => checkKernel("6.1", { links: true, baseline: true }));
+  async () => {
+    startGuests();
+    await withOneRetry("6.1", (again) => checkKernel("6.1", X86_GUESTS[2][1], again));
   },
 );
 
-test("vmtest: every tracer and the links on Debian 6.1 PREEMPT_RT under qemu", kernelTest(), () => {
-  withOneRetry("6.1-rt", () => checkKernel("6.1-rt", { links: true }));
-});
+test(
+  "vmtest: every tracer and the links on Debian 6.1 PREEMPT_RT under qemu",
+  kernelTest(),
+  async () => {
+    startGuests();
+    await withOneRetry("6.1-rt", (again) => checkKernel("6.1-rt", X86_GUESTS[3][1], again));
+  },
+);
 
-test("vmtest: every tracer and the links on Debian 6.12 under qemu", kernelTest(), () => {
-  withOneRetry("6.12", () => checkKernel("6.12", { links: true }));
+test("vmtest: every tracer and the links on Debian 6.12 under qemu", kernelTest(), async () => {
+  startGuests();
+  await withOneRetry("6.12", (again) => checkKernel("6.12", X86_GUESTS[4][1], again));
 });
 
 // ---- CPUs and architectures (issue 11) ----
@@ -532,14 +611,21 @@ function newestArm64Kernel(): string {
  * tracer-arm64's check, the exact exec, open and connect workloads, and exec once more with
  * CO-RE relocation switched off (TRACER_NO_CORE=1), which must fail the same assertions.
  */
-function checkArm64() {
-  const pkg = newestArm64Kernel();
-  const s = runGuest(pkg, [
+/** The arm64 kernel's package and its guest's vmtest.sh options. */
+let arm64Package: string | undefined;
+function arm64Guest(): [string, string[]] {
+  arm64Package ??= newestArm64Kernel();
+  return [arm64Package, [
     "--arch",
     "arm64",
     "--sections",
     "check exec exec_nocore open connect_auto",
-  ]);
+  ]];
+}
+
+async function checkArm64(again: boolean) {
+  const [pkg, args] = arm64Guest();
+  const s = await runGuest(pkg, args, again);
   const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
   const why = (section: { out: string }) => `${section.out}--- kernel warnings:\n${warnings}`;
   assert.doesNotMatch(warnings, /WARNING:|BUG:|Oops|Internal error/, warnings);
@@ -625,6 +711,11 @@ function checkRegular(regular: { out: string; exit: number }, why: (s: { out: st
   assert.equal(regular.exit, same ? 0 : 132, why(regular));
 }
 
-test("vmtest: tracer-arm64 on Debian 6.1 arm64 under qemu-system-aarch64", kernelTest(), () => {
-  withOneRetry("6.1 arm64", checkArm64);
-});
+test(
+  "vmtest: tracer-arm64 on Debian 6.1 arm64 under qemu-system-aarch64",
+  kernelTest(),
+  async () => {
+    startGuests();
+    await withOneRetry("6.1 arm64", checkArm64);
+  },
+);
