@@ -61,7 +61,9 @@ deno_suite "deno test" test/
 
 # Bun: " 12 pass", " 1 skip", " 0 fail"
 $BUN test --timeout 120000 test/ >"$log/bun.out" 2>&1
-grep -E '^\(fail\)|^error:' "$log/bun.out" || true
+# Each failure with the 30 lines before it (Bun prints a test's error above its "(fail)" line).
+grep -B 30 -E '^\(fail\)' "$log/bun.out" | grep -vE '^ +at ' || true
+grep -E '^error:' "$log/bun.out" || true
 bp=$(grep -E '^ *[0-9]+ pass$' "$log/bun.out" | awk '{print $1}')
 bf=$(grep -E '^ *[0-9]+ fail$' "$log/bun.out" | awk '{print $1}')
 bs=$(grep -E '^ *[0-9]+ skip$' "$log/bun.out" | awk '{print $1}')
