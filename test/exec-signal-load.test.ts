@@ -181,11 +181,20 @@ function childrenSettled(pid: number): boolean {
   });
 }
 
-/** Stops the storm and waits until its last child is done: the counter is then final. */
+/** Whether the process is stopped (state T in /proc/PID/stat). */
+function isStopped(pid: number): boolean {
+  return /^ T /.test(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
+}
+
+/**
+ * Stops the storm and waits until its last child is done: the counter is then final. kill()
+ * returns before the storm stops, and until it does it may fork again: children are looked at
+ * only once it is stopped.
+ */
 async function stopStorm(pid: number, counter: string): Promise<bigint> {
   process.kill(pid, "SIGSTOP");
   const deadline = Date.now() + 5000;
-  while (!childrenSettled(pid)) {
+  while (!isStopped(pid) || !childrenSettled(pid)) {
     assert.ok(Date.now() < deadline, "the storm's last child never finished");
     await new Promise((r) => setTimeout(r, 5));
   }
