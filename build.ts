@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { BINARIES, targetExecutable } from "./scripts/bun-targets.ts";
+import { BINARIES, COMPILE_OPTIONS, targetExecutable } from "./scripts/bun-targets.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -55,18 +55,9 @@ if (!values["no-bpf"]) {
 const hostTarget = process.arch === "arm64" ? "bun-linux-arm64" : "bun-linux-x64";
 
 function compile(out: string, target: string): void {
-  // --bytecode: the JavaScript is precompiled into the executable, which halves start-up
-  // (measured: `tracer --version` 23 ms -> 11 ms, `tracer exec` launch to ready 69 -> 36 ms).
   const args = [
     "build",
-    "--compile",
-    "--minify",
-    "--bytecode",
-    "--format=esm",
-    // A tracer run as root must not pick up a .env or bunfig.toml (which can preload code)
-    // from whatever directory it is started in; it also spares the look-ups at start.
-    "--no-compile-autoload-dotenv",
-    "--no-compile-autoload-bunfig",
+    ...COMPILE_OPTIONS,
     "src/main.ts",
     "--outfile",
     out,

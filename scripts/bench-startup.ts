@@ -19,6 +19,7 @@ import { mkdtempSync, openSync, readFileSync, realpathSync, writeFileSync } from
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { median, rssKb, type RssParts, rssParts, startUntilReady } from "./bench/launch.ts";
+import { COMPILE_OPTIONS } from "./bun-targets.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -108,12 +109,7 @@ const idleDir = mkdtempSync("/tmp/bench-startup-idle-");
 writeFileSync(`${idleDir}/idle.ts`, 'console.log("ready"); setTimeout(() => {}, 600_000);\n');
 const bun = spawnSync("node_modules/.bin/bun", [
   "build",
-  "--compile",
-  "--minify",
-  "--bytecode",
-  "--format=esm",
-  "--no-compile-autoload-dotenv",
-  "--no-compile-autoload-bunfig",
+  ...COMPILE_OPTIONS,
   `${idleDir}/idle.ts`,
   "--outfile",
   `${idleDir}/bun-idle`,
