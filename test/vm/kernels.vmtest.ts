@@ -179,15 +179,48 @@ function kernelGuest(kernel: KernelName, extras: GuestExtras): [string, string[]
   return [newestKernel(kernel), [...args, "--sections", sections.join(" ")]];
 }
 
+/**
+ * The guest's kernel messages at warning level or worse: a kernel WARN, BUG or oops while the
+ * tracers loaded and ran fails the run (other warning-level messages, such as the trace clock
+ * notice, are shown with failures only). Returns `why`: a section's output with those messages.
+ */
+function kernelWarnings(s: Sections): (section: { out: string }) => string {
+  const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
+  assert.doesNotMatch(
+    warnings,
+    /WARNING:|BUG:|Oops|general protection fault|Internal error/,
+    warnings,
+  );
+  return (section) => `${section.out}--- kernel warnings:\n${warnings}`;
+}
+
+/**
+ * The guest's `tracer check --json` report, which must say ok on a kernel named as `kernel`
+ * says; returns its features by name.
+ */
+function checkReport(
+  check: { out: string; exit: number },
+  kernel: RegExp,
+  why: (s: { out: string }) => string,
+): Map<string, Feature> {
+  assert.equal(check.exit, 0, why(check));
+  const report = JSON.parse(check.out.trim().split("\n").find((l) => l.startsWith("{"))!);
+  assert.equal(report.ok, true);
+  assert.match(report.kernel, kernel);
+  return new Map((report.features as Feature[]).map((f) => [f.feature, f]));
+}
+
+/** Each of these features is available in the check report. */
+function assertAvailable(features: Map<string, Feature>, names: string[], pkg: string): void {
+  for (const f of names) {
+    assert.equal(features.get(f)?.available, true, `${pkg}: ${f} should be available`);
+  }
+}
+
 async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again = false) {
   const [pkg, args] = kernelGuest(kernel, extras);
   const s = await runGuest(pkg, args, again);
-  // Kernel messages at warning level or worse, shown with any failure.
-  const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
-  const why = (section: { out: string }) => `${section.out}--- kernel warnings:\n${warnings}`;
-  // A kernel WARN, BUG or oops while the tracers loaded and ran fails the run (other
-  // warning-level messages, such as the trace clock notice, are shown with failures only).
-  assert.doesNotMatch(warnings, /WARNING:|BUG:|Oops|general protection fault/, warnings);
+  const why = kernelWarnings(s);
   const jsonLines = (section: { out: string }) => jsonRecords(section, why);
   const sectionOf = (name: string) => {
     const section = s.get(name);
@@ -210,36 +243,27 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
 
   // tracer check: Debian's kernels are built with kprobes, ftrace trampolines and BTF. bpf_loop
   // (5.17+) is asked of the guest's kallsyms, which the tracer does not read.
-  const check = sectionOf("check");
-  assert.equal(check.exit, 0, why(check));
-  const report = JSON.parse(check.out.trim().split("\n").find((l) => l.startsWith("{"))!);
-  assert.equal(report.ok, true);
-  assert.match(
-    report.kernel,
+  const features = checkReport(
+    sectionOf("check"),
     /^6\.1\.0-\d+-(rt-)?amd64$|^6\.12\.\d+\+deb12-amd64$|^5\.10\.0-\d+-(cloud-)?amd64$/,
+    why,
   );
-  const avail = new Map<string, boolean>(
-    (report.features as Feature[]).map((f) => [f.feature, f.available]),
-  );
+  const available = (f: string) => features.get(f)?.available;
   const bpfLoop = Number(sectionOf("kallsyms").out.trim()) > 0;
   part("check", () => {
-    for (
-      const f of [
-        "kernel BTF",
-        "bpf() syscall",
-        "ring buffer maps",
-        "tracepoints",
-        "raw tracepoints",
-        "tp_btf",
-        "fentry",
-        "fexit",
-        "kprobes (perf PMU)",
-        "kprobes (tracefs)",
-      ]
-    ) {
-      assert.equal(avail.get(f), true, `${pkg}: ${f} should be available`);
-    }
-    assert.equal(avail.get("bpf_loop"), bpfLoop, `${pkg}: bpf_loop, kallsyms says ${bpfLoop}`);
+    assertAvailable(features, [
+      "kernel BTF",
+      "bpf() syscall",
+      "ring buffer maps",
+      "tracepoints",
+      "raw tracepoints",
+      "tp_btf",
+      "fentry",
+      "fexit",
+      "kprobes (perf PMU)",
+      "kprobes (tracefs)",
+    ], pkg);
+    assert.equal(available("bpf_loop"), bpfLoop, `${pkg}: bpf_loop, kallsyms says ${bpfLoop}`);
   });
   // The hooks: tp_btf where check found it works, the tracepoint fallback otherwise.
   const hooks = (section: { out: string }) =>
@@ -259,7 +283,7 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
     const events = checkExecRecords(exec, jsonLines(exec), why(exec));
     assert.deepEqual(
       hooks(exec),
-      avail.get("tp_btf")
+      available("tp_btf")
         ? ["tp_btf sched_process_exec", "tp_btf sched_process_exit", "tp_btf sched_process_fork"]
         : [
           "raw_tp sched_process_exit",
@@ -297,9 +321,7 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
   // tracer connect: chosen automatically (fentry: these kernels have BPF trampolines), and
   // each strategy forced; the same exact records every time. check names the same strategy.
   part("connect_auto", (section) => {
-    const connectFeature = (report.features as Feature[]).find((f) =>
-      f.feature === "tracer connect"
-    );
+    const connectFeature = features.get("tracer connect");
     assert.match(connectFeature?.detail ?? "", /^fentry strategy$/, JSON.stringify(connectFeature));
     checkConnect(section, "connect_auto", "fentry", why);
   });
@@ -642,32 +664,19 @@ function arm64Guest(): [string, string[]] {
 async function checkArm64(again: boolean) {
   const [pkg, args] = arm64Guest();
   const s = await runGuest(pkg, args, again);
-  const warnings = s.get("dmesg")?.out ?? "(no dmesg section)\n";
-  const why = (section: { out: string }) => `${section.out}--- kernel warnings:\n${warnings}`;
-  assert.doesNotMatch(warnings, /WARNING:|BUG:|Oops|Internal error/, warnings);
-
+  const why = kernelWarnings(s);
   const check = s.get("check");
   assert.ok(check, "no check section in the guest output");
-  assert.equal(check.exit, 0, why(check));
-  const report = JSON.parse(check.out.trim().split("\n").find((l) => l.startsWith("{"))!);
-  assert.equal(report.ok, true);
-  assert.match(report.kernel, /^6\.1\.0-\d+-cloud-arm64$/);
-  const features = new Map<string, Feature>(
-    (report.features as Feature[]).map((f) => [f.feature, f]),
-  );
-  for (
-    const f of [
-      "kernel BTF",
-      "bpf() syscall",
-      "ring buffer maps",
-      "tracepoints",
-      "raw tracepoints",
-      "tp_btf",
-      "kprobes (perf PMU)",
-    ]
-  ) {
-    assert.equal(features.get(f)?.available, true, `${pkg}: ${f} should be available`);
-  }
+  const features = checkReport(check, /^6\.1\.0-\d+-cloud-arm64$/, why);
+  assertAvailable(features, [
+    "kernel BTF",
+    "bpf() syscall",
+    "ring buffer maps",
+    "tracepoints",
+    "raw tracepoints",
+    "tp_btf",
+    "kprobes (perf PMU)",
+  ], pkg);
   // arm64 has no open(2): tracer open goes without its tracepoint.
   assert.match(features.get("open syscall tracepoints")?.detail ?? "", /open not on this kernel/);
   // Debian's arm64 6.1 has no BPF trampolines: connect falls back to kprobes (the arm64
