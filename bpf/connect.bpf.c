@@ -55,6 +55,7 @@ const volatile __u64 lports_b = 0;
 #define STAT_COUNT CONNECT_STAT_COUNT
 #include "common.h"
 #include "follow.h"
+#include "cgroup.h"
 
 /* Keeps struct connect_event in the object's BTF for the tracer's decoder. */
 struct connect_event *const unused_connect_event __attribute__((used)) = NULL;
@@ -121,7 +122,7 @@ static __always_inline bool task_filtered(__u32 tgid, __u32 uid)
 		return true;
 	if (target_uid != (__u32)-1 && uid != target_uid)
 		return true;
-	return !followed(tgid);
+	return !followed(tgid) || !cgroup_wanted();
 }
 
 static __always_inline bool port_in(__u64 a, __u64 b, __u32 n, __u16 port)
@@ -169,7 +170,7 @@ static __always_inline void fill_task(struct connect_event *e, __u64 start_ns)
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = current_cgroup_id();
 	e->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 }

@@ -17,6 +17,14 @@
 #define EXEC_F_ARGS_FAULT 4         /* argv (or part of it) was not readable */
 #define EXEC_F_EXECVEAT 8           /* failed execveat(): filename is relative to a dirfd */
 
+#define EXEC_ANCESTORS_MAX 16 /* the parent, its parent, ... up to init */
+
+/* One process above the exec'ing one. */
+struct exec_ancestor {
+	__u32 pid; /* tgid */
+	char comm[16];
+};
+
 /*
  * One exec: time_ns is CLOCK_BOOTTIME. data[] holds the file name (filename_len bytes, no NUL)
  * followed by args_len bytes of argv, each argument NUL-terminated (the last one may lack
@@ -38,6 +46,8 @@ struct exec_event {
 	__u32 flags;
 	char comm[16];
 	char pcomm[16];
+	__u32 ancestors_len; /* ancestors[] used: the parent first, up to init (pid 1) */
+	struct exec_ancestor ancestors[EXEC_ANCESTORS_MAX];
 	char data[EXEC_FILENAME_MAX + EXEC_ARGS_MAX];
 };
 

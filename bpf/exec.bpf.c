@@ -26,6 +26,7 @@ const volatile __u32 max_arg_bytes = EXEC_ARGS_MAX;
 #define STAT_COUNT EXEC_STAT_COUNT
 #include "common.h"
 #include "follow.h"
+#include "cgroup.h"
 
 /* Keeps struct exec_event in the object's BTF for the tracer's decoder. */
 struct exec_event *const unused_exec_event __attribute__((used)) = NULL;
@@ -80,7 +81,32 @@ static __always_inline bool wanted(struct task_struct *task, __u32 tgid, __u32 u
 		return false;
 	if (!followed(tgid))
 		return false;
-	return true;
+	return cgroup_wanted();
+}
+
+/* The chain of processes from the parent up to init (pid 1), at most EXEC_ANCESTORS_MAX. */
+static __always_inline void fill_ancestors(struct exec_event *e, struct task_struct *task)
+{
+	struct task_struct *t = BPF_CORE_READ(task, real_parent);
+	__u32 n = 0;
+
+	for (int i = 0; i < EXEC_ANCESTORS_MAX; i++) {
+		__u32 pid;
+
+		if (!t)
+			break;
+		pid = BPF_CORE_READ(t, tgid);
+		if (!pid)
+			break; /* the idle task: above init and the kernel threads */
+		e->ancestors[i].pid = pid;
+		/* real_parent is the thread that forked: the process's name is its leader's */
+		BPF_CORE_READ_STR_INTO(&e->ancestors[i].comm, t, group_leader, comm);
+		n = i + 1;
+		if (pid == 1)
+			break;
+		t = BPF_CORE_READ(t, real_parent);
+	}
+	e->ancestors_len = n;
 }
 
 /* Fills the fixed fields of e from the current task. */
@@ -90,7 +116,7 @@ static __always_inline void fill_common(struct exec_event *e, struct task_struct
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	e->time_ns = now_ns();
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = current_cgroup_id();
 	e->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
@@ -99,6 +125,7 @@ static __always_inline void fill_common(struct exec_event *e, struct task_struct
 	e->gid = uid_gid >> 32;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	BPF_CORE_READ_STR_INTO(&e->pcomm, task, real_parent, comm);
+	fill_ancestors(e, task);
 }
 
 /* Sends the used part of the event, counting its truncations. */

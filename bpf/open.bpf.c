@@ -38,6 +38,7 @@ const volatile __u32 path_prefix_len = 0;
 #define STAT_COUNT OPEN_STAT_COUNT
 #include "common.h"
 #include "follow.h"
+#include "cgroup.h"
 
 /* Keeps struct open_event in the object's BTF for the tracer's decoder. */
 struct open_event *const unused_open_event __attribute__((used)) = NULL;
@@ -95,7 +96,7 @@ static __always_inline int enter_open(__u32 syscall, __s32 dirfd, __u64 path, __
 		return 0;
 	if (target_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != target_uid)
 		return 0;
-	if (!followed(tgid))
+	if (!followed(tgid) || !cgroup_wanted())
 		return 0;
 	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
 		count(OPEN_STAT_PENDING_DROPPED);
@@ -313,7 +314,7 @@ static __always_inline int exit_open(void *ctx, long ret, bool full, bool bounde
 		goto done;
 	task = (struct task_struct *)bpf_get_current_task();
 	e->time_ns = now_ns();
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = current_cgroup_id();
 	e->mntns_id = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	e->pid = pid_tgid >> 32;
 	e->tid = tid;

@@ -58,14 +58,33 @@ struct mm_struct {
 	unsigned long arg_end;
 };
 
+/* Cgroups: a task's cgroup in one hierarchy is its css_set's subsys[i] (v1) or dfl_cgrp (v2). */
+struct kernfs_node {
+	__u64 id; /* the cgroup id: the cgroup directory's inode number (5.5+) */
+};
+
+struct cgroup {
+	struct kernfs_node *kn;
+};
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+};
+
+struct css_set {
+	struct cgroup_subsys_state *subsys[0]; /* CGROUP_SUBSYS_COUNT entries: kernel-dependent */
+};
+
 struct task_struct {
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;
+	struct task_struct *group_leader;
 	struct mm_struct *mm;
 	struct nsproxy *nsproxy;
 	struct files_struct *files;
 	struct fs_struct *fs;
+	struct css_set *cgroups;
 	char comm[16];
 };
 

@@ -26,6 +26,7 @@ import {
   backgroundTracer,
   cgroupId,
   compile,
+  ownContext,
   ROOT,
   runTracer as runCommand,
   tracerCommandLine,
@@ -172,6 +173,7 @@ function expectedRecords(steps: Map<string, Step>, testNs: number): Record<strin
       cgroup_id: cgroupId(),
       mntns_id: nsInode("/proc/self/ns/mnt"),
       netns_id: netns,
+      ...ownContext(),
       ...over,
     };
   };

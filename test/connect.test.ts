@@ -114,6 +114,9 @@ test("connectDecoder + formatter: a record from the object's own layout, table a
     cgroup_id: 77,
     mntns_id: 4026531832,
     netns_id: 4026531833,
+    cgroup: null,
+    container_id: null,
+    pod_uid: null,
   });
   const table = connectFormatter(o);
   assert.equal(
@@ -200,7 +203,15 @@ test("connect.bpf.o: programs of every strategy, maps, .rodata config, event typ
     const t = btf.type(id) as { vars: { type: number }[] };
     return t.vars.map((v) => btf.name(v.type)).sort();
   };
-  assert.deepEqual(secVars(".maps"), ["calls", "conns", "events", "kcalls", "stats", "traced"]);
+  assert.deepEqual(secVars(".maps"), [
+    "calls",
+    "cgroup_verdicts",
+    "conns",
+    "events",
+    "kcalls",
+    "stats",
+    "traced",
+  ]);
   // Every .rodata variable the tracer sets exists (applyConstants would refuse a missing one).
   const rodata = secVars(".rodata");
   for (const name of Object.keys(connectTracer({ strategy: "tracepoint" }).rodata)) {

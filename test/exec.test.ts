@@ -53,6 +53,14 @@ function record(l: EventLayout, f: Fields): { view: DataView; len: number } {
   dv.setBigUint64(l.field("time_ns").offset, f.time, true);
   dv.setBigUint64(l.field("cgroup_id").offset, 0xfedcba9876543210n, true);
   dv.setBigUint64(l.field("mntns_id").offset, 4026531832n, true);
+  // Two ancestors (the parent, init), then garbage the count says is not there.
+  const anc = l.field("ancestors").offset;
+  u32("ancestors_len", 2);
+  dv.setUint32(anc, f.ppid, true);
+  new Uint8Array(dv.buffer, 8 + anc + 4, 16).set(u(f.pcomm + "\0"));
+  dv.setUint32(anc + 20, 1, true);
+  new Uint8Array(dv.buffer, 8 + anc + 24, 16).set(u("init\0garbage"));
+  dv.setUint32(anc + 40, 99, true);
   u32("pid", f.pid);
   u32("tid", f.pid);
   u32("ppid", f.ppid);
@@ -92,7 +100,9 @@ test("exec_event layout comes from the embedded object's BTF", () => {
   assert.equal(l.field("time_ns").offset, 0);
   assert.equal(l.field("comm").size, 16);
   assert.equal(l.field("data").size, 4096 + 8192);
-  assert.equal(l.size, l.field("data").offset + 4096 + 8192);
+  assert.equal(l.field("ancestors").size, 16 * 20); // 16 of {u32 pid; char comm[16]}
+  // data[] ends the struct, padded to its 8-byte alignment.
+  assert.equal(l.size, Math.ceil((l.field("data").offset + 4096 + 8192) / 8) * 8);
   assert.throws(() => l.field("nope"), /no field 'nope'/);
 });
 
@@ -120,6 +130,8 @@ test("execDecoder: every field of a record built at the BTF offsets", () => {
       execveat: false,
       cgroupId: 0xfedcba9876543210n,
       mntnsId: 4026531832,
+      ancestors: [{ pid: 4200, comm: u("bash") }, { pid: 1, comm: u("init") }],
+      context: null,
     },
   );
   assert.deepEqual(r.comm, u("echo"));
@@ -222,6 +234,8 @@ function rec(over: Partial<ExecRecord> = {}): ExecRecord {
     execveat: false,
     cgroupId: 18446744073709551615n,
     mntnsId: 4026531832,
+    ancestors: [{ pid: 4200, comm: u("bash") }, { pid: 1, comm: u("init") }],
+    context: null,
     ...over,
   };
 }
@@ -262,7 +276,9 @@ test("JSON: exact exec line, lossless non-UTF-8, lost record", () => {
     '{"type":"exec","time":"2026-11-22T20:11:51.500000000Z","time_ns":2500000000,"pid":4242,' +
       '"tid":4242,"ppid":4200,"uid":1000,"gid":1000,"comm":"echo","pcomm":"bash",' +
       '"filename":"/bin/echo","args":["/bin/echo","hello world"],"args_truncated":false,"ret":0,' +
-      '"error":null,"cgroup_id":18446744073709551615,"mntns_id":4026531832}\n',
+      '"error":null,"cgroup_id":18446744073709551615,"mntns_id":4026531832,"cgroup":null,' +
+      '"container_id":null,"pod_uid":null,"ancestors":[{"pid":4200,"comm":"bash"},' +
+      '{"pid":1,"comm":"init"}]}\n',
   );
   const bad = JSON.parse(
     f.record(

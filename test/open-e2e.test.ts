@@ -31,6 +31,7 @@ import {
   jsonLines,
   kernelHasBpfLoop,
   mntns,
+  ownContext,
   ROOT,
   runTracer,
   tracerEnv,
@@ -70,7 +71,7 @@ function exactOpenEvents(extra: string[], full: boolean, env?: Record<string, st
   const s = steps(r.stdout);
   const events = jsonLines(readFileSync(out, "utf8"));
   const expected = expectedOpenRecords(s, DIR, full, process.arch === "x64")
-    .map((rec) => ({ ...rec, cgroup_id: cgroupId(), mntns_id: mntns() }));
+    .map((rec) => ({ ...rec, cgroup_id: cgroupId(), mntns_id: mntns(), ...ownContext() }));
   const strip = events.map(({ time: _t, time_ns: _n, ...rest }) => rest);
   assert.deepEqual(strip, expected);
   // The O_TMPFILE file has no name: the kernel says "#INODE (deleted)", and so must -F.

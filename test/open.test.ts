@@ -158,6 +158,7 @@ test("openDecoder: every field; -F paths; a record too short for its lengths thr
     fullPathTruncated: false,
     cgroupId: 0xfedcba9876543210n,
     mntnsId: 4026531832,
+    context: null,
   });
   const failed = record(l, {
     path: u("x"),
@@ -203,6 +204,7 @@ const rec = (o: Partial<OpenRecord> = {}): OpenRecord => ({
   fullPathTruncated: false,
   cgroupId: 7n,
   mntnsId: 4026531832,
+  context: null,
   ...o,
 });
 const clock = { wallOffsetNs: 1_795_000_000_000_000_000n, startBootNs: 1_000_000_000n };
@@ -239,7 +241,7 @@ test("JSON: exact open line; dirfd, mode and fd null when absent; lossless bytes
       '"tid":4242,"uid":1000,"comm":"touch","path":"new","full_path":"/tmp/new",' +
       '"path_truncated":false,"dirfd":null,"flags":"O_WRONLY|O_CREAT|O_CLOEXEC",' +
       '"flags_raw":524353,"mode":416,"syscall":"openat","fd":3,"ret":3,"error":null,' +
-      '"cgroup_id":7,"mntns_id":4026531832}\n',
+      '"cgroup_id":7,"mntns_id":4026531832,"cgroup":null,"container_id":null,"pod_uid":null}\n',
   );
   const bad = JSON.parse(
     j.record(rec({ ret: -2, dirfd: 5, flags: 0n, path: Uint8Array.of(0xff), fullPath: null })),

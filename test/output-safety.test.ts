@@ -1,5 +1,6 @@
 // Output safety, as properties over random byte strings in every text field of every tracer
-// (exec: comm, pcomm, filename, args; open: comm, path, full path; connect: comm), through
+// (exec: comm, pcomm, filename, args, ancestors' comms; open: comm, path, full path; connect:
+// comm; all three: the cgroup path and a container name taken from it), through
 // the real formatters:
 //   - table: no C0/C1 control, ESC, DEL, bidi override/isolate (U+202A-U+202E,
 //     U+2066-U+2069), line separator or other invisible control reaches the terminal; each
@@ -25,6 +26,8 @@ import type { ExecRecord } from "../src/tracers/exec.ts";
 import type { OpenRecord } from "../src/tracers/open.ts";
 import type { ConnectRecord } from "../src/tracers/connect.ts";
 import { hostileBytes } from "./fuzz/events.ts";
+import { ContextResolver, type TaskContext } from "../src/tracers/context.ts";
+import { byteChars } from "../src/tracers/container.ts";
 import { type Rand, rng } from "./fuzz/rng.ts";
 
 // Under CI=true a fixed seed (as test/fuzz.test.ts): random elsewhere.
@@ -198,6 +201,62 @@ function parseArgsCell(cell: string): Uint8Array[] {
   return args;
 }
 
+/**
+ * A random cgroup path (hostile bytes, no NUL) as a container runtime could name it (an LXC or
+ * systemd machine name is any bytes), and its context; or no context (null).
+ */
+function randomContext(
+  rand: Rand,
+): { path: Uint8Array; id: Uint8Array | null; context: TaskContext } | null {
+  if (rand(4) === 0) return null;
+  const name = text(rand, 24).map((x) => x === 0x2f ? 0x2e : x);
+  const head = ["/lxc/", "/lxc.payload.", "/machine.slice/machine-", "/x/"][rand(4)];
+  const machine = head.startsWith("/machine.slice");
+  const path = new Uint8Array([
+    ...enc.encode(head),
+    ...name,
+    ...enc.encode(machine ? ".scope" : ""),
+  ]);
+  // The name is the container's (systemd's \xNN escapes undone in a machine name).
+  const latin1 = byteChars(name);
+  const id = head === "/x/" || name.length === 0 ? null : machine
+    ? Uint8Array.from(
+      latin1.replace(/\\x([0-9a-f]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16))),
+      (c) => c.charCodeAt(0),
+    )
+    : name;
+  return { path, id, context: new ContextResolver({ pathOf: () => path }, undefined).of(1n) };
+}
+
+/** The CONTAINER cell (--containers) reads back as the container's name, or "-". */
+function assertContainerCell(
+  o: FormatOptions,
+  c: string[],
+  ctx: { id: Uint8Array | null } | null,
+  what: string,
+) {
+  if (!o.containersColumn) return;
+  const at = [o.clock, o.elapsed, o.uidColumn].filter(Boolean).length;
+  if (!ctx?.id) assert.equal(c[at], "-", `${what} CONTAINER`);
+  else assertCell(c[at], ctx.id, `${what} CONTAINER`);
+}
+
+/** The JSON cgroup and container_id fields decode back to the path's and its name's bytes. */
+function assertJsonContext(
+  rec: Record<string, unknown>,
+  c: { path: Uint8Array; id: Uint8Array | null } | null,
+  what: string,
+) {
+  if (!c) {
+    assert.deepEqual([rec.cgroup, rec.container_id, rec.pod_uid], [null, null, null], what);
+    return;
+  }
+  assertJsonField(rec, "cgroup", c.path, `${what} cgroup`);
+  if (c.id === null) assert.equal(rec.container_id, null, what);
+  else assertJsonField(rec, "container_id", c.id, `${what} container_id`);
+  assert.equal(rec.pod_uid, null, what);
+}
+
 const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 const enc = new TextEncoder();
 
@@ -221,6 +280,7 @@ function formats(rand: Rand): FormatOptions {
     clock: rand(2) === 0,
     elapsed: rand(2) === 0,
     uidColumn: rand(2) === 0,
+    containersColumn: rand(2) === 0,
     wallOffsetNs: 1764000000000000000n,
     startBootNs: 1000000000n,
   };
@@ -251,12 +311,18 @@ test(`exec: ${CASES} records with random comm, pcomm, filename and args are show
       execveat: false,
       cgroupId: BigInt(rand(1 << 20)),
       mntnsId: 4026531832,
+      ancestors: Array.from({ length: rand(4) }, () => ({ pid: rand(1000), comm: text(rand, 16) })),
+      context: null,
     };
-    const f = execFormatter(formats(rand));
+    const ctx = randomContext(rand);
+    r.context = ctx?.context ?? null;
+    const o = formats(rand);
+    const f = execFormatter(o);
     const header = f.header(), row = f.record(r);
     assertTerminalSafe(row.replace(/\n$/, ""), what);
     assert.equal(row.indexOf("\n"), row.length - 1, `${what}: one line`);
     const c = cells(header, row, what);
+    assertContainerCell(o, c, ctx, what);
     const n = c.length;
     assertCell(c[n - 5], r.comm, `${what} PCOMM`);
     assert.deepEqual(c.slice(n - 4, n - 1), [String(r.pid), String(r.ppid), String(r.ret)], what);
@@ -274,6 +340,12 @@ test(`exec: ${CASES} records with random comm, pcomm, filename and args are show
     for (const name of ["comm", "pcomm", "filename"] as const) {
       assertJsonField(rec, name, r[name], what);
     }
+    assertJsonContext(rec, ctx, what);
+    assert.equal(rec.ancestors.length, r.ancestors.length, what);
+    r.ancestors.forEach((a, i) => {
+      assert.equal(rec.ancestors[i].pid, a.pid, what);
+      assertJsonField(rec.ancestors[i], "comm", a.comm, `${what} ancestor ${i}`);
+    });
     assert.equal(rec.args.length, args.length);
     args.forEach((a, i) => {
       const got = rec.args_b64 ? b64(rec.args_b64[i]) : enc.encode(rec.args[i]);
@@ -308,14 +380,19 @@ test(`open: ${CASES} records with random comm, path and full path are shown safe
       fullPathTruncated: false,
       cgroupId: rand(1 << 20),
       mntnsId: 4026531832,
+      context: null,
     };
+    const ctx = randomContext(rand);
+    r.context = ctx?.context ?? null;
     const fullPath = rand(2) === 0;
     const extended = rand(2) === 0;
-    const f = openFormatter({ ...formats(rand), fullPath, extended });
+    const o = { ...formats(rand), fullPath, extended };
+    const f = openFormatter(o);
     const header = f.header(), row = f.record(r);
     assertTerminalSafe(row.replace(/\n$/, ""), what);
     assert.equal(row.indexOf("\n"), row.length - 1, `${what}: one line`);
     const c = cells(header, row, what);
+    assertContainerCell(o, c, ctx, what);
     const n = c.length, shift = extended ? 2 : 0;
     assert.equal(c[n - 5 - shift], String(r.pid), what);
     assertCell(c[n - 4 - shift], comm, `${what} COMM`);
@@ -327,6 +404,7 @@ test(`open: ${CASES} records with random comm, path and full path are shown safe
     assertJsonField(rec, "comm", comm, what);
     assertJsonField(rec, "path", path, what);
     assertJsonField(rec, "full_path", full, what);
+    assertJsonContext(rec, ctx, what);
   }
 });
 
@@ -351,11 +429,16 @@ test(`connect: ${CASES} records with a random comm are shown safely (seed ${SEED
       cgroupId: BigInt(rand(1 << 20)),
       mntnsId: 4026531832,
       netnsId: 4026531833,
+      context: null,
     };
-    const f = connectFormatter(formats(rand));
+    const ctx = randomContext(rand);
+    r.context = ctx?.context ?? null;
+    const o = formats(rand);
+    const f = connectFormatter(o);
     const header = f.header(), row = f.record(r);
     assertTerminalSafe(row.replace(/\n$/, ""), what);
     const c = cells(header, row, what);
+    assertContainerCell(o, c, ctx, what);
     const n = c.length;
     assert.equal(c[n - 9], String(r.pid), what);
     assertCell(c[n - 8], r.comm, `${what} COMM`);
@@ -369,6 +452,7 @@ test(`connect: ${CASES} records with a random comm are shown safely (seed ${SEED
     ], what);
     const rec = JSON.parse(connectFormatter(json).record(r));
     assertJsonField(rec, "comm", r.comm, what);
+    assertJsonContext(rec, ctx, what);
   }
 });
 
@@ -391,6 +475,8 @@ test("what these properties found, fixed: wide comm, leading combining mark, zer
     execveat: false,
     cgroupId: 1n,
     mntnsId: 1,
+    ancestors: [],
+    context: null,
   });
   const f = execFormatter({ wallOffsetNs: 0n, startBootNs: 0n });
   const header = f.header();

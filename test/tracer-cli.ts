@@ -2,6 +2,7 @@
 // completion, a run in the background until its ready line, and the ids the kernel gives
 // this process's cgroup and mount namespace (what records must carry).
 
+import { hostHierarchy } from "../src/kernel/cgroupfs.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
@@ -83,13 +84,43 @@ export function backgroundTracer(
   return { child, ready, exited, out: () => stdout, err: () => stderr };
 }
 
-/** The cgroup v2 id of this process (what bpf_get_current_cgroup_id() returns). */
-export function cgroupId(): number {
-  const path = /^0::(.*)$/m.exec(readFileSync("/proc/self/cgroup", "utf8"))![1];
-  const mount = readFileSync("/proc/self/mountinfo", "utf8").split("\n")
-    .map((l) => l.split(" "))
-    .find((f) => f[f.indexOf("-") + 1] === "cgroup2")![4];
-  return statSync(join(mount, path)).ino;
+/**
+ * This process's cgroup in the hierarchy the tracer reports (src/kernel/cgroupfs.ts: v2 on a
+ * pure v2 host, else the v1 memory controller's), from /proc/self/cgroup.
+ */
+export function cgroupPath(pid: number | "self" = "self"): string {
+  const h = hostHierarchy()!;
+  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").map((l) => l.split(":"));
+  const line = h.version === 2
+    ? lines.find((f) => f[0] === "0" && f[1] === "")
+    : lines.find((f) => f[1]?.split(",").includes(h.controller!));
+  return line!.slice(2).join(":");
+}
+
+/** The id of cgroupPath() (the cgroup directory's inode number): records' cgroup_id. */
+export function cgroupId(pid: number | "self" = "self"): number {
+  return statSync(join(hostHierarchy()!.mount, cgroupPath(pid))).ino;
+}
+
+/**
+ * Process `pid` and its ancestors up to init (pid 1), from /proc: [{pid, comm}], the order of
+ * exec records' `ancestors`.
+ */
+export function procAncestors(pid: number): { pid: number; comm: string }[] {
+  const out: { pid: number; comm: string }[] = [];
+  for (let p = pid; p > 0;) {
+    const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+    const close = stat.lastIndexOf(")");
+    out.push({ pid: p, comm: stat.slice(stat.indexOf("(") + 1, close) });
+    if (p === 1) break;
+    p = Number(stat.slice(close + 2).split(" ")[1]);
+  }
+  return out;
+}
+
+/** The container fields of a record of this process (not in a container). */
+export function ownContext(): { cgroup: string; container_id: null; pod_uid: null } {
+  return { cgroup: cgroupPath(), container_id: null, pod_uid: null };
 }
 
 /** The inode number of this process's mount namespace. */

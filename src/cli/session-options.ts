@@ -6,6 +6,7 @@ import { UsageError } from "../errors.ts";
 import { runSession, type SessionOptions, type SessionTracer } from "../tracers/session.ts";
 import type { ParseArgsConfig } from "node:util";
 import type { Platform } from "../platform/types.ts";
+import type { ContextRecord } from "../tracers/types.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -26,6 +27,9 @@ export const SESSION_OPTIONS = {
   timings: { type: "boolean" },
   verbose: { type: "boolean", short: "v" },
   "as-root": { type: "boolean" },
+  cgroup: { type: "string" },
+  container: { type: "string" },
+  containers: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -49,6 +53,11 @@ export function sessionUsage(btfNote: string): string {
                         (default 65536; 0: every event);
                         events are read at least every 100 ms anyway
       --timings         after the ready line, print where start-up time went (stderr)
+      --cgroup PATH     only tasks in cgroup PATH or below it (PATH as the "cgroup" field
+                        prints it, or the directory under the cgroup mount point)
+      --container ID    only tasks of the container whose id starts with ID (or named ID),
+                        including one started while tracing
+      --containers      print a CONTAINER column (the container id's first 12 digits)
   -v, --verbose         after the ready line, list every hook attached or skipped (stderr)
   -h, --help            this help
   -- CMD [ARGS...]      run CMD once the probes are attached, trace only CMD and its
@@ -128,6 +137,9 @@ export function parseSessionArgs<O extends Options>(
     verbose: !!v.verbose,
     cmd,
     asRoot: !!v["as-root"],
+    cgroup: nonEmpty(command, "cgroup", str("cgroup")),
+    container: containerOption(command, str("container")),
+    containersColumn: !!v.containers,
   };
   return {
     values,
@@ -135,6 +147,22 @@ export function parseSessionArgs<O extends Options>(
     uid: intOption(command, "uid", str("uid"), { max: 0xfffffffe }),
     name,
   };
+}
+
+function nonEmpty(command: string, option: string, value: string | undefined) {
+  if (value === "") throw new UsageError(`${command}: --${option} needs a value`);
+  return value;
+}
+
+/** --container: a container id's first hex digits, or a machine's or LXC container's name. */
+function containerOption(command: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value === "" || value.includes("/")) {
+    throw new UsageError(
+      `${command}: --container expects a container id (or its first digits) or name, got '${value}'`,
+    );
+  }
+  return /^[0-9A-F]+$/i.test(value) ? value.toLowerCase() : value;
 }
 
 /** A regular expression option, or a UsageError naming it. */
@@ -166,7 +194,7 @@ export function choiceOption<C extends string>(
  * A tracer command: its arguments parsed into the tracer's own filters and the session
  * options (null for --help, which prints `usage`), then one session.
  */
-export function tracerCommand<F, R, S extends string>(
+export function tracerCommand<F, R extends ContextRecord, S extends string>(
   name: string,
   summary: string,
   usage: string,

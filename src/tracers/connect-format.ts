@@ -12,6 +12,7 @@ import {
   leadingColumns,
   lostReport,
   type RecordFormatter,
+  setContextFields,
 } from "./format.ts";
 import type { ConnectRecord } from "./connect.ts";
 
@@ -44,7 +45,7 @@ export function connectFormatter(o: FormatOptions): RecordFormatter<ConnectRecor
     header: () => table.header(),
     record: (r) =>
       table.row([
-        ...leadingCells(o, r.timeNs, r.uid),
+        ...leadingCells(o, r.timeNs, r.uid, r.context),
         String(r.pid),
         escapeBytes(r.comm),
         String(r.family),
@@ -78,6 +79,7 @@ function jsonFormatter(o: FormatOptions): RecordFormatter<ConnectRecord> {
       rec.latency_us = latencyUs(r);
       rec.cgroup_id = r.cgroupId;
       rec.mntns_id = r.mntnsId;
+      setContextFields(rec, r.context);
       rec.netns_id = r.netnsId;
       return jsonLine(rec);
     },

@@ -6,7 +6,7 @@
 import { escapeBytes } from "../output/escape.ts";
 import { DecoderError } from "../events/decoder.ts";
 import type { BpfMap } from "../kernel/map.ts";
-import type { EventLayout, TracerDescription } from "./types.ts";
+import type { ContextRecord, EventLayout, TracerDescription } from "./types.ts";
 
 /** Ways of attaching, in order of preference (bpf/connect.bpf.c). */
 export type ConnectStrategy = "fentry" | "kprobe" | "tracepoint";
@@ -45,7 +45,7 @@ export interface ConnectOptions {
   now?: () => bigint;
 }
 
-export interface ConnectRecord {
+export interface ConnectRecord extends ContextRecord {
   /** CLOCK_BOOTTIME of the outcome (or of the stop, for a pending connect), ns. */
   timeNs: bigint;
   /** CLOCK_BOOTTIME of the connect call, ns. */
@@ -260,6 +260,7 @@ export function connectDecoder(
       pending: false,
       cgroupId: view.getBigUint64(offset + oCgroup, true),
       mntnsId: Number(view.getBigUint64(offset + oMntns, true)),
+      context: null,
       netnsId: Number(view.getBigUint64(offset + oNetns, true)),
     };
   };

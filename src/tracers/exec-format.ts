@@ -3,7 +3,7 @@
 
 import { errnoName } from "../errors.ts";
 import { escapeBytes, quoteArg } from "../output/escape.ts";
-import { jsonLine, setBytesField, setBytesListField } from "../output/json.ts";
+import { jsonLine, type JsonValue, setBytesField, setBytesListField } from "../output/json.ts";
 import { Table } from "../output/table.ts";
 import {
   type FormatOptions,
@@ -12,6 +12,7 @@ import {
   leadingColumns,
   lostReport,
   type RecordFormatter,
+  setContextFields,
 } from "./format.ts";
 import type { ExecRecord } from "./exec.ts";
 
@@ -49,7 +50,7 @@ export function execFormatter(o: ExecFormatOptions): ExecFormatter {
     header: () => table.header(),
     record: (r) =>
       table.row([
-        ...leadingCells(o, r.timeNs, r.uid),
+        ...leadingCells(o, r.timeNs, r.uid, r.context),
         escapeBytes(r.comm),
         String(r.pid),
         String(r.ppid),
@@ -79,6 +80,12 @@ function jsonFormatter(o: ExecFormatOptions): ExecFormatter {
       rec.error = execError(r.ret);
       rec.cgroup_id = r.cgroupId;
       rec.mntns_id = r.mntnsId;
+      setContextFields(rec, r.context);
+      rec.ancestors = r.ancestors.map((a) => {
+        const entry: Record<string, JsonValue> = { pid: a.pid };
+        setBytesField(entry, "comm", a.comm);
+        return entry;
+      });
       if (r.filenameTruncated) rec.filename_truncated = true;
       if (r.argsFault) rec.args_fault = true;
       return jsonLine(rec);

@@ -4,7 +4,7 @@
 
 import { escapeBytes } from "../output/escape.ts";
 import { DecoderError } from "../events/decoder.ts";
-import type { EventLayout, TracerDescription } from "./types.ts";
+import type { ContextRecord, EventLayout, TracerDescription } from "./types.ts";
 
 /** Hard limits compiled into bpf/exec.bpf.c (bpf/events.h). */
 export const EXEC_ARGS_MAX_BYTES = 8192;
@@ -59,7 +59,7 @@ export interface ExecOptions {
   hooks?: "tp_btf" | "tracepoint";
 }
 
-export interface ExecRecord {
+export interface ExecRecord extends ContextRecord {
   /** CLOCK_BOOTTIME of the event, ns. */
   timeNs: bigint;
   pid: number;
@@ -80,6 +80,14 @@ export interface ExecRecord {
   execveat: boolean;
   cgroupId: bigint;
   mntnsId: number;
+  /** The parent, its parent, ... up to init (at most 16), read in the kernel at the exec. */
+  ancestors: Ancestor[];
+}
+
+/** A process above the exec'ing one. */
+export interface Ancestor {
+  pid: number;
+  comm: Uint8Array;
 }
 
 const ENTER_FAILED = ["enter_execve", "enter_execveat"];
@@ -165,6 +173,21 @@ export function execDecoder(
   const oRet = f("ret"), oArgc = f("argc"), oFlen = f("filename_len"), oAlen = f("args_len");
   const oFlags = f("flags");
   const comm = layout.field("comm"), pcomm = layout.field("pcomm"), data = layout.field("data");
+  const oAncLen = f("ancestors_len"), anc = layout.field("ancestors");
+  const ANCESTOR_BYTES = 4 + 16; // struct exec_ancestor: pid, comm[16]
+  const ancMax = Math.floor(anc.size / ANCESTOR_BYTES);
+  const decodeAncestors = (view: DataView, offset: number): Ancestor[] => {
+    const n = Math.min(view.getUint32(offset + oAncLen, true), ancMax);
+    const out: Ancestor[] = [];
+    for (let i = 0; i < n; i++) {
+      const at = offset + anc.offset + i * ANCESTOR_BYTES;
+      out.push({
+        pid: view.getUint32(at, true),
+        comm: cBytes(new Uint8Array(view.buffer, view.byteOffset + at + 4, 16).slice()),
+      });
+    }
+    return out;
+  };
   return (view, offset, len) => {
     if (len < data.offset) {
       throw new DecoderError(
@@ -207,6 +230,8 @@ export function execDecoder(
       execveat: (flags & EXEC_F_EXECVEAT) !== 0,
       cgroupId: view.getBigUint64(offset + oCgroup, true),
       mntnsId: Number(view.getBigUint64(offset + oMntns, true)),
+      ancestors: decodeAncestors(view, offset),
+      context: null,
     };
   };
 }

@@ -1,10 +1,12 @@
 // What every tracer's output shares: the formatter interface the session drives, the leading
-// TIME / TIME(s) / UID columns, the start of every JSON record (type, time, time_ns) and the
-// lost-events line. Each tracer adds only its own columns and fields. Pure.
+// TIME / TIME(s) / UID / CONTAINER columns, the start of every JSON record (type, time,
+// time_ns), its container context fields, and the lost-events line. Each tracer adds only its
+// own columns and fields. Pure.
 
 import { jsonLine, type JsonValue } from "../output/json.ts";
 import type { Column } from "../output/table.ts";
 import { clockTime, rfc3339Boot, rfc3339Nanos, secondsSince } from "../output/time.ts";
+import { CONTAINER_COLUMN, type TaskContext } from "./context.ts";
 
 export interface FormatOptions {
   json?: boolean;
@@ -14,6 +16,8 @@ export interface FormatOptions {
   elapsed?: boolean;
   /** -U: a UID column. */
   uidColumn?: boolean;
+  /** --containers: a CONTAINER column (short container id). */
+  containersColumn?: boolean;
   /** CLOCK_REALTIME - CLOCK_BOOTTIME, ns (boot-clock stamps to wall clock). */
   wallOffsetNs: bigint;
   /** Boot-clock time of the start, for -t. */
@@ -28,22 +32,45 @@ export interface RecordFormatter<R> {
   lost(lost: number, total: number, bootNs: bigint): string;
 }
 
-/** The optional leading table columns, in order: TIME (-T), TIME(s) (-t), UID (-U). */
+/**
+ * The optional leading table columns, in order: TIME (-T), TIME(s) (-t), UID (-U),
+ * CONTAINER (--containers).
+ */
 export function leadingColumns(o: FormatOptions): Column[] {
   const columns: Column[] = [];
   if (o.clock) columns.push({ name: "TIME", width: 8 });
   if (o.elapsed) columns.push({ name: "TIME(s)", align: "right", width: 8 });
   if (o.uidColumn) columns.push({ name: "UID", align: "right", width: 6 });
+  if (o.containersColumn) columns.push({ ...CONTAINER_COLUMN });
   return columns;
 }
 
 /** The cells of leadingColumns() for one record. */
-export function leadingCells(o: FormatOptions, timeNs: bigint, uid: number): string[] {
+export function leadingCells(
+  o: FormatOptions,
+  timeNs: bigint,
+  uid: number,
+  context: TaskContext | null,
+): string[] {
   const cells: string[] = [];
   if (o.clock) cells.push(clockTime(timeNs + o.wallOffsetNs));
   if (o.elapsed) cells.push(secondsSince(timeNs, o.startBootNs));
   if (o.uidColumn) cells.push(String(uid));
+  if (o.containersColumn) cells.push(context?.cell ?? "-");
   return cells;
+}
+
+const NO_CONTEXT_JSON = `,"cgroup":null,"container_id":null,"pod_uid":null`;
+const NO_CONTEXT_FIELDS = { cgroup: null, container_id: null, pod_uid: null };
+
+/** A JSON record's container fields as text: cgroup, container_id, pod_uid. */
+export function contextJson(context: TaskContext | null): string {
+  return context?.json ?? NO_CONTEXT_JSON;
+}
+
+/** Sets a JSON record's container fields: cgroup (+ cgroup_b64), container_id, pod_uid. */
+export function setContextFields(rec: Record<string, JsonValue>, context: TaskContext | null) {
+  Object.assign(rec, context?.fields ?? NO_CONTEXT_FIELDS);
 }
 
 /** The first fields of every JSON record: type, wall-clock time, boot-clock stamp. */

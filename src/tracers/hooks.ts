@@ -4,7 +4,7 @@
 import { startWithFallback } from "./fallback.ts";
 import type { FormatOptions, RecordFormatter } from "./format.ts";
 import type { DescribeContext, SessionTracer } from "./session.ts";
-import type { TracerDescription } from "./types.ts";
+import type { ContextRecord, TracerDescription } from "./types.ts";
 
 export type Hooks = "tp_btf" | "tracepoint";
 
@@ -26,7 +26,7 @@ export function startWithHookFallback<T>(
  * The session's view of a tracer whose only way-of-attaching choice is its hooks (exec,
  * open): tp_btf first, tracepoint + raw_tp as the fallback and with --btf.
  */
-export function hooksTracer<R>(
+export function hooksTracer<R extends ContextRecord>(
   name: string,
   describe: (ctx: DescribeContext<Hooks>) => TracerDescription<R>,
   formatter: (o: FormatOptions) => RecordFormatter<R>,

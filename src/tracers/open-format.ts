@@ -7,6 +7,7 @@ import { bytesFieldJson } from "../output/json.ts";
 import { rfc3339Boot } from "../output/time.ts";
 import { Table } from "../output/table.ts";
 import {
+  contextJson,
   type FormatOptions,
   leadingCells,
   leadingColumns,
@@ -55,7 +56,7 @@ export function openFormatter(o: OpenFormatOptions): RecordFormatter<OpenRecord>
     header: () => table.header(),
     record: (r) =>
       table.row([
-        ...leadingCells(o, r.timeNs, r.uid),
+        ...leadingCells(o, r.timeNs, r.uid, r.context),
         String(r.pid),
         escapeBytes(r.comm),
         String(r.ret < 0 ? -1 : r.ret),
@@ -88,7 +89,7 @@ function jsonFormatter(o: OpenFormatOptions, arch: Arch): RecordFormatter<OpenRe
         `,"flags":"${flagNames(r.flags, arch)}","flags_raw":${r.flags},"mode":${mode}` +
         `,"syscall":"${r.syscall}","fd":${failed ? "null" : r.ret},"ret":${r.ret}` +
         `,"error":${failed ? `"${errnoName(-r.ret)}"` : "null"}` +
-        `,"cgroup_id":${r.cgroupId},"mntns_id":${r.mntnsId}`;
+        `,"cgroup_id":${r.cgroupId},"mntns_id":${r.mntnsId}` + contextJson(r.context);
       if (r.pathFault) s += `,"path_fault":true`;
       if (r.fullPathTruncated) s += `,"full_path_truncated":true`;
       return s + "}\n";

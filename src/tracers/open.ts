@@ -14,7 +14,7 @@ import { DecoderError } from "../events/decoder.ts";
 import type { OpenFlags } from "./open-flags.ts";
 import type { Hooks } from "./hooks.ts";
 import type { FlagFilter } from "./open-flags.ts";
-import type { EventLayout, TracerDescription } from "./types.ts";
+import type { ContextRecord, EventLayout, TracerDescription } from "./types.ts";
 
 /** Hard limits compiled into bpf/open.bpf.c (bpf/open.h). */
 export const OPEN_PATH_MAX = 4096;
@@ -72,7 +72,7 @@ export interface OpenOptions {
   hooks?: Hooks;
 }
 
-export interface OpenRecord {
+export interface OpenRecord extends ContextRecord {
   /** CLOCK_BOOTTIME at the syscall's exit, ns. */
   timeNs: bigint;
   pid: number;
@@ -95,7 +95,6 @@ export interface OpenRecord {
   /** -F: the absolute path, or null (not asked, or not known). */
   fullPath: KernelText | null;
   fullPathTruncated: boolean;
-  cgroupId: number | bigint;
   mntnsId: number;
 }
 
@@ -276,6 +275,7 @@ export function openDecoder(
       fullPathTruncated: fullTruncated,
       cgroupId: u64(view, offset + oCgroup),
       mntnsId: view.getUint32(offset + oMntns, true), // an inode number: 32 bits
+      context: null,
     };
   };
 }

@@ -20,7 +20,8 @@ import { measureBootLead } from "./boot-clock.ts";
 import type { Platform } from "../platform/types.ts";
 import { embeddedSpec } from "./embedded.ts";
 import { eventLayout } from "./layout.ts";
-import type { TracerDescription } from "./types.ts";
+import type { ContextRecord, TracerDescription } from "./types.ts";
+import type { ContextResolver } from "./context.ts";
 import type { Phases } from "../phases.ts";
 
 export interface RunOptions {
@@ -52,6 +53,11 @@ export interface RunOptions {
    * clock where the kernel has its helper.
    */
   clock?: "boot" | "monotonic";
+  /**
+   * The container context of each record (its cgroup's path, container, pod) and the
+   * --cgroup/--container filters; without it records keep a null context.
+   */
+  context?: ContextResolver;
 }
 
 export type EventBuffer = "ring" | "perf";
@@ -112,7 +118,7 @@ export interface RunningTracer<R> {
 }
 
 /** Loads, attaches and starts reading a tracer. */
-export function startTracer<R>(
+export function startTracer<R extends ContextRecord>(
   p: Platform,
   desc: TracerDescription<R>,
   opts: RunOptions = {},
@@ -137,8 +143,10 @@ export function startTracer<R>(
   const monotonic = (opts.clock ?? (hasBootClockHelper(p) ? "boot" : "monotonic")) === "monotonic";
   const fallbacks = [...desc.fallbacks ?? []];
   if (monotonic) fallbacks.push("times from bpf_ktime_get_ns and the boot clock's lead");
+  const context = opts.context;
   const constants = {
     ...desc.rodata,
+    ...context?.rodata(),
     ...(perf ? { [flag!]: true } : {}),
     ...(monotonic
       ? {
@@ -159,6 +167,7 @@ export function startTracer<R>(
       kernelBtf: target,
       phases: opts.phases,
       mapSizes: {
+        ...(context?.mapSizes() ?? { cgroup_verdicts: 1 }),
         ...desc.mapSizes,
         ...(ringBytes && !perf ? { [desc.ringbuf]: ringBytes } : {}),
       },
@@ -218,10 +227,32 @@ export function startTracer<R>(
   const attached = links.map((l) => `${l.kind} ${l.target}`);
   let closed = false;
   let failure: unknown = null;
+  if (context?.filtering) {
+    const verdicts = c.map("cgroup_verdicts");
+    const key = new Uint8Array(8), value = new Uint8Array(1);
+    context.storeVerdicts((id, keep) => {
+      if (closed) return;
+      new DataView(key.buffer).setBigUint64(0, id, true);
+      value[0] = keep ? 1 : 0;
+      try {
+        verdicts.update(key, value);
+      } catch {
+        // Full: this cgroup's records keep coming here and are decided in user space.
+      }
+    });
+  }
+  /** Sets a record's container context; false when the filters drop it. */
+  const contextOf = (rec: R): boolean => {
+    if (!context) return true;
+    const ctx = context.of(rec.cgroupId);
+    if (!ctx.wanted) return false; // a cgroup the kernel had no verdict for yet
+    rec.context = ctx;
+    return true;
+  };
   const handler = (onRecord: (rec: R) => void) => (view: DataView, off: number, len: number) => {
     try {
       const rec = decode(view, off, len);
-      if (rec === null) return;
+      if (rec === null || !contextOf(rec)) return;
       if (reorder) reorder.push(rec);
       else onRecord(rec);
     } catch (e) {
@@ -318,7 +349,9 @@ export function startTracer<R>(
       release(onRecord, true);
       check();
       if (!desc.atStop) return;
-      for (const rec of desc.atStop((name) => c.map(name), layout)) onRecord(rec);
+      for (const rec of desc.atStop((name) => c.map(name), layout)) {
+        if (contextOf(rec)) onRecord(rec);
+      }
     },
     close() {
       if (closed) return;

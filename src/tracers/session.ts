@@ -17,7 +17,8 @@ import { memoryLine, Phases } from "../phases.ts";
 import { hasBpfLoop, hasBpfPrivileges } from "../kernel/probes.ts";
 import { startWithFallback } from "./fallback.ts";
 import type { FormatOptions, RecordFormatter } from "./format.ts";
-import type { TracerDescription } from "./types.ts";
+import type { ContextRecord, TracerDescription } from "./types.ts";
+import { type ContextResolver, sessionContext } from "./session-context.ts";
 import { LostWarning } from "./lost-warning.ts";
 
 /** The options every tracer command has (src/cli/session-options.ts parses them). */
@@ -46,6 +47,12 @@ export interface SessionOptions {
   cmd: string[];
   /** --as-root: under sudo, run CMD as root rather than as the user who ran sudo. */
   asRoot?: boolean;
+  /** --cgroup: only this cgroup (a path in the hierarchy of `cgroup` fields) and below. */
+  cgroup?: string;
+  /** --container: only containers whose id starts with this. */
+  container?: string;
+  /** --containers: a CONTAINER column in the table. */
+  containersColumn?: boolean;
 }
 
 /** What the session needs to know about what it runs. */
@@ -59,7 +66,7 @@ export interface DescribeContext<S extends string> {
   hasBpfLoop(): boolean;
 }
 
-export interface SessionTracer<R, S extends string = string> {
+export interface SessionTracer<R extends ContextRecord, S extends string = string> {
   /** The command's name: "exec", in the ready line and messages. */
   name: string;
   /** Ways of attaching in order of preference; a refused one falls back to the next. */
@@ -139,11 +146,12 @@ function openOutput(path: string | undefined): number {
 }
 
 /** Loads and attaches the tracer, with its fallbacks; warnings go to stderr. */
-function start<R, S extends string>(
+function start<R extends ContextRecord, S extends string>(
   p: Platform,
   t: SessionTracer<R, S>,
   o: SessionOptions,
   phases: Phases,
+  context: ContextResolver,
 ): { tracer: RunningTracer<R>; strategy: S } {
   const btf = o.btf ? readKernelBtfFile(o.btf, hostArchitecture(process.arch), p) : undefined;
   const followTgid = o.cmd.length ? p.pid() : undefined;
@@ -172,6 +180,7 @@ function start<R, S extends string>(
         clock: process.env.TRACER_NO_BOOT_NS === "1" ? "monotonic" : undefined,
         perfWakeupBytes: o.wakeupBytes,
         phases,
+        context,
       },
     ),
   });
@@ -256,7 +265,7 @@ function runCommand(
 }
 
 /** Runs one tracer session; resolves to the exit status (CMD's with `-- CMD`, else 0). */
-export async function runSession<R, S extends string>(
+export async function runSession<R extends ContextRecord, S extends string>(
   p: Platform,
   t: SessionTracer<R, S>,
   o: SessionOptions,
@@ -305,7 +314,7 @@ interface SessionControl {
   startChild(c: { done: boolean; status: number }): void;
 }
 
-async function session<R, S extends string>(
+async function session<R extends ContextRecord, S extends string>(
   p: Platform,
   t: SessionTracer<R, S>,
   o: SessionOptions,
@@ -322,10 +331,11 @@ async function session<R, S extends string>(
         "(raw BTF, or a vmlinux ELF with a .BTF section, e.g. from the kernel's debug package)",
     );
   }
+  const context = sessionContext(o);
   const fd = openOutput(o.output);
   let started;
   try {
-    started = start(p, t, o, phases);
+    started = start(p, t, o, phases, context);
   } catch (e) {
     if (fd !== 1) closeSync(fd);
     throw e;
@@ -371,6 +381,7 @@ async function session<R, S extends string>(
       clock: o.clock,
       elapsed: o.elapsed,
       uidColumn: o.uidColumn,
+      containersColumn: o.containersColumn,
       wallOffsetNs: clock.wallOffsetNs,
       startBootNs: clock.bootNowNs,
     });
@@ -435,7 +446,11 @@ async function session<R, S extends string>(
     const skipped = tracer.skippedRuns();
     process.stderr.write(
       `tracer: ${summaryLine(printed, tracer.stats(), tracer.statNames)}` +
-        (skipped > 0n ? `, ${skipped} runs skipped by the kernel` : "") + "\n",
+        (skipped > 0n ? `, ${skipped} runs skipped by the kernel` : "") +
+        (context.unresolvedDropped > 0
+          ? `, ${context.unresolvedDropped} of cgroups gone before their path was read`
+          : "") +
+        "\n",
     );
     if (o.timings) process.stderr.write(`tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
   } finally {

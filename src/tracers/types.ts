@@ -5,6 +5,16 @@
 
 import type { BpfMap } from "../kernel/map.ts";
 import type { ConstantValue } from "../loader/constants.ts";
+import type { TaskContext } from "./context.ts";
+
+/**
+ * What every tracer's record has: the cgroup id the kernel sent (bpf/cgroup.h) and, set by the
+ * runner from it, the container context (null until then, or without a resolver).
+ */
+export interface ContextRecord {
+  cgroupId: number | bigint;
+  context: TaskContext | null;
+}
 
 /** Where each field of the event struct sits, from the object's BTF (never hand-written). */
 export interface EventLayout {
