@@ -23,6 +23,7 @@ import {
   readdirSync,
   readFileSync,
   rmdirSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -115,6 +116,16 @@ export function tracerCgroupOf(pid: number | "self"): string {
   const path = hierarchyPath(readFileSync(`/proc/${pid}/cgroup`, "utf8"), tracerHierarchy());
   if (path === undefined) throw new Error(`/proc/${pid}/cgroup names no tracer hierarchy`);
   return path;
+}
+
+/**
+ * The cgroup v2 id (its directory's inode: what bpf_get_current_cgroup_id() returns and records'
+ * `cgroup_id` carry) of the task whose /proc/PID/cgroup text is given, or null without v2.
+ */
+export function v2CgroupId(procCgroupText: string): number | null {
+  const v2 = hierarchies().find((h) => h.version === 2);
+  const path = v2 && hierarchyPath(procCgroupText, v2);
+  return path === undefined ? null : statSync(join(v2!.mount, path)).ino;
 }
 
 /** A cgroup made by a CgroupSandbox: its path (as the tracer reports it) and its directories. */

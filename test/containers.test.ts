@@ -11,6 +11,7 @@ import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
 import { ensureTestImage, IMAGE_REPO, podman, podmanTest, TestContainer } from "./containers.ts";
+import { cgroupId as ownCgroupId } from "./tracer-cli.ts";
 import { hierarchies, hierarchyPath, parseProcCgroup, tracerHierarchy } from "./cgroups.ts";
 
 test(
@@ -51,7 +52,10 @@ test(
       assert.match(c.id, /^[0-9a-f]{64}$/);
       assert.equal(podman(["inspect", "--format", "{{.Id}}", c.id]).trim(), c.id);
 
-      const { hostPid, cgroupOutside } = await c.start();
+      const { hostPid, cgroupOutside, cgroupId } = await c.start();
+      if (hierarchies().some((h) => h.version === 2)) {
+        assert.ok(cgroupId !== null && cgroupId !== ownCgroupId(), `cgroup id ${cgroupId}`);
+      }
       // From outside: every hierarchy's line names the container, in the manager's form.
       const manager = podman(["info", "--format", "{{.Host.CgroupManager}}"]).trim();
       const expected = manager === "systemd"

@@ -23,6 +23,12 @@
 // the container), start the tracer (with `--container <id>` if it likes), then run() or
 // start() + finish(). The workload waits at its gate until finish(): its exec by the runtime
 // happens at start(); its open, connect and busybox exec only after finish() is called.
+// Seen by today's tracer here (tracer exec/open/connect --json started before start()): in the
+// container's cgroup (the same cgroup_id) first come the runtime's own opens as comm
+// "runc:[2:INIT]" (overlay paths, /proc/self/..., /etc/passwd: not a fixed list, do not assert
+// them), then the exec of /workload (ppid: conmon, pcomm "conmon"), then after finish() the
+// workload's open of openPath, its connect, the exec of /bin/busybox ["cat",
+// "/proc/self/cgroup"] and busybox's open of /proc/self/cgroup, all with pid = hostPid.
 
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -39,6 +45,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { IN_CI } from "./env.ts";
+import { v2CgroupId } from "./cgroups.ts";
 import {
   EXEC_TARGET,
   parseReport,
@@ -185,6 +192,8 @@ export interface ContainerRun {
   hostPid: number;
   /** /proc/HOSTPID/cgroup read from the host while the workload waited at its gate. */
   cgroupOutside: string;
+  /** Its cgroup v2 id (records' cgroup_id), read then; null without cgroup v2. */
+  cgroupId: number | null;
   report: WorkloadReport;
   status: number | null;
   stderr: string;
@@ -199,6 +208,7 @@ export class TestContainer {
   #exited?: Promise<number | null>;
   #hostPid = 0;
   #cgroupOutside = "";
+  #cgroupId: number | null = null;
 
   private constructor(id: string) {
     this.id = id;
@@ -226,7 +236,9 @@ export class TestContainer {
    * Starts it; resolves when the workload waits at its gate (its exec by the runtime done, in
    * the container's cgroup), with its host pid and the cgroup read from outside.
    */
-  async start(timeoutMs = 30_000): Promise<{ hostPid: number; cgroupOutside: string }> {
+  async start(
+    timeoutMs = 30_000,
+  ): Promise<{ hostPid: number; cgroupOutside: string; cgroupId: number | null }> {
     const child = spawn(
       "podman",
       [
@@ -253,7 +265,8 @@ export class TestContainer {
     }
     this.#hostPid = Number(podman(["inspect", "--format", "{{.State.Pid}}", this.id]).trim());
     this.#cgroupOutside = readFileSync(`/proc/${this.#hostPid}/cgroup`, "utf8");
-    return { hostPid: this.#hostPid, cgroupOutside: this.#cgroupOutside };
+    this.#cgroupId = v2CgroupId(this.#cgroupOutside);
+    return { hostPid: this.#hostPid, cgroupOutside: this.#cgroupOutside, cgroupId: this.#cgroupId };
   }
 
   /** Lets the workload run its steps and waits for the container to exit. */
@@ -265,6 +278,7 @@ export class TestContainer {
       id: this.id,
       hostPid: this.#hostPid,
       cgroupOutside: this.#cgroupOutside,
+      cgroupId: this.#cgroupId,
       report: parseReport(this.#stdout),
       status,
       stderr: this.#stderr,
