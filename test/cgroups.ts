@@ -134,6 +134,8 @@ export interface SyntheticCgroup {
   path: string;
   /** Its directory in each hierarchy it was made in. */
   dirs: string[];
+  /** Its cgroup v2 id (records' cgroup_id) when made in the v2 hierarchy, else null. */
+  v2Id: number | null;
 }
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
@@ -184,7 +186,8 @@ export class CgroupSandbox {
       }
       return dir;
     });
-    return { path, dirs };
+    const v2 = this.hierarchies.findIndex((h) => h.version === 2);
+    return { path, dirs, v2Id: v2 < 0 ? null : statSync(dirs[v2]).ino };
   }
 
   /**

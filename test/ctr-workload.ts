@@ -57,3 +57,59 @@ export function parseReport(stdout: string): WorkloadReport {
     cgroupInside: lines.slice(connect.at + 1).join("\n"),
   };
 }
+
+/** A record's fields as `tracer exec|open|connect --json` prints them (a subset to match). */
+export type PartialRecord = Record<string, unknown>;
+
+/**
+ * The records the workload's run must produce, in order, each as the subset of JSON fields
+ * this run fixes (add `cgroup`, `container_id`, `pod_uid`, `cgroup_id` to each as the test
+ * knows them): its exec (`argv` as run: the container's or workloadArgv()'s), its open, its
+ * connect, the exec of busybox and busybox's open of /proc/self/cgroup. `pid` is the
+ * workload's pid in the host's pid namespace. A tracer also sees what ran before the exec in
+ * the same cgroup (a container runtime's init, the /bin/sh that moved into a synthetic cgroup):
+ * select by pid and these fields, never by count alone.
+ */
+export function expectedRecords(
+  report: WorkloadReport,
+  pid: number,
+  argv: string[],
+): PartialRecord[] {
+  const comm = argv[0].slice(argv[0].lastIndexOf("/") + 1).slice(0, 15);
+  return [
+    { type: "exec", pid, tid: pid, comm, filename: argv[0], args: argv, ret: 0 },
+    {
+      type: "open",
+      pid,
+      tid: pid,
+      comm,
+      path: report.open.path,
+      syscall: "openat",
+      flags: "O_RDONLY",
+      ret: report.open.ret,
+    },
+    {
+      type: "connect",
+      pid,
+      tid: pid,
+      comm,
+      family: 4,
+      saddr: "127.0.0.1",
+      sport: report.connect.sport,
+      daddr: "127.0.0.1",
+      dport: report.connect.dport,
+      // Its outcome when it connected (else the caller knows the errno's name).
+      ...(report.connect.ret === 0 ? { result: "ok", error: null } : {}),
+    },
+    {
+      type: "exec",
+      pid,
+      tid: pid,
+      comm: "busybox",
+      filename: EXEC_TARGET,
+      args: ["cat", "/proc/self/cgroup"],
+      ret: 0,
+    },
+    { type: "open", pid, tid: pid, comm: "busybox", path: "/proc/self/cgroup", flags: "O_RDONLY" },
+  ];
+}
