@@ -1,7 +1,7 @@
 // The Podman helper (test/containers.ts): the locally built image, a container running the
 // workload, its processes' cgroups carrying its id (from outside and from inside), and cleanup.
-// Cost: about 2 s (one container: create, start, inspect, rm), plus ~1 s the first time the
-// image is built.
+// Cost: about 3 s (two containers created, one run), plus ~1 s the first time the image is
+// built.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,16 +10,27 @@ import { existsSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import process from "node:process";
-import { ensureTestImage, IMAGE_REPO, podman, podmanTest, TestContainer } from "./containers.ts";
+import {
+  ensureTestImage,
+  IMAGE_REPO,
+  OWNER_LABEL,
+  podman,
+  podmanTest,
+  TestContainer,
+} from "./containers.ts";
 import { cgroupId as ownCgroupId } from "./tracer-cli.ts";
 import { hierarchies, hierarchyPath, parseProcCgroup, tracerHierarchy } from "./cgroups.ts";
 
 test(
-  "ensureTestImage() is idempotent: one image of the repository, the same reference",
+  "ensureTestImage() is idempotent, removes older tags and containers of dead test processes",
   podmanTest(),
   () => {
     const ref = ensureTestImage();
     assert.match(ref, new RegExp(`^${IMAGE_REPO}:[0-9a-f]{16}$`));
+    const old = `${IMAGE_REPO}:0000000000000000`;
+    podman(["tag", ref, old]);
+    const dead = spawnSync("/bin/true").pid!;
+    const stale = podman(["create", "--label", `${OWNER_LABEL}=${dead}`, ref, "/workload"]).trim();
     assert.equal(ensureTestImage(), ref);
     const tags = podman([
       "images",
@@ -29,6 +40,11 @@ test(
       `reference=${IMAGE_REPO}`,
     ]);
     assert.deepEqual(tags.trim().split("\n"), [ref]);
+    assert.notEqual(
+      spawnSync("podman", ["container", "exists", stale]).status,
+      0,
+      "stale container",
+    );
   },
 );
 

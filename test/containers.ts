@@ -55,7 +55,8 @@ import {
 } from "./ctr-workload.ts";
 
 export const IMAGE_REPO = "localhost/tracer-test";
-const OWNER_LABEL = "tracer-test-owner";
+/** The label naming the test process that made a container (removeStaleContainers()). */
+export const OWNER_LABEL = "tracer-test-owner";
 
 const onPath = (bin: string) =>
   (process.env.PATH ?? "/usr/bin:/bin").split(":").some((d) => existsSync(join(d, bin)));
