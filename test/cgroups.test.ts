@@ -20,7 +20,7 @@ import {
   type SyntheticCgroup,
   tracerHierarchy,
 } from "./cgroups.ts";
-import { cgroupNames } from "./cgroup-names.ts";
+import { cgroupNames, randomIds } from "./cgroup-names.ts";
 import { parseReport, workloadArgv, workloadBinary } from "./ctr-workload.ts";
 
 const CGROUP2_MAGIC = 0x63677270;
@@ -44,6 +44,87 @@ test("the tracer's hierarchy: v2 on a pure v2 host, else v1 memory (as /sys/fs/c
   }
   // This process's line for it is one of /proc/self/cgroup's.
   assert.notEqual(hierarchyPath(readFileSync("/proc/self/cgroup", "utf8"), h), undefined);
+});
+
+/** mountinfo lines of cgroup mounts: [mount point, fstype, super options]. */
+const mountinfo = (mounts: [string, string, string][]) =>
+  mounts.map(([at, fs, opts], i) =>
+    `${30 + i} 24 0:${
+      26 + i
+    } / ${at} rw,nosuid,nodev,noexec,relatime shared:${i} - ${fs} cgroup ${opts}`
+  ).join("\n");
+
+test("the tracer's hierarchy on each host layout: pure v2, hybrid, v1, v2 beside a named-only v1", () => {
+  const pick = (m: [string, string, string][]) => {
+    const h = tracerHierarchy(hierarchies(mountinfo(m)));
+    return [h.version, h.mount, h.controllers.join(",")];
+  };
+  // Pure v2 (systemd's unified mode).
+  assert.deepEqual(pick([["/sys/fs/cgroup", "cgroup2", "rw,nsdelegate,memory_recursiveprot"]]), [
+    2,
+    "/sys/fs/cgroup",
+    "",
+  ]);
+  // Hybrid, as systemd mounts it and as this machine has it: v1 memory.
+  const hybrid: [string, string, string][] = [
+    ["/sys/fs/cgroup/unified", "cgroup2", "rw,nsdelegate"],
+    ["/sys/fs/cgroup/systemd", "cgroup", "rw,xattr,name=systemd"],
+    ["/sys/fs/cgroup/cpu,cpuacct", "cgroup", "rw,cpu,cpuacct"],
+    ["/sys/fs/cgroup/memory", "cgroup", "rw,memory"],
+    ["/sys/fs/cgroup/pids", "cgroup", "rw,pids"],
+  ];
+  assert.deepEqual(pick(hybrid), [1, "/sys/fs/cgroup/memory", "memory"]);
+  // v1 without a memory hierarchy: the first with a controller, not the named one.
+  assert.deepEqual(pick(hybrid.filter(([at]) => !at.endsWith("memory")).slice(1)), [
+    1,
+    "/sys/fs/cgroup/cpu,cpuacct",
+    "cpu,cpuacct",
+  ]);
+  // v2 beside a v1 hierarchy that carries no controller (name=systemd only): v2.
+  assert.deepEqual(pick(hybrid.slice(0, 2)), [2, "/sys/fs/cgroup/unified", ""]);
+  // The same hierarchy mounted twice counts once; release_agent and noprefix are not controllers.
+  const twice = hierarchies(mountinfo([
+    ["/sys/fs/cgroup/cpuset", "cgroup", "rw,cpuset,noprefix,release_agent=/sbin/x"],
+    ["/mnt/cpuset", "cgroup", "rw,cpuset,noprefix,release_agent=/sbin/x"],
+  ]));
+  assert.deepEqual(twice, [{
+    version: 1,
+    controllers: ["cpuset"],
+    mount: "/sys/fs/cgroup/cpuset",
+  }]);
+});
+
+test("the naming table: paths unique and absolute; each expected id and pod uid is in its path", () => {
+  const ids = randomIds();
+  const names = cgroupNames(ids);
+  assert.equal(new Set(names.map((n) => n.path)).size, names.length);
+  for (const n of names) {
+    assert.ok(n.path.startsWith("/") && !n.path.includes("//"), n.path);
+    if (n.containerId) {
+      const written = [n.containerId, n.containerId.replaceAll("-", "\\x2d")];
+      assert.ok(written.some((w) => n.path.includes(w)), `${n.layout}: ${n.path}`);
+      assert.ok([ids.id, ids.outer, ids.machine].includes(n.containerId), n.layout);
+    }
+    if (n.podUid) {
+      assert.equal(n.podUid, ids.podUid);
+      const written = n.path.includes("kubepods.slice") || n.path.includes("kubelet.slice")
+        ? n.podUid.replaceAll("-", "_")
+        : n.podUid;
+      assert.ok(n.path.includes(`pod${written}`), `${n.layout}: ${n.path}`);
+    }
+  }
+  // Fresh ids each time: nothing can be hard-coded.
+  assert.notEqual(randomIds().id, ids.id);
+});
+
+test("parseProcCgroup / hierarchyPath: v1 lines by their controllers in any order, v2 by 0::", () => {
+  const text = "4:memory:/a\n3:cpuacct,cpu:/b\n1:name=systemd:/c\n0::/d\n";
+  const h = (version: 1 | 2, controllers: string[]) => ({ version, controllers, mount: "/x" });
+  assert.equal(hierarchyPath(text, h(1, ["memory"])), "/a");
+  assert.equal(hierarchyPath(text, h(1, ["cpu", "cpuacct"])), "/b");
+  assert.equal(hierarchyPath(text, h(1, ["name=systemd"])), "/c");
+  assert.equal(hierarchyPath(text, h(2, [])), "/d");
+  assert.equal(hierarchyPath(text, h(1, ["pids"])), undefined);
 });
 
 test(

@@ -47,11 +47,13 @@ const MOUNT_OPTIONS = new Set([
   "cpuset_v2_mode",
 ]);
 
-/** Every mounted cgroup hierarchy (each once), in mount order. */
-export function hierarchies(): Hierarchy[] {
+/** Every mounted cgroup hierarchy (each once), in mount order (of /proc/self/mountinfo text). */
+export function hierarchies(
+  mountinfo: string = readFileSync("/proc/self/mountinfo", "utf8"),
+): Hierarchy[] {
   const seen = new Set<string>();
   const out: Hierarchy[] = [];
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+  for (const line of mountinfo.split("\n")) {
     const f = line.split(" ");
     const dash = f.indexOf("-");
     if (dash < 0) continue;
