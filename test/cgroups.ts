@@ -7,9 +7,9 @@
 // the v1 `memory` hierarchy, else the first v1 hierarchy with a controller in mount order
 // (this machine: hybrid, v1 controllers under /sys/fs/cgroup/*, v2 at /sys/fs/cgroup/unified).
 //
-// Synthetic cgroups live under one test-unique parent, `/tracer-test-<pid>` by default, at the
+// Synthetic cgroups live under one test-unique parent, `/tracer-test-<pid>-<n>` by default, at the
 // root of each hierarchy (not under the test's own cgroup, which belongs to whoever started
-// the test): `sandbox.create("/docker/<id>")` makes `/tracer-test-<pid>/docker/<id>`. A real
+// the test): `sandbox.create("/docker/<id>")` makes `/tracer-test-<pid>-<n>/docker/<id>`. A real
 // runtime makes the same name at the root; that it also appears below another cgroup is real
 // too (Docker in Docker, kind's kubelet inside a node container, rootless Podman under
 // user@UID.service), so a parser must find the runtime's pattern at any depth. The same path is
@@ -141,7 +141,8 @@ export interface SyntheticCgroup {
 }
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-const PREFIX_RE = /^tracer-test-(\d+)$/;
+const PREFIX_RE = /^tracer-test-(\d+)(-\d+)?$/;
+let sandboxes = 0;
 
 function alive(pid: number): boolean {
   try {
@@ -163,7 +164,7 @@ export class CgroupSandbox {
   #made: string[] = [];
 
   constructor(opts: { prefix?: string; only?: "tracer" } = {}) {
-    this.prefix = opts.prefix ?? `/tracer-test-${process.pid}`;
+    this.prefix = opts.prefix ?? `/tracer-test-${process.pid}-${++sandboxes}`;
     this.hierarchies = opts.only === "tracer" ? [tracerHierarchy()] : hierarchies();
   }
 
@@ -261,7 +262,7 @@ async function removeDirs(dirs: string[]): Promise<string[]> {
 }
 
 /**
- * Removes the sandboxes (`/tracer-test-<pid>` at each hierarchy's root) left by test processes
+ * Removes the sandboxes (`/tracer-test-<pid>[-<n>]` at each hierarchy's root) left by test processes
  * that no longer run (killed before their cleanup ran). Returns what it removed.
  */
 export async function removeStaleSandboxes(): Promise<string[]> {
