@@ -93,10 +93,14 @@ export function podmanTest(): { skip?: string } {
   return {};
 }
 
+/** podman's argv for `args` with this host's global options. */
+const podmanArgv = (
+  args: string[],
+) => ["--runtime", ociRuntime(), "--events-backend=none", ...args];
+
 /** Runs podman with this host's global options; returns stdout, throws with its stderr. */
 export function podman(args: string[], input?: string | Uint8Array): string {
-  const argv = ["--runtime", ociRuntime(), "--events-backend=none", ...args];
-  const r = spawnSync("podman", argv, { input, encoding: "utf8", maxBuffer: 16 << 20 });
+  const r = spawnSync("podman", podmanArgv(args), { input, encoding: "utf8", maxBuffer: 16 << 20 });
   if (r.error) throw new Error(`podman ${args[0]}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`podman ${args.join(" ")}: ${r.stderr.trim()}`);
   return r.stdout;
@@ -240,26 +244,16 @@ export class TestContainer {
   async start(
     timeoutMs = 30_000,
   ): Promise<{ hostPid: number; cgroupOutside: string; cgroupId: number | null }> {
-    const child = spawn(
-      "podman",
-      [
-        "--runtime",
-        ociRuntime(),
-        "--events-backend=none",
-        "start",
-        "--attach",
-        "--interactive",
-        this.id,
-      ],
-      { stdio: ["pipe", "pipe", "pipe"] },
-    );
+    const child = spawn("podman", podmanArgv(["start", "--attach", "--interactive", this.id]), {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     this.#child = child;
     child.stdout!.on("data", (d) => this.#stdout += d);
     child.stderr!.on("data", (d) => this.#stderr += d);
     this.#exited = new Promise((res) => child.on("exit", (code) => res(code)));
     const deadline = Date.now() + timeoutMs;
     while (!/^ready \d+$/m.test(this.#stdout)) {
-      if (child.exitCode !== null || Date.now() > deadline) {
+      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
         throw new Error(`container ${this.id.slice(0, 12)} did not start: ${this.#stderr.trim()}`);
       }
       await new Promise((r) => setTimeout(r, 10));
@@ -294,7 +288,9 @@ export class TestContainer {
 
   /** Removes the container (killing it if it runs) and its storage. */
   remove(): void {
-    if (this.#child && this.#child.exitCode === null) this.#child.kill("SIGKILL");
+    if (this.#child && this.#child.exitCode === null && this.#child.signalCode === null) {
+      this.#child.kill("SIGKILL");
+    }
     podman(["rm", "--force", "--time", "0", this.id]);
   }
 }
