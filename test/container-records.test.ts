@@ -73,11 +73,10 @@ test(
       await Promise.all(tracers.map((t) => t.exited));
       const records = tracers.flatMap((t) => jsonLines(t.out()));
 
-      const inContainer = ["/workload", "--wait", openPath, String(port)];
       assertRecords(
         "container",
         records,
-        expectedRecords(run.report, run.hostPid, inContainer)
+        expectedRecords(run.report, run.hostPid, container.argv)
           .map((r) => withCgroupId(r, run.cgroupId)),
       );
       assertRecords(

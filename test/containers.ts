@@ -50,6 +50,7 @@ import {
   EXEC_TARGET,
   parseReport,
   WORKLOAD_SOURCE,
+  workloadArgv,
   workloadBinary,
   type WorkloadReport,
 } from "./ctr-workload.ts";
@@ -207,6 +208,8 @@ export interface ContainerRun {
 /** One container of the test image running the workload; remove() it in a finally. */
 export class TestContainer {
   readonly id: string;
+  /** What runs in it: the workload's argv (for expectedRecords()). */
+  readonly argv: string[];
   #child?: ReturnType<typeof spawn>;
   #stdout = "";
   #stderr = "";
@@ -215,12 +218,14 @@ export class TestContainer {
   #cgroupOutside = "";
   #cgroupId: number | null = null;
 
-  private constructor(id: string) {
+  private constructor(id: string, argv: string[]) {
     this.id = id;
+    this.argv = argv;
   }
 
   /** Creates (does not start) a container whose workload opens `openPath` and connects to 127.0.0.1:`port`. */
   static create(image: string, opts: { openPath: string; port: number }): TestContainer {
+    const argv = workloadArgv("/workload", opts.openPath, opts.port, true);
     const out = podman([
       "create",
       "--interactive",
@@ -229,12 +234,9 @@ export class TestContainer {
       "--label",
       `${OWNER_LABEL}=${process.pid}`,
       image,
-      "/workload",
-      "--wait",
-      opts.openPath,
-      String(opts.port),
+      ...argv,
     ]);
-    return new TestContainer(out.trim().split("\n").at(-1)!);
+    return new TestContainer(out.trim().split("\n").at(-1)!, argv);
   }
 
   /**
