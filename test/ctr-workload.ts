@@ -3,24 +3,31 @@
 // synthetic cgroups (test/cgroups.ts): one open of a path, one TCP connect to 127.0.0.1:PORT,
 // then an exec of /bin/busybox as `cat /proc/self/cgroup`.
 
-import { mkdtempSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { compile, ROOT } from "./tracer-cli.ts";
 
 export const WORKLOAD_SOURCE = join(ROOT, "test/fixtures/container/workload.c");
 /** What the workload execs last (busybox-static's, in the image and on the host). */
 export const EXEC_TARGET = "/bin/busybox";
 
-let built: string | undefined;
-/** The static workload binary, compiled once per test process. */
+/**
+ * The static workload binary: compiled once per source (kept in the temp dir under a name
+ * holding the source's hash, so runs reuse it and nothing accumulates; written under a
+ * temporary name and renamed, so concurrent test processes never see half a file).
+ */
 export function workloadBinary(): string {
-  built ??= compile(
-    WORKLOAD_SOURCE,
-    join(mkdtempSync(join(tmpdir(), "ctr-workload-")), "ctr-workload"),
-    ["-O1", "-static"],
-  );
-  return built;
+  const hash = createHash("sha256").update(readFileSync(WORKLOAD_SOURCE)).digest("hex");
+  const bin = join(tmpdir(), `tracer-ctr-workload-${hash.slice(0, 16)}`);
+  if (!existsSync(bin)) {
+    const partial = `${bin}.${process.pid}.tmp`;
+    compile(WORKLOAD_SOURCE, partial, ["-O1", "-static"]);
+    renameSync(partial, bin);
+  }
+  return bin;
 }
 
 /** argv for the workload at `bin`; `wait`: it waits for a byte on stdin before its steps. */
