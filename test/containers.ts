@@ -9,7 +9,10 @@
 // CAP_SYS_RESOURCE), found by running it:
 // - runc where crun refuses: crun (1.8) will not run on a hybrid host whose cgroup v2 root
 //   offers any controller ("cgroups in hybrid mode not supported, drop all controllers from
-//   cgroupv2"); here hugetlb, mounted on no v1 hierarchy, is offered there. runc runs.
+//   cgroupv2"); here hugetlb, mounted on no v1 hierarchy, is offered there. runc runs. That
+//   check is crun's only objection: with an empty file bind-mounted over
+//   /sys/fs/cgroup/unified/cgroup.controllers in a private mount namespace (`unshare -m`),
+//   `podman --runtime crun run` works here and puts the container in the same cgroups.
 // - explicit RLIMIT_NOFILE and RLIMIT_NPROC: as root Podman asks for 1048576 of both, and
 //   raising a hard limit needs CAP_SYS_RESOURCE, which this root lacks ("setrlimit
 //   `RLIMIT_NOFILE`: Operation not permitted"). Podman itself lowers its RLIMIT_NPROC to 32768.
