@@ -5,7 +5,9 @@
 # the arm64 guest qemu-system-arm and an aarch64 C cross-compiler with its static libc), strace
 # (what the tracer itself opens and writes: test/privilege.test.ts), the peers the benchmarks
 # compare against (bpftrace, libbpf-tools execsnoop), and Bun's base executables for the other
-# compile targets (npm).
+# compile targets (npm), and Podman with its OCI runtimes (crun; runc where crun refuses the host,
+# e.g. hybrid cgroups here) for the real-container tests (test/containers.ts; no registry, no
+# network: the image is built locally from busybox-static and a static workload, libc6-dev's libc.a).
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +16,7 @@ source scripts/cache-dirs.sh
 
 need_apt=()
 for pkg in clang-19 llvm-19 libbpf-dev libbpf-tools bpftool bpftrace gcc make xz-utils binutils cpio busybox-static qemu-system-x86 zstd lz4 nftables strace \
-  qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross; do
+  qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross podman crun runc libc6-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
