@@ -2,7 +2,7 @@
 // completion, a run in the background until its ready line, and the ids the kernel gives
 // this process's cgroup and mount namespace (what records must carry).
 
-import { hostHierarchy } from "../src/kernel/cgroupfs.ts";
+import { tracerCgroupOf, tracerHierarchy } from "./cgroups.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
@@ -85,21 +85,11 @@ export function backgroundTracer(
 }
 
 /**
- * This process's cgroup in the hierarchy the tracer reports (src/kernel/cgroupfs.ts: v2 on a
- * pure v2 host, else the v1 memory controller's), from /proc/self/cgroup.
+ * The id of process `pid`'s cgroup in the hierarchy the tracer reports (test/cgroups.ts), i.e.
+ * its directory's inode number: records' cgroup_id.
  */
-export function cgroupPath(pid: number | "self" = "self"): string {
-  const h = hostHierarchy()!;
-  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").map((l) => l.split(":"));
-  const line = h.version === 2
-    ? lines.find((f) => f[0] === "0" && f[1] === "")
-    : lines.find((f) => f[1]?.split(",").includes(h.controller!));
-  return line!.slice(2).join(":");
-}
-
-/** The id of cgroupPath() (the cgroup directory's inode number): records' cgroup_id. */
 export function cgroupId(pid: number | "self" = "self"): number {
-  return statSync(join(hostHierarchy()!.mount, cgroupPath(pid))).ino;
+  return statSync(join(tracerHierarchy().mount, tracerCgroupOf(pid))).ino;
 }
 
 /**
@@ -120,7 +110,7 @@ export function procAncestors(pid: number): { pid: number; comm: string }[] {
 
 /** The container fields of a record of this process (not in a container). */
 export function ownContext(): { cgroup: string; container_id: null; pod_uid: null } {
-  return { cgroup: cgroupPath(), container_id: null, pod_uid: null };
+  return { cgroup: tracerCgroupOf("self"), container_id: null, pod_uid: null };
 }
 
 /** The inode number of this process's mount namespace. */

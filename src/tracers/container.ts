@@ -4,9 +4,9 @@
 //
 //   Docker          /system.slice/docker-<id>.scope        /docker/<id>
 //   containerd/CRI  .../cri-containerd-<id>.scope          .../<id>
-//   CRI-O           .../crio-<id>.scope
+//   CRI-O           .../crio-<id>.scope                    .../crio-<id>
 //   Podman          /machine.slice/libpod-<id>.scope       /libpod_parent/libpod-<id>
-//   Kubernetes pods kubepods[-<qos>]-pod<uid, _ for ->.slice   (systemd driver)
+//   Kubernetes pods [kubelet-]kubepods[-<qos>]-pod<uid, _ for ->.slice   (systemd driver)
 //                   /kubepods[/<qos>]/pod<uid>                  (cgroupfs driver)
 //   systemd-nspawn  /machine.slice/systemd-nspawn@<name>.service, machine-<name>.scope
 //   LXC             /lxc/<name>, /lxc.payload.<name>
@@ -24,7 +24,7 @@ const CONTAINER_NAMES: RegExp[] = [
   new RegExp(`^${ID}$`),
   new RegExp(`^docker-${ID}\\.scope$`),
   new RegExp(`^cri-containerd-${ID}\\.scope$`),
-  new RegExp(`^crio-${ID}\\.scope$`),
+  new RegExp(`^crio-${ID}(?:\\.scope)?$`),
   new RegExp(`^libpod-${ID}(?:\\.scope)?$`),
   /^systemd-nspawn@(.+)\.service$/s, // s: a name may hold any byte
   /^lxc\.payload\.(.+)$/s,
@@ -33,7 +33,8 @@ const CONTAINER_NAMES: RegExp[] = [
 const UID = "([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})";
 const POD_NAMES: RegExp[] = [
   new RegExp(`^pod${UID}$`),
-  new RegExp(`^kubepods(?:-[a-z]+)?-pod${UID}\\.slice$`),
+  // kind's kubelet runs under --cgroup-root=/kubelet: kubelet-kubepods-<qos>-pod<uid>.slice
+  new RegExp(`^(?:[a-z0-9]+-)?kubepods(?:-[a-z]+)?-pod${UID}\\.slice$`),
 ];
 
 /** systemd's unit name escaping (\x2d for "-" in a machine name). */

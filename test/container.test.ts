@@ -1,0 +1,71 @@
+// The container and pod a cgroup path names (src/tracers/container.ts), against the
+// hand-derived table of test/cgroup-names.ts (every runtime's naming, nested forms, and paths
+// that name no container), at the root and below a parent. Pure; milliseconds.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { containerOf } from "../src/tracers/container.ts";
+import { cgroupNames } from "./cgroup-names.ts";
+import { cgroupArgument } from "../src/tracers/session-context.ts";
+import { chooseHierarchy } from "../src/kernel/cgroupfs.ts";
+import { isUnder } from "../src/tracers/context.ts";
+
+test("containerOf: every runtime's cgroup names, nested forms, and no-container paths", () => {
+  const wrong: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    for (const n of cgroupNames()) {
+      for (const parent of ["", "/tracer-test-1-2"]) {
+        const path = parent + n.path;
+        const got = containerOf(path);
+        if (got.containerId !== n.containerId || got.podUid !== n.podUid) {
+          wrong.push(`${n.runtime} (${n.layout}): ${path}: got ${JSON.stringify(got)}`);
+        }
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+test("--cgroup argument: as the field prints it, or the directory's full path", () => {
+  const m = "/sys/fs/cgroup/memory";
+  assert.equal(cgroupArgument("/docker/abc", m), "/docker/abc");
+  assert.equal(cgroupArgument("docker/abc/", m), "/docker/abc");
+  assert.equal(cgroupArgument("/sys/fs/cgroup/memory/docker/abc", m), "/docker/abc");
+  assert.equal(cgroupArgument("/sys/fs/cgroup/memory", m), "/");
+  assert.equal(cgroupArgument("/", m), "/");
+  const e = new TextEncoder();
+  assert.ok(isUnder(e.encode("/docker/abc/x"), e.encode("/docker/abc")));
+  assert.ok(isUnder(e.encode("/docker/abc"), e.encode("/docker/abc")));
+  assert.ok(!isUnder(e.encode("/docker/abcd"), e.encode("/docker/abc")));
+  assert.ok(isUnder(e.encode("/anything"), e.encode("/")));
+});
+
+test("chooseHierarchy: pure v2, hybrid (v1 memory), v1 without memory, none", () => {
+  const cgroups = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t3\t1\t1\n" +
+    "cpu\t1\t1\t1\ncpuacct\t2\t1\t1\nblkio\t7\t1\t1\nmemory\t4\t9\t1\ndevices\t5\t1\t1\n" +
+    "freezer\t6\t1\t1\nnet_cls\t0\t1\t1\npids\t8\t1\t1\n";
+  const v2 = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n";
+  assert.deepEqual(chooseHierarchy(v2, cgroups), { version: 2, mount: "/sys/fs/cgroup" });
+  const hybrid = "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid 0 0\n" +
+    "cgroup /sys/fs/cgroup/systemd cgroup rw,xattr,name=systemd 0 0\n" +
+    "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n" +
+    "cgroup /sys/fs/cgroup/memory cgroup rw,nosuid,memory 0 0\n";
+  assert.deepEqual(chooseHierarchy(hybrid, cgroups), {
+    version: 1,
+    controller: "memory",
+    subsysIndex: 4,
+    mount: "/sys/fs/cgroup/memory",
+  });
+  const noMemory = "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n" +
+    "cgroup /sys/fs/cgroup/my\\040dir cgroup rw,blkio 0 0\n";
+  assert.deepEqual(chooseHierarchy(noMemory, cgroups), {
+    version: 1,
+    controller: "cpu",
+    subsysIndex: 1,
+    mount: "/sys/fs/cgroup/cpu,cpuacct",
+  });
+  // Only a named hierarchy (no controller) on v1: not one that names containers.
+  const named = "cgroup /sys/fs/cgroup/systemd cgroup rw,name=systemd 0 0\n" + v2;
+  assert.equal(chooseHierarchy(named, cgroups)?.version, 2);
+  assert.equal(chooseHierarchy("proc /proc proc rw 0 0\n", cgroups), null);
+});
