@@ -1,14 +1,23 @@
 // The container and pod a cgroup path names (src/tracers/container.ts), against the
 // hand-derived table of test/cgroup-names.ts (every runtime's naming, nested forms, and paths
-// that name no container), at the root and below a parent. Pure; milliseconds.
+// that name no container), at the root and below a parent (pure, milliseconds); and, on the
+// kernel, that a cgroup's verdict drops its records before the ring buffer (about 0.5 s).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { containerOf } from "../src/tracers/container.ts";
-import { cgroupNames } from "./cgroup-names.ts";
+import { cgroupNames, randomIds } from "./cgroup-names.ts";
 import { cgroupArgument } from "../src/tracers/session-context.ts";
-import { chooseHierarchy } from "../src/kernel/cgroupfs.ts";
-import { isUnder } from "../src/tracers/context.ts";
+import { ContextResolver, isUnder } from "../src/tracers/context.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { kernelTest } from "./env.ts";
+import { getPlatform } from "../src/platform/index.ts";
+import { startTracer } from "../src/tracers/run.ts";
+import { openTracer } from "../src/tracers/open.ts";
+import { CgroupPaths, chooseHierarchy, hostHierarchy } from "../src/kernel/cgroupfs.ts";
+import { CgroupSandbox } from "./cgroups.ts";
 
 test("containerOf: every runtime's cgroup names, nested forms, and no-container paths", () => {
   const wrong: string[] = [];
@@ -69,3 +78,49 @@ test("chooseHierarchy: pure v2, hybrid (v1 memory), v1 without memory, none", ()
   assert.equal(chooseHierarchy(named, cgroups)?.version, 2);
   assert.equal(chooseHierarchy("proc /proc proc rw 0 0\n", cgroups), null);
 });
+
+test(
+  "in the kernel: --container's verdict per cgroup drops a cgroup's records before the ring buffer, once seen",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const dir = mkdtempSync(join(tmpdir(), "ctr-filter-"));
+    const file = join(dir, "f");
+    writeFileSync(file, "x");
+    const sandbox = new CgroupSandbox({ only: "tracer" });
+    const a = randomIds(), b = randomIds();
+    const name = (ids: typeof a) =>
+      cgroupNames(ids).find((n) => n.runtime === "docker" && n.layout === "systemd driver")!;
+    const hierarchy = hostHierarchy()!;
+    const context = new ContextResolver(new CgroupPaths(hierarchy), hierarchy.subsysIndex, {
+      container: a.id.slice(0, 12),
+    });
+    // Only opens of this test's file: the other opens of the moving shell and cat never count.
+    const t = startTracer(p, openTracer({ pathPrefix: new TextEncoder().encode(dir) }), {
+      context,
+    });
+    try {
+      const inA = sandbox.create(name(a).path), inB = sandbox.create(name(b).path);
+      const catIn = (cg: typeof inA) =>
+        assert.equal(sandbox.run(cg, ["/bin/cat", file]).status, 0, cg.path);
+      const read = () => {
+        const got: string[] = [];
+        const samples = t.drain((r) => got.push(r.context!.containerId!));
+        return { samples, got };
+      };
+      catIn(inB);
+      // B has no verdict yet: its record comes up, is dropped here, and B's verdict is stored.
+      assert.deepEqual(read(), { samples: 1, got: [] });
+      catIn(inB);
+      catIn(inB);
+      // Now the kernel drops B's records: nothing reaches the ring.
+      assert.deepEqual(read(), { samples: 0, got: [] });
+      catIn(inA);
+      catIn(inA);
+      assert.deepEqual(read(), { samples: 2, got: [a.id, a.id] });
+    } finally {
+      t.close();
+      await sandbox.remove();
+    }
+  },
+);

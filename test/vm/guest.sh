@@ -49,6 +49,20 @@ optional() {
   case " $SECTIONS " in *" $1 "*) section "$@" ;; esac
 }
 
+# Container context on every kernel: a hybrid cgroup layout (v2 beside a v1 controller, as on
+# the project's host), and every section below run in a cgroup named as Docker's cgroupfs
+# driver names a container's, so each record's cgroup, container_id and cgroup_id are known
+# (test/vm/kernels.vmtest.ts GUEST_CONTAINER). The memory controller, or pids where the kernel
+# has no v1 memory controller.
+CTR=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+mount -t tmpfs cgroup /sys/fs/cgroup && mkdir /sys/fs/cgroup/unified &&
+  mount -t cgroup2 none /sys/fs/cgroup/unified
+for c in memory pids; do
+  mkdir /sys/fs/cgroup/$c && mount -t cgroup -o $c none /sys/fs/cgroup/$c && break
+  rmdir /sys/fs/cgroup/$c
+done
+mkdir -p /sys/fs/cgroup/$c/docker/$CTR && echo $$ > /sys/fs/cgroup/$c/docker/$CTR/cgroup.procs
+section cgroups sh -c "echo controller $c ino \$(stat -c %i /sys/fs/cgroup/$c/docker/$CTR)"
 section check ./tracer check --json
 # An oracle the tracer does not use: whether the kernel has bpf_loop (5.17+).
 section kallsyms grep -c ' bpf_loop$' /proc/kallsyms

@@ -280,7 +280,12 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
 
   // tracer exec -x --json -- sh -c '...': exactly the three execs, with exact fields.
   part("exec", (exec) => {
-    const events = checkExecRecords(exec, jsonLines(exec), why(exec));
+    const events = checkExecRecords(
+      exec,
+      jsonLines(exec),
+      why(exec),
+      guestCgroup(s.get("cgroups")).ino,
+    );
     assert.deepEqual(
       hooks(exec),
       available("tp_btf")
@@ -410,16 +415,44 @@ function printMatrix(rows: MatrixRow[]): void {
   console.log(["vmtest matrix:", line(head), ...cells.map(line)].join("\n"));
 }
 
-/** The JSON lines of a guest section's output. */
+/**
+ * The container the guest runs its sections in (test/vm/guest.sh: a cgroup named as Docker's
+ * cgroupfs driver names a container's, in the v1 memory or pids hierarchy beside cgroup v2).
+ */
+const GUEST_CONTAINER = "0123456789abcdef".repeat(4);
+
+/**
+ * The JSON lines of a guest section's output. Every exec, open and connect record carries the
+ * guest's container context (checked here, then left out: the callers check the rest).
+ */
 // deno-lint-ignore no-explicit-any
 function jsonRecords(section: { out: string }, why: (s: { out: string }) => string): any[] {
   return section.out.split("\n").filter((l) => l.startsWith("{")).map((l) => {
+    let rec;
     try {
-      return JSON.parse(l);
+      rec = JSON.parse(l);
     } catch (e) {
       throw new Error(`${(e as Error).message} in line ${l}\n${why(section)}`);
     }
+    if (rec.type === "lost") return rec;
+    const { cgroup, container_id, pod_uid, ...rest } = rec;
+    assert.deepEqual(
+      { cgroup, container_id, pod_uid },
+      { cgroup: `/docker/${GUEST_CONTAINER}`, container_id: GUEST_CONTAINER, pod_uid: null },
+      `${l}\n${why(section)}`,
+    );
+    return rest;
   });
+}
+
+/**
+ * The guest's "cgroups" section: the v1 controller whose hierarchy the container cgroup is in,
+ * and that cgroup's directory inode (every record's cgroup_id).
+ */
+function guestCgroup(section: { out: string } | undefined): { controller: string; ino: number } {
+  const m = /^controller (\w+) ino (\d+)$/m.exec(section?.out ?? "");
+  assert.ok(m, `no cgroup set up in the guest: ${section?.out}`);
+  return { controller: m[1], ino: Number(m[2]) };
 }
 
 /**
@@ -452,10 +485,23 @@ function checkOpen(
  * exact fields. Returns the records.
  */
 // deno-lint-ignore no-explicit-any
-function checkExecRecords(exec: { exit: number }, events: any[], why: string): any[] {
+function checkExecRecords(
+  exec: { exit: number },
+  // deno-lint-ignore no-explicit-any
+  events: any[],
+  why: string,
+  cgroupIno: number,
+  // deno-lint-ignore no-explicit-any
+): any[] {
   assert.equal(exec.exit, 3, why);
   assert.equal(events.length, 3, why);
+  for (const e of events) assert.equal(e.cgroup_id, cgroupIno, why);
   const [sh, tru, fail] = events;
+  // Ancestors from the kernel: the parent first, up to init.
+  assert.deepEqual(sh.ancestors[0], { pid: sh.ppid, comm: "tracer" }, why);
+  assert.deepEqual(tru.ancestors, [{ pid: sh.pid, comm: "sh" }, ...sh.ancestors], why);
+  assert.deepEqual(fail.ancestors, tru.ancestors, why);
+  assert.equal(sh.ancestors.at(-1).pid, 1, why);
   assert.deepEqual(
     [sh.type, sh.comm, sh.filename, sh.args, sh.ret, sh.error, sh.pcomm],
     [
@@ -690,7 +736,7 @@ async function checkArm64(again: boolean) {
 
   const exec = s.get("exec");
   assert.ok(exec, "no exec section in the guest output");
-  checkExecRecords(exec, jsonRecords(exec, why), why(exec));
+  checkExecRecords(exec, jsonRecords(exec, why), why(exec), guestCgroup(s.get("cgroups")).ino);
   assert.match(exec.out, /^tracer: attached tp_btf sched_process_exec$/m, why(exec));
 
   checkNoCore(s, why);
@@ -718,7 +764,13 @@ function checkNoCore(
   assert.ok(nocore, "no exec_nocore section in the guest output");
   assert.match(nocore.out, /^tracer: tracing exec /m, why(nocore));
   assert.throws(
-    () => checkExecRecords(nocore, jsonRecords(nocore, why), why(nocore)),
+    () =>
+      checkExecRecords(
+        nocore,
+        jsonRecords(nocore, why),
+        why(nocore),
+        guestCgroup(s.get("cgroups")).ino,
+      ),
     assert.AssertionError,
     `exec passed with TRACER_NO_CORE=1:\n${nocore.out}`,
   );
