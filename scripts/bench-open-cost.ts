@@ -27,6 +27,8 @@ import { eventLayout } from "../src/tracers/layout.ts";
 import { loadObjectSpec } from "../src/object/load.ts";
 import { embeddedObject } from "../src/tracers/embedded.ts";
 import { openFormatter } from "../src/tracers/open-format.ts";
+import { ContextResolver } from "../src/tracers/context.ts";
+import { CgroupPaths, hostHierarchy } from "../src/kernel/cgroupfs.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -58,101 +60,133 @@ const statsBefore = readFileSync(STATS, "utf8").trim();
 const untraced = await runStorm();
 const p = await getPlatform();
 
-// Every sample copied aside as it is drained: one buffer, each sample's offset and length.
-let raw = new Uint8Array(64 << 20);
-let used = 0;
-const samples: number[] = [];
-const keep = (v: DataView, off: number, len: number) => {
-  if (used + len > raw.length) {
-    const bigger = new Uint8Array(raw.length * 2);
-    bigger.set(raw.subarray(0, used));
-    raw = bigger;
-  }
-  raw.set(new Uint8Array(v.buffer, v.byteOffset + off, len), used);
-  samples.push(used, len);
-  used += len;
-  return null;
-};
-const desc = openTracer({ pathPrefix: new TextEncoder().encode(target) });
-const t = startTracer(p, { ...desc, decoder: () => keep });
-writeFileSync(STATS, "1");
-let drainMs = 0;
-let traced = 0;
-try {
-  const done = runStorm().then((s) => traced = s);
-  let finished = false;
-  done.finally(() => finished = true);
-  while (!finished) {
+/** One measurement: the storm traced, then the records replayed; `context`: with it. */
+async function measure(context: ContextResolver | undefined) {
+  // Every sample copied aside as it is drained: one buffer, each sample's offset and length.
+  let raw = new Uint8Array(64 << 20);
+  let used = 0;
+  const samples: number[] = [];
+  const keep = (v: DataView, off: number, len: number) => {
+    if (used + len > raw.length) {
+      const bigger = new Uint8Array(raw.length * 2);
+      bigger.set(raw.subarray(0, used));
+      raw = bigger;
+    }
+    raw.set(new Uint8Array(v.buffer, v.byteOffset + off, len), used);
+    samples.push(used, len);
+    used += len;
+    return null;
+  };
+  const desc = openTracer({ pathPrefix: new TextEncoder().encode(target) });
+  const t = startTracer(p, { ...desc, decoder: () => keep }, { context });
+  writeFileSync(STATS, "1");
+  let drainMs = 0;
+  let traced = 0;
+  try {
+    const done = runStorm().then((s) => traced = s);
+    let finished = false;
+    done.finally(() => finished = true);
+    while (!finished) {
+      const t0 = performance.now();
+      t.drain(() => {});
+      drainMs += performance.now() - t0;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await done;
     const t0 = performance.now();
     t.drain(() => {});
     drainMs += performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 2));
+  } finally {
+    writeFileSync(STATS, statsBefore);
   }
-  await done;
-  const t0 = performance.now();
-  t.drain(() => {});
-  drainMs += performance.now() - t0;
-} finally {
-  writeFileSync(STATS, statsBefore);
-}
-// The storm's programs (others, such as sys_enter_open, ran only for the host's other opens).
-const programs = t.programStats().filter((s) => s.runCnt >= BigInt(N / 2));
-const lost = t.stats()[0];
-t.close();
-const count = samples.length / 2;
+  // The storm's programs (others, such as sys_enter_open, ran only for the host's other opens).
+  const programs = t.programStats().filter((s) => s.runCnt >= BigInt(N / 2));
+  const lost = t.stats()[0];
+  t.close();
+  const count = samples.length / 2;
 
-// Replays: the real decoder over the copied samples, records dropped after use.
-const spec = loadObjectSpec(embeddedObject("open"), "open");
-const decode = openDecoder(eventLayout(spec.btf, "open_event"));
-const view = new DataView(raw.buffer);
-const clock = { wallOffsetNs: 0n, startBootNs: 0n };
-const table = openFormatter(clock);
-const json = openFormatter({ ...clock, json: true });
-const replay = (
-  each: (text: string) => void,
-  format?: (r: ReturnType<typeof decode>) => string,
-) => {
-  const t0 = performance.now();
-  let batch = "";
-  for (let i = 0; i < samples.length; i += 2) {
-    const r = decode(view, samples[i], samples[i + 1]);
-    if (format) batch += format(r);
-    if (batch.length > 65536) {
-      each(batch);
-      batch = "";
+  // Replays: the real decoder over the copied samples, records dropped after use.
+  const spec = loadObjectSpec(embeddedObject("open"), "open");
+  const decode = openDecoder(eventLayout(spec.btf, "open_event"));
+  const view = new DataView(raw.buffer);
+  const clock = { wallOffsetNs: 0n, startBootNs: 0n };
+  const table = openFormatter(clock);
+  const json = openFormatter({ ...clock, json: true });
+  const replay = (
+    each: (text: string) => void,
+    format?: (r: NonNullable<ReturnType<typeof decode>>) => string,
+  ) => {
+    const t0 = performance.now();
+    let batch = "";
+    for (let i = 0; i < samples.length; i += 2) {
+      const r = decode(view, samples[i], samples[i + 1])!;
+      // What the runner does with each record: its cgroup's context (a cached lookup).
+      if (context) r.context = context.of(r.cgroupId);
+      if (format) batch += format(r);
+      if (batch.length > 65536) {
+        each(batch);
+        batch = "";
+      }
     }
-  }
-  each(batch);
-  return performance.now() - t0;
-};
-const decodeMs = replay(() => {});
-const tableMs = replay(() => {}, (r) => table.record(r!));
-const jsonMs = replay(() => {}, (r) => json.record(r!));
-const fd = openSync(join(dir, "out.txt"), "w");
-let bytes = 0;
-const encoder = new TextEncoder();
-const tableWriteMs = replay((text) => {
-  const b = encoder.encode(text);
-  bytes += b.length;
-  for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
-}, (r) => table.record(r!));
-closeSync(fd);
+    each(batch);
+    return performance.now() - t0;
+  };
+  const decodeMs = replay(() => {});
+  const tableMs = replay(() => {}, (r) => table.record(r!));
+  const jsonMs = replay(() => {}, (r) => json.record(r!));
+  const fd = openSync(join(dir, "out.txt"), "w");
+  let bytes = 0;
+  const encoder = new TextEncoder();
+  const tableWriteMs = replay((text) => {
+    const b = encoder.encode(text);
+    bytes += b.length;
+    for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
+  }, (r) => table.record(r!));
+  closeSync(fd);
 
-const per = (ms: number) => `${(ms * 1e6 / Math.max(1, count)).toFixed(0)} ns`;
-console.log(`runtime: ${p.runtime}; ${N} opens of one file, one worker`);
-console.log(
-  `records: ${count} delivered, ${lost} lost; storm ${untraced.toFixed(3)} s untraced, ` +
-    `${traced.toFixed(3)} s traced (${(traced / untraced).toFixed(2)}x)`,
-);
-console.log("| where | per open |");
-console.log("| --- | --- |");
-for (const s of programs) {
-  console.log(`| kernel: ${s.name} | ${Number(s.runTimeNs / s.runCnt)} ns |`);
+  return { programs, lost, count, traced, drainMs, decodeMs, tableMs, jsonMs, tableWriteMs, bytes };
 }
-console.log(`| ring drain (+ copying the record aside) | ${per(drainMs)} |`);
-console.log(`| decode | ${per(decodeMs)} |`);
-console.log(`| decode + table row | ${per(tableMs)} |`);
-console.log(`| decode + JSON line | ${per(jsonMs)} |`);
+
+const host = hostHierarchy();
+const runs = [
+  { name: "no context", m: await measure(undefined) },
+  {
+    name: `container context (${host?.controller ?? "v2"} hierarchy)`,
+    m: await measure(
+      host ? new ContextResolver(new CgroupPaths(host), host.subsysIndex) : undefined,
+    ),
+  },
+];
+const per = (ms: number, count: number) => `${(ms * 1e6 / Math.max(1, count)).toFixed(0)} ns`;
 console.log(
-  `| decode + table row + write (${(bytes / count).toFixed(0)} B/record) | ${per(tableWriteMs)} |`,
+  `runtime: ${p.runtime}; ${N} opens of one file, one worker; storm ${
+    untraced.toFixed(3)
+  } s untraced`,
+);
+for (const { name, m } of runs) {
+  console.log(
+    `${name}: ${m.count} records delivered, ${m.lost} lost; storm ${
+      m.traced.toFixed(3)
+    } s traced ` +
+      `(${(m.traced / untraced).toFixed(2)}x)`,
+  );
+}
+console.log(`| where | ${runs.map((r) => r.name).join(" | ")} |`);
+console.log(`| --- | ${runs.map(() => "---").join(" | ")} |`);
+for (const s of runs[0].m.programs) {
+  const cells = runs.map(({ m }) => {
+    const q = m.programs.find((x) => x.name === s.name);
+    return q ? `${Number(q.runTimeNs / q.runCnt)} ns` : "-";
+  });
+  console.log(`| kernel: ${s.name} | ${cells.join(" | ")} |`);
+}
+const row = (what: string, f: (m: (typeof runs)[0]["m"]) => number) =>
+  console.log(`| ${what} | ${runs.map(({ m }) => per(f(m), m.count)).join(" | ")} |`);
+row("ring drain (+ copying the record aside)", (m) => m.drainMs);
+row("decode (+ context lookup)", (m) => m.decodeMs);
+row("decode + table row", (m) => m.tableMs);
+row("decode + JSON line", (m) => m.jsonMs);
+row(
+  `decode + table row + write (${(runs[0].m.bytes / runs[0].m.count).toFixed(0)} B/record)`,
+  (m) => m.tableWriteMs,
 );
