@@ -19,8 +19,14 @@ import {
   mapCreate,
   progLoad,
 } from "../kernel/bpf.ts";
-import { MapType } from "../kernel/constants.ts";
-import { fixDatasecs } from "./btf-fixup.ts";
+import { MapType, ProgFlags } from "../kernel/constants.ts";
+import { type KconfigSource, runningKernelKconfig } from "../kernel/kconfig.ts";
+import { runningKernelKsyms } from "../kernel/ksyms.ts";
+import type { FdObject } from "../kernel/fd.ts";
+import type { KconfigExtern, KsymExtern } from "../object/externs.ts";
+import { fillKconfig } from "./kconfig.ts";
+import { type KsymResolution, type KsymSource, resolveKsyms } from "./ksyms.ts";
+import { fixDatasecs, fixExternDatasecs } from "./btf-fixup.ts";
 import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
 import { relocateMaps } from "./relocate-maps.ts";
@@ -32,7 +38,14 @@ import type { Phases } from "../phases.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";
 
-export class LoadError extends TracerError {}
+/** A load refused before the kernel was asked; `errno` is what libbpf's load fails with. */
+export class LoadError extends TracerError {
+  constructor(message: string, readonly errno?: number) {
+    super(message);
+  }
+}
+
+const ESRCH = 3;
 
 /**
  * A test switch, not an option: TRACER_NO_CORE=1 loads every program with its CO-RE
@@ -53,6 +66,12 @@ export interface LoadOptions {
   kernelBtf?: () => Btf;
   /** Per-map overrides, e.g. a ring buffer size chosen on the command line. */
   mapSizes?: Record<string, number>;
+  /** Per-map value sizes (a stack-trace map's, which the object leaves to user space). */
+  valueSizes?: Record<string, number>;
+  /** Where kconfig externs get their values (default: this kernel, runningKernelKconfig). */
+  kconfig?: KconfigSource;
+  /** Where .ksyms externs are resolved (default: this kernel's BTF and /proc/kallsyms). */
+  ksyms?: KsymSource;
   /**
    * Maps created as BPF_MAP_TYPE_PERF_EVENT_ARRAY (one slot per possible CPU) whatever type
    * the object declares: how an object written for the BPF ring buffer sends its events
@@ -90,6 +109,8 @@ export class Collection {
 
   /** Links made with attach(), closed first by close(). */
   readonly links: Link[] = [];
+  /** Module BTF fds opened for .ksyms externs (closed last). */
+  readonly btfFds: FdObject[] = [];
 
   constructor(readonly spec: ObjectSpec, private readonly platform: Platform) {}
 
@@ -120,6 +141,7 @@ export class Collection {
       ...[...this.programs.values()].map((p) => p.program),
       ...this.maps.values(),
       ...(this.btf ? [this.btf] : []),
+      ...this.btfFds.splice(0),
     ]);
   }
 }
@@ -149,7 +171,11 @@ function mapSize(spec: MapSpec, opts: LoadOptions, possibleCpus: number): number
  * The initial value of each global-data map, by section, with the constants written into
  * .rodata: computed before anything is created, so a bad constant costs no kernel object.
  */
-function initialData(spec: ObjectSpec, opts: LoadOptions): Map<string, Uint8Array> {
+function initialData(
+  p: Platform,
+  spec: ObjectSpec,
+  opts: LoadOptions,
+): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const constants = opts.constants ?? {};
   const rodata = spec.maps.find((m) => m.data?.section === ".rodata");
@@ -162,6 +188,13 @@ function initialData(spec: ObjectSpec, opts: LoadOptions): Map<string, Uint8Arra
   }
   for (const m of spec.maps) {
     if (!m.data) continue;
+    if (m.data.section === ".kconfig") {
+      const bytes = new Uint8Array(m.data.bytes.length);
+      const kcfg = spec.externs.filter((e): e is KconfigExtern => e.kind === "kconfig");
+      fillKconfig(kcfg, bytes, opts.kconfig ?? runningKernelKconfig(p));
+      out.set(".kconfig", bytes);
+      continue;
+    }
     out.set(
       m.data.section,
       m === rodata ? applyConstants(spec.btf, m, constants) : m.data.bytes,
@@ -183,7 +216,7 @@ function createMaps(
     const base = {
       type: m.type,
       keySize: m.keySize,
-      valueSize: m.valueSize,
+      valueSize: opts.valueSizes?.[m.name] ?? m.valueSize,
       maxEntries: mapSize(m, opts, p.possibleCpus()),
       flags: m.flags,
       name: m.name,
@@ -210,7 +243,7 @@ function createMaps(
       map.update(new Uint8Array(4), initial.get(m.data.section)!);
       // Read-only data (configuration, string literals): frozen, so the verifier can
       // treat it as constant and user space cannot change it under the programs.
-      if (m.data.section.startsWith(".rodata")) map.freeze();
+      if (m.data.section.startsWith(".rodata") || m.data.section === ".kconfig") map.freeze();
     }
   }
 }
@@ -221,14 +254,20 @@ function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
 
 function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number | undefined {
   const a = prog.attach;
-  if (a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm") {
+  if (
+    a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm" &&
+    a.kind !== "fmod_ret" && a.kind !== "iter"
+  ) {
     return undefined;
   }
   const kbtf = requireKernelBtf(p, opts);
+  // libbpf's btf_trace_/bpf_lsm_/bpf_iter_ prefixes (find_attach_btf_id).
   const [name, kind] = a.kind === "tp_btf"
     ? [`btf_trace_${a.target}`, Kind.TYPEDEF]
     : a.kind === "lsm"
     ? [`bpf_lsm_${a.target}`, Kind.FUNC]
+    : a.kind === "iter"
+    ? [`bpf_iter_${a.target}`, Kind.FUNC]
     : [a.target, Kind.FUNC];
   const ids = kbtf.byName(name, kind);
   if (ids.length === 0) {
@@ -236,6 +275,7 @@ function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number 
       `program ${prog.name} (${a.kind}/${a.target}): the kernel's BTF has no ${
         kind === Kind.TYPEDEF ? "typedef" : "function"
       } ${name}`,
+      ESRCH,
     );
   }
   return ids[0];
@@ -248,7 +288,13 @@ function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number 
  */
 function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
   const { spec } = c;
-  const bytes = fixDatasecs(spec.btf, spec.elf);
+  const kconfigMap = spec.maps.find((m) => m.data?.section === ".kconfig");
+  const bytes = fixExternDatasecs(
+    spec.btf,
+    fixDatasecs(spec.btf, spec.elf),
+    spec.externs.filter((e): e is KconfigExtern => e.kind === "kconfig"),
+    kconfigMap?.valueSize ?? 0,
+  );
   const what = `BTF of ${spec.name}`;
   try {
     return btfLoad(p, bytes, what);
@@ -270,6 +316,15 @@ function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
       return null;
     }
   }
+}
+
+/** The object's .ksyms externs resolved against the kernel (null when it has none). */
+function resolveObjectKsyms(p: Platform, c: Collection, opts: LoadOptions): KsymResolution | null {
+  const externs = c.spec.externs.filter((e): e is KsymExtern => e.kind === "ksym");
+  if (!externs.length) return null;
+  const src = opts.ksyms ??
+    runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
+  return resolveKsyms(externs, c.spec.btf, src);
 }
 
 const EAGAIN = 11;
@@ -343,6 +398,7 @@ function loadProgram(
   prog: ProgramSpec,
   pool: ProgramSpec[],
   opts: LoadOptions,
+  fdArray: number[],
 ): void {
   const entry = pool.find((f) => f.name === prog.name && f.sectionIndex === prog.sectionIndex);
   if (!entry) throw new LoadError(`program ${prog.name}: not among the object's functions`);
@@ -357,6 +413,8 @@ function loadProgram(
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
         attachBtfId: attachBtfId(p, prog, opts),
+        progFlags: prog.sleepable ? ProgFlags.SLEEPABLE : undefined,
+        fdArray: fdArray.length ? new Uint8Array(new Int32Array(fdArray).buffer) : undefined,
         logLevel: opts.logLevel,
         ...(withBtf
           ? {
@@ -396,7 +454,7 @@ export function loadCollection(
   spec: ObjectSpec,
   opts: LoadOptions = {},
 ): Collection {
-  const initial = initialData(spec, opts);
+  const initial = initialData(p, spec, opts);
   raiseMemlockIfCharged(p);
   const c = new Collection(spec, p);
   try {
@@ -404,7 +462,9 @@ export function loadCollection(
     createMaps(p, c, opts, initial);
     opts.phases?.mark("object BTF + maps");
 
-    const wanted = (opts.programs ?? spec.programs.map((x) => x.name)).map((name) => {
+    // By default the programs libbpf would load: all but "?section" ones.
+    const names = opts.programs ?? spec.programs.filter((x) => x.autoload).map((x) => x.name);
+    const wanted = names.map((name) => {
       const prog = spec.programs.find((x) => x.name === name);
       if (!prog) {
         throw new LoadError(
@@ -424,11 +484,25 @@ export function loadCollection(
       ...f,
       insns: f.insns.slice(),
     }));
+    const ksyms = resolveObjectKsyms(p, c, opts);
     const resolver = {
       mapFd: (section: string, symbol: string) =>
         c.maps.get(spec.maps.find((m) => m.section === section && m.symbol === symbol)?.name ?? "")
           ?.fd,
       dataFd: (section: string) => c.dataMaps.get(section)?.fd,
+      extern: (name: string) => {
+        const index = spec.externs.findIndex((e) => e.name === name);
+        const e = spec.externs[index];
+        if (!e) return undefined;
+        if (e.kind === "kconfig") {
+          const fd = c.dataMaps.get(".kconfig")?.fd;
+          return fd === undefined
+            ? undefined
+            : { kind: "kconfig" as const, fd, offset: e.offset, index };
+        }
+        const ksym = ksyms?.byName.get(name);
+        return ksym ? { kind: "ksym" as const, ksym, index } : undefined;
+      },
     };
     const hasCore = pool.some((f) =>
       spec.ext?.coreRelos.get(f.section)?.some((r) =>
@@ -443,7 +517,7 @@ export function loadCollection(
       relocateMaps(fn, resolver);
     }
     opts.phases?.mark("CO-RE + relocations");
-    for (const prog of wanted) loadProgram(p, c, prog, pool, opts);
+    for (const prog of wanted) loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? []);
     opts.phases?.mark("verifier (program loads)");
     return c;
   } catch (e) {

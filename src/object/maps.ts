@@ -205,3 +205,21 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
   }
   return maps;
 }
+
+/**
+ * The ".kconfig" map libbpf makes for kconfig externs: one read-only, mmapable array value of
+ * `size` bytes (their layout: externs.ts), filled in by the loader, frozen.
+ */
+export function kconfigMap(objectName: string, size: number): MapSpec {
+  return {
+    name: internalMapName(objectName, ".kconfig"),
+    type: MapType.ARRAY,
+    keySize: 4,
+    valueSize: size,
+    maxEntries: 1,
+    flags: BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
+    section: ".kconfig",
+    symbol: ".kconfig",
+    data: { section: ".kconfig", bytes: new Uint8Array(size), vars: [] },
+  };
+}
