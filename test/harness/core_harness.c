@@ -2,8 +2,9 @@
 /* Differential-test harness over Debian's libbpf. Built at test time:
  *   cc -O1 -o core_harness core_harness.c -lbpf
  *
- * core_harness OBJECT.o TARGET.btf
- *   CO-RE: asks libbpf to relocate the object against TARGET.btf (btf_custom_path) and prints
+ * core_harness OBJECT.o TARGET.btf [MAP=MAX_ENTRIES:VALUE_SIZE]...
+ *   CO-RE: asks libbpf to relocate the object against TARGET.btf (btf_custom_path), the maps
+ *   sized as below (a map libbpf cannot create stops the load before relocation), and prints
  *   libbpf's debug log on stdout, one line per message. The load itself may fail (foreign BTF,
  *   unverifiable fixture): relocation happens before any program load, so the log holds every
  *   decision.
@@ -38,7 +39,9 @@ static int print_none(enum libbpf_print_level level, const char *fmt, va_list ar
 	return 0;
 }
 
-static int core(const char *object, const char *target)
+static int size_maps(struct bpf_object *obj, int n, char **sizes);
+
+static int core(const char *object, const char *target, int nsizes, char **sizes)
 {
 	struct bpf_object *obj;
 	int err;
@@ -48,6 +51,11 @@ static int core(const char *object, const char *target)
 	obj = bpf_object__open_file(object, &opts);
 	if (!obj) {
 		printf("HARNESS: open failed\n");
+		return 1;
+	}
+	err = size_maps(obj, nsizes, sizes);
+	if (err) {
+		printf("HARNESS: bad map size argument (%d)\n", err);
 		return 1;
 	}
 	err = bpf_object__load(obj);
@@ -134,10 +142,10 @@ int main(int argc, char **argv)
 {
 	if (argc >= 3 && strcmp(argv[1], "--load") == 0)
 		return load_each(argv[2], argc - 3, argv + 3);
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s OBJECT.o TARGET.btf | --load OBJECT.o [MAP=MAX:VALUE]...\n",
-			argv[0]);
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s OBJECT.o TARGET.btf [MAP=MAX:VALUE]... | "
+			"--load OBJECT.o [MAP=MAX:VALUE]...\n", argv[0]);
 		return 2;
 	}
-	return core(argv[1], argv[2]);
+	return core(argv[1], argv[2], argc - 3, argv + 3);
 }
