@@ -9,13 +9,15 @@
 //   size, max_entries, flags): perf event arrays sized to the CPUs, .kconfig laid out alike.
 // Maps the tools size at run time (max_entries 0, a stack-trace map's value size 0) are given
 // the same size on both sides (10240 entries; 127 frames of 8 bytes, the tools' default).
-// Prints a table per object with totals. Cost: ~15 s per runtime here, about half of it
-// libbpf's.
+// The project's extern fixtures (test/fixtures/loader: kconfig of each type, kfuncs present and
+// missing, typed and untyped ksyms) are compared the same way, and the .kconfig map's bytes
+// (every kconfig extern's value) must be libbpf's. Prints a table per object with totals.
+// Cost: ~25 s per runtime here (Deno and Bun alike), half of it libbpf's loads.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelTest } from "./env.ts";
@@ -31,6 +33,7 @@ import { mapInfo } from "../src/kernel/bpf.ts";
 import { MapType } from "../src/kernel/constants.ts";
 import { errnoName } from "../src/errors.ts";
 
+const FIXTURES = ["externs.bpf.o", "typed-ksym.bpf.o", "strong-kfunc.bpf.o", "getpid.bpf.o"];
 const RUNTIME_ENTRIES = 10240;
 const STACK_VALUE_SIZE = 127 * 8;
 
@@ -74,10 +77,15 @@ function loadOurs(p: Platform, spec: ObjectSpec, sizes: Record<string, [number, 
   }
   const programs: { name: string; errno: number; error: string }[] = [];
   let maps: LibbpfLoadRun["maps"] | null = null;
+  let kconfig: string | null = null;
   for (const prog of spec.programs) {
     try {
       const c = loadCollection(p, spec, { programs: [prog.name], mapSizes, valueSizes });
       try {
+        if (!maps) {
+          const k = c.dataMaps.get(".kconfig")?.lookup(new Uint8Array(4));
+          kconfig = k ? Array.from(k, (b) => b.toString(16).padStart(2, "0")).join("") : null;
+        }
         maps ??= [...c.maps].map(([name, m]) => {
           const i = mapInfo(p, m.fd);
           return {
@@ -102,7 +110,7 @@ function loadOurs(p: Platform, spec: ObjectSpec, sizes: Record<string, [number, 
       });
     }
   }
-  return { programs, maps: maps ?? [] };
+  return { programs, maps: maps ?? [], kconfig };
 }
 
 test("loader parity with libbpf on Debian's libbpf-tools objects", kernelTest(), async () => {
@@ -116,6 +124,14 @@ test("loader parity with libbpf on Debian's libbpf-tools objects", kernelTest(),
     return true;
   });
   assert.ok(objects.length >= 40, `${objects.length} objects found in libbpf-tools`);
+  // The project's own extern fixtures (kconfig of every type, kfuncs, ksyms), compared too.
+  for (const f of FIXTURES) {
+    objects.push({
+      name: f,
+      binary: "",
+      bytes: new Uint8Array(readFileSync(new URL(`./fixtures/loader/${f}`, import.meta.url))),
+    });
+  }
   const p = await getPlatform();
   const dir = mkdtempSync(join(tmpdir(), "tracer-parity-"));
   const rows: Row[] = [];
@@ -156,6 +172,9 @@ test("loader parity with libbpf on Debian's libbpf-tools objects", kernelTest(),
         const a = JSON.stringify(byName(ours.maps));
         const b = JSON.stringify(byName(lib.maps));
         if (a !== b) problems.push(`${o.name}: maps differ\n  ours   ${a}\n  libbpf ${b}`);
+        if (ours.kconfig !== lib.kconfig) {
+          problems.push(`${o.name}: .kconfig values: ours ${ours.kconfig}, libbpf ${lib.kconfig}`);
+        }
       }
       rows.push({
         object: o.name,
@@ -183,12 +202,14 @@ test("loader parity with libbpf on Debian's libbpf-tools objects", kernelTest(),
       } ${pad(r.relocations, 17)}`,
     );
   }
-  const sum = (f: (r: Row) => number) => rows.reduce((a, r) => a + f(r), 0);
-  lines.push(
-    `${`total (${rows.length} objects)`.padEnd(22)} ${pad(sum((r) => r.programs), 8)} ${
-      pad(sum((r) => r.libbpfLoaded), 7)
-    } ${pad(sum((r) => r.weLoaded), 7)} ${pad(sum((r) => r.relocations), 17)}`,
-  );
+  const sum = (f: (r: Row) => number, of = rows) => of.reduce((a, r) => a + f(r), 0);
+  const total = (label: string, of: Row[]) =>
+    `${label.padEnd(22)} ${pad(sum((r) => r.programs, of), 8)} ${
+      pad(sum((r) => r.libbpfLoaded, of), 7)
+    } ${pad(sum((r) => r.weLoaded, of), 7)} ${pad(sum((r) => r.relocations, of), 17)}`;
+  const tools = rows.filter((r) => !FIXTURES.includes(r.object));
+  lines.push(total(`libbpf-tools (${tools.length})`, tools));
+  lines.push(total(`all (${rows.length} objects)`, rows));
   lines.push(
     `time: libbpf loads ${(sum((r) => r.ms.libbpf) / 1000).toFixed(1)} s, ours ${
       (sum((r) => r.ms.ours) / 1000).toFixed(1)

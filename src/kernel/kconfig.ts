@@ -77,7 +77,7 @@ function readKernelConfig(release: string): string | null {
   }
 }
 
-const BPF_FUNC_GET_ATTACH_COOKIE = 167;
+const BPF_FUNC_GET_ATTACH_COOKIE = 174;
 
 /** libbpf's FEAT_BPF_COOKIE probe: a tracepoint program calling bpf_get_attach_cookie loads. */
 function probeBpfCookie(p: Platform): boolean {

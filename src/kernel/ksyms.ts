@@ -3,7 +3,7 @@
 // objects by name, opened only when a symbol is found there) and /proc/kallsyms addresses.
 // The fds opened are handed to `keep` (the collection closes them).
 
-import { readdirSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync } from "node:fs";
 import type { Btf } from "../btf/reader.ts";
 import { readBtfFile } from "../btf/source.ts";
 import type { Platform } from "../platform/types.ts";
@@ -38,20 +38,57 @@ function moduleBtfFd(p: Platform, name: string): FdObject | null {
   return null;
 }
 
-/** /proc/kallsyms: addresses by name ("name.llvm.123" data symbols also under "name"). */
-export function readKallsyms(): Map<string, bigint[]> {
+/** A /proc file read whole, in large chunks (it reports size 0, and it is generated per read). */
+function readProcFile(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      chunks.push(buf.slice(0, n));
+    }
+    const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return new TextDecoder().decode(out);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * /proc/kallsyms addresses of `names` ("name.llvm.123" data symbols count as "name", as in
+ * libbpf's kallsyms_cb): every address each has (more than one is ambiguous).
+ */
+export function readKallsyms(names: string[]): Map<string, bigint[]> {
+  const wanted = new Set(names);
   const out = new Map<string, bigint[]>();
-  const text = readFileSync("/proc/kallsyms", "utf8");
-  for (const line of text.split("\n")) {
-    const parts = line.split(/\s+/);
-    if (parts.length < 3) continue;
-    const [addr, type, sym] = parts;
-    const llvm = sym.indexOf(".llvm.");
-    const name = type === "d" && llvm > 0 ? sym.slice(0, llvm) : sym;
-    const list = out.get(name);
-    const a = BigInt("0x" + addr);
-    if (list) list.push(a);
-    else out.set(name, [a]);
+  const text = readProcFile("/proc/kallsyms");
+  // "ADDR TYPE NAME[\t[MODULE]]" per line.
+  for (let at = 0; at < text.length;) {
+    let end = text.indexOf("\n", at);
+    if (end < 0) end = text.length;
+    const s1 = text.indexOf(" ", at);
+    const s2 = s1 < 0 ? -1 : text.indexOf(" ", s1 + 1);
+    if (s2 > 0 && s2 < end) {
+      let name = text.slice(s2 + 1, end);
+      const tab = name.indexOf("\t");
+      if (tab >= 0) name = name.slice(0, tab);
+      const llvm = name.indexOf(".llvm.");
+      if (llvm > 0 && text[s1 + 1] === "d") name = name.slice(0, llvm);
+      if (wanted.has(name)) {
+        const a = BigInt("0x" + text.slice(at, s1));
+        const list = out.get(name);
+        if (list) list.push(a);
+        else out.set(name, [a]);
+      }
+    }
+    at = end + 1;
   }
   return out;
 }

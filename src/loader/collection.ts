@@ -24,7 +24,7 @@ import { type KconfigSource, runningKernelKconfig } from "../kernel/kconfig.ts";
 import { runningKernelKsyms } from "../kernel/ksyms.ts";
 import type { FdObject } from "../kernel/fd.ts";
 import type { KconfigExtern, KsymExtern } from "../object/externs.ts";
-import { fillKconfig } from "./kconfig.ts";
+import { ExternError, fillKconfig } from "./kconfig.ts";
 import { type KsymResolution, type KsymSource, resolveKsyms } from "./ksyms.ts";
 import { fixDatasecs, fixExternDatasecs } from "./btf-fixup.ts";
 import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
@@ -191,7 +191,11 @@ function initialData(
     if (m.data.section === ".kconfig") {
       const bytes = new Uint8Array(m.data.bytes.length);
       const kcfg = spec.externs.filter((e): e is KconfigExtern => e.kind === "kconfig");
-      fillKconfig(kcfg, bytes, opts.kconfig ?? runningKernelKconfig(p));
+      try {
+        fillKconfig(kcfg, bytes, opts.kconfig ?? runningKernelKconfig(p));
+      } catch (e) {
+        throw withUse(spec, e);
+      }
       out.set(".kconfig", bytes);
       continue;
     }
@@ -318,13 +322,37 @@ function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
   }
 }
 
+/** "program P, instruction N": the first use of extern `name` (for its errors). */
+function firstUse(spec: ObjectSpec, name: string): string {
+  for (const f of spec.programs.concat(spec.subprograms)) {
+    const r = f.relocations.find((x) => x.kind === "extern" && x.symbol === name);
+    if (r) {
+      const fn = f.isSubprogram ? `function ${f.name}` : `program ${f.name}`;
+      return `${fn} (section ${f.section}), instruction ${r.insn}`;
+    }
+  }
+  return `object ${spec.name} (no instruction uses it)`;
+}
+
+/** An ExternError said with the object and the first instruction using the extern. */
+function withUse(spec: ObjectSpec, e: unknown): unknown {
+  if (!(e instanceof ExternError)) return e;
+  const m = /^extern '([^']+)'/.exec(e.message);
+  if (!m) return new LoadError(`object ${spec.name}: ${e.message}`, e.errno);
+  return new LoadError(`${firstUse(spec, m[1])}: ${e.message}`, e.errno);
+}
+
 /** The object's .ksyms externs resolved against the kernel (null when it has none). */
 function resolveObjectKsyms(p: Platform, c: Collection, opts: LoadOptions): KsymResolution | null {
   const externs = c.spec.externs.filter((e): e is KsymExtern => e.kind === "ksym");
   if (!externs.length) return null;
   const src = opts.ksyms ??
     runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
-  return resolveKsyms(externs, c.spec.btf, src);
+  try {
+    return resolveKsyms(externs, c.spec.btf, src);
+  } catch (e) {
+    throw withUse(c.spec, e);
+  }
 }
 
 const EAGAIN = 11;

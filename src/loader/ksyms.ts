@@ -32,8 +32,8 @@ export interface KsymSource {
   vmlinux(): Btf;
   /** The loaded modules' BTF (read only when a symbol is not in vmlinux). */
   modules(): ModuleBtf[];
-  /** Addresses of /proc/kallsyms symbols by name (every address a name has). */
-  kallsyms(): Map<string, bigint[]>;
+  /** /proc/kallsyms addresses of these symbols, by name (every address a name has). */
+  kallsyms(names: string[]): Map<string, bigint[]>;
 }
 
 export type ResolvedKsym =
@@ -88,7 +88,9 @@ export function resolveKsyms(
   for (const e of externs) {
     if (!e.isFunc && e.typeId === 0) {
       // Untyped: the address, from /proc/kallsyms (one address only: two is ambiguous).
-      kallsyms ??= src.kallsyms();
+      kallsyms ??= src.kallsyms(
+        externs.filter((x) => !x.isFunc && x.typeId === 0).map((x) => x.name),
+      );
       const addrs = [...new Set(kallsyms.get(e.name) ?? [])];
       if (addrs.length > 1) {
         throw new ExternError(

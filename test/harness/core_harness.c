@@ -16,6 +16,8 @@
  *     HARNESS: prog NAME errno N        (0: loaded)
  *   and, after the first successful load, each map as the kernel has it:
  *     HARNESS: map NAME type T key K value V max_entries M flags F
+ *   and the .kconfig map's value (the kconfig externs' values), in hex:
+ *     HARNESS: kconfig HEX
  *   Nothing else is printed (libbpf's log is silenced). */
 #include <errno.h>
 #include <stdarg.h>
@@ -94,6 +96,19 @@ static void print_maps(struct bpf_object *obj)
 		printf("HARNESS: map %s type %u key %u value %u max_entries %u flags %u\n",
 		       bpf_map__name(m), info.type, info.key_size, info.value_size,
 		       info.max_entries, info.map_flags);
+		const char *name = bpf_map__name(m);
+		size_t nlen = strlen(name);
+		if (nlen >= 8 && strcmp(name + nlen - 8, ".kconfig") == 0) {
+			unsigned char value[4096];
+			__u32 key = 0;
+			if (info.value_size > sizeof(value) ||
+			    bpf_map_lookup_elem(bpf_map__fd(m), &key, value))
+				continue;
+			printf("HARNESS: kconfig ");
+			for (__u32 i = 0; i < info.value_size; i++)
+				printf("%02x", value[i]);
+			printf("\n");
+		}
 	}
 }
 

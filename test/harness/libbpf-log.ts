@@ -127,6 +127,8 @@ export interface LibbpfLoadRun {
     maxEntries: number;
     flags: number;
   }[];
+  /** The .kconfig map's value in hex after that load (the kconfig externs' values), or null. */
+  kconfig: string | null;
 }
 
 /**
@@ -139,7 +141,7 @@ export function runLibbpfLoad(object: string, sizes: MapSizes = {}): LibbpfLoadR
     maxBuffer: 16 << 20,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const run: LibbpfLoadRun = { programs: [], maps: [] };
+  const run: LibbpfLoadRun = { programs: [], maps: [], kconfig: null };
   for (const line of out.split("\n")) {
     let m: RegExpExecArray | null;
     if ((m = /^HARNESS: prog (\S+) errno (\d+)$/.exec(line))) {
@@ -156,6 +158,8 @@ export function runLibbpfLoad(object: string, sizes: MapSizes = {}): LibbpfLoadR
         maxEntries: Number(m[5]),
         flags: Number(m[6]),
       });
+    } else if ((m = /^HARNESS: kconfig ([0-9a-f]*)$/.exec(line))) {
+      run.kconfig = m[1];
     } else if (line.startsWith("HARNESS:")) {
       throw new Error(`core_harness --load ${object}: ${line}`);
     }
