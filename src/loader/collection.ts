@@ -29,7 +29,7 @@ import { type KsymResolution, type KsymSource, resolveKsyms } from "./ksyms.ts";
 import { fixDatasecs, fixExternDatasecs } from "./btf-fixup.ts";
 import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
-import { relocateMaps } from "./relocate-maps.ts";
+import { POISON_CALL_KFUNC_BASE, relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
 import { explainVerifierLog } from "../core/explain.ts";
 import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
@@ -386,6 +386,46 @@ function trampolineRefusal(prog: ProgramSpec, e: unknown): SysError | null {
   );
 }
 
+/**
+ * A verifier log that stops at a poisoned kfunc call ("invalid func unknown#2002000003"): the
+ * program reaches a call of a weak kfunc this kernel lacks; names it (libbpf's log fixup).
+ */
+function missingKfuncReached(spec: ObjectSpec, log: string): string | null {
+  const m = /(\d+): \(85\) call unknown#(2002\d{6})/.exec(log) ??
+    /invalid func unknown#(2002\d{6})/.exec(log);
+  if (!m) return null;
+  const index = Number(m[m.length - 1]) - POISON_CALL_KFUNC_BASE;
+  const ext = spec.externs[index];
+  if (!ext) return null;
+  return `${m.length > 2 ? `instruction ${m[1]} ` : ""}calls kfunc '${ext.name}', which this ` +
+    `kernel lacks (a __weak extern left unresolved): guard the call with bpf_ksym_exists()`;
+}
+
+/**
+ * Programs this loader cannot load, refused before anything is created, naming the program
+ * and what is unsupported: a section libbpf does not know, a struct_ops program (loaded with
+ * its struct_ops map, which the loader does not create).
+ */
+function refuseUnsupported(wanted: ProgramSpec[]): void {
+  for (const prog of wanted) {
+    if (prog.attach.kind === "struct_ops") {
+      throw new LoadError(
+        `program ${prog.name} (section ${prog.section}): struct_ops programs are loaded with ` +
+          `their struct_ops map, which tracer does not create`,
+        95, // EOPNOTSUPP
+      );
+    }
+    if (prog.progType === 0) {
+      throw new LoadError(
+        `program ${prog.name}: section '${prog.section}' is not one libbpf knows (e.g. ` +
+          `tracepoint/CAT/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNC, kprobe/FUNC, ` +
+          `uprobe/PATH:FUNC, usdt, perf_event, lsm/HOOK, iter/NAME), so it has no program type`,
+        22, // EINVAL, as the kernel answers a program of type 0
+      );
+    }
+  }
+}
+
 /** r0 = 0; exit. */
 const RET0 = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -466,7 +506,8 @@ function loadProgram(
     if (e instanceof SysError && e.detail) {
       // A rejection at an instruction CO-RE poisoned: name the relocation that failed.
       const bases = new Map(linked.layout.map((l) => [l.name, l.start]));
-      const why = explainVerifierLog(c.coreResults, e.detail, prog.name, bases);
+      const why = explainVerifierLog(c.coreResults, e.detail, prog.name, bases) ??
+        missingKfuncReached(c.spec, e.detail);
       if (why) throw new SysError(e.step, e.errno, `${e.detail}\n${why}`);
     }
     throw e;
@@ -503,6 +544,7 @@ export function loadCollection(
       }
       return prog;
     });
+    refuseUnsupported(wanted);
     refuseLockedDownEarly(p, wanted, opts);
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
