@@ -38,6 +38,15 @@ function moduleBtfFd(p: Platform, name: string): FdObject | null {
   return null;
 }
 
+/** The modules with BTF in /sys/kernel/btf (none when it does not exist). */
+function moduleNames(): string[] {
+  try {
+    return readdirSync(BTF_DIR).filter((n) => n !== "vmlinux").sort();
+  } catch {
+    return [];
+  }
+}
+
 /** A /proc file read whole, in large chunks (it reports size 0, and it is generated per read). */
 function readProcFile(path: string): string {
   const fd = openSync(path, "r");
@@ -102,7 +111,7 @@ export function runningKernelKsyms(
   return {
     vmlinux,
     modules: () =>
-      modules ??= readdirSync(BTF_DIR).filter((n) => n !== "vmlinux").sort().map((name) => {
+      modules ??= moduleNames().map((name) => {
         let fd: number | undefined;
         return {
           name,

@@ -256,13 +256,22 @@ function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
   return opts.kernelBtf ? opts.kernelBtf() : kernelBtf(undefined, p);
 }
 
-function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number | undefined {
+/**
+ * The BTF id a tracing program attaches to (and, for a module's function, that module's BTF
+ * fd), found as libbpf finds it: vmlinux first, then the loaded modules.
+ */
+function attachTarget(
+  p: Platform,
+  prog: ProgramSpec,
+  opts: LoadOptions,
+  kernel: KsymSource,
+): { attachBtfId?: number; attachBtfObjFd?: number } {
   const a = prog.attach;
   if (
     a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm" &&
     a.kind !== "fmod_ret" && a.kind !== "iter"
   ) {
-    return undefined;
+    return {};
   }
   const kbtf = requireKernelBtf(p, opts);
   // libbpf's btf_trace_/bpf_lsm_/bpf_iter_ prefixes (find_attach_btf_id).
@@ -275,6 +284,12 @@ function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number 
     : [a.target, Kind.FUNC];
   const ids = kbtf.byName(name, kind);
   if (ids.length === 0) {
+    for (const m of kernel.modules()) {
+      const own = m.btf.byName(name, kind).find((i) => i >= m.btf.firstId);
+      if (own !== undefined) return { attachBtfId: own, attachBtfObjFd: m.fd() };
+    }
+  }
+  if (ids.length === 0) {
     throw new LoadError(
       `program ${prog.name} (${a.kind}/${a.target}): the kernel's BTF has no ${
         kind === Kind.TYPEDEF ? "typedef" : "function"
@@ -282,7 +297,7 @@ function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number 
       ESRCH,
     );
   }
-  return ids[0];
+  return { attachBtfId: ids[0] };
 }
 
 /**
@@ -343,13 +358,11 @@ function withUse(spec: ObjectSpec, e: unknown): unknown {
 }
 
 /** The object's .ksyms externs resolved against the kernel (null when it has none). */
-function resolveObjectKsyms(p: Platform, c: Collection, opts: LoadOptions): KsymResolution | null {
+function resolveObjectKsyms(c: Collection, kernel: KsymSource): KsymResolution | null {
   const externs = c.spec.externs.filter((e): e is KsymExtern => e.kind === "ksym");
   if (!externs.length) return null;
-  const src = opts.ksyms ??
-    runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
   try {
-    return resolveKsyms(externs, c.spec.btf, src);
+    return resolveKsyms(externs, c.spec.btf, kernel);
   } catch (e) {
     throw withUse(c.spec, e);
   }
@@ -435,7 +448,12 @@ const RET0 = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 
  * (EPERM), that costs one small load instead of CO-RE and the verifier of the whole object.
  * Only EPERM is taken as the answer; any other failure is left to the real load.
  */
-function refuseLockedDownEarly(p: Platform, wanted: ProgramSpec[], opts: LoadOptions): void {
+function refuseLockedDownEarly(
+  p: Platform,
+  wanted: ProgramSpec[],
+  opts: LoadOptions,
+  kernel: KsymSource,
+): void {
   const accepted = new Set<string>();
   for (const prog of wanted) {
     if (!maybeLockedDown(prog) || accepted.has(prog.attach.kind)) continue;
@@ -447,7 +465,7 @@ function refuseLockedDownEarly(p: Platform, wanted: ProgramSpec[], opts: LoadOpt
         license: "GPL",
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
-        attachBtfId: attachBtfId(p, prog, opts),
+        ...attachTarget(p, prog, opts, kernel),
       });
     } catch (e) {
       const refused = trampolineRefusal(prog, e);
@@ -467,6 +485,7 @@ function loadProgram(
   pool: ProgramSpec[],
   opts: LoadOptions,
   fdArray: number[],
+  kernel: KsymSource,
 ): void {
   const entry = pool.find((f) => f.name === prog.name && f.sectionIndex === prog.sectionIndex);
   if (!entry) throw new LoadError(`program ${prog.name}: not among the object's functions`);
@@ -480,7 +499,7 @@ function loadProgram(
         license: c.spec.license,
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
-        attachBtfId: attachBtfId(p, prog, opts),
+        ...attachTarget(p, prog, opts, kernel),
         progFlags: prog.sleepable ? ProgFlags.SLEEPABLE : undefined,
         fdArray: fdArray.length ? new Uint8Array(new Int32Array(fdArray).buffer) : undefined,
         logLevel: opts.logLevel,
@@ -545,7 +564,10 @@ export function loadCollection(
       return prog;
     });
     refuseUnsupported(wanted);
-    refuseLockedDownEarly(p, wanted, opts);
+    // The kernel's BTF and symbols beyond vmlinux (modules, kallsyms), read when first needed.
+    const kernel = opts.ksyms ??
+      runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
+    refuseLockedDownEarly(p, wanted, opts, kernel);
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
     const all = spec.programs.concat(spec.subprograms);
@@ -554,7 +576,7 @@ export function loadCollection(
       ...f,
       insns: f.insns.slice(),
     }));
-    const ksyms = resolveObjectKsyms(p, c, opts);
+    const ksyms = resolveObjectKsyms(c, kernel);
     const resolver = {
       mapFd: (section: string, symbol: string) =>
         c.maps.get(spec.maps.find((m) => m.section === section && m.symbol === symbol)?.name ?? "")
@@ -587,7 +609,7 @@ export function loadCollection(
       relocateMaps(fn, resolver);
     }
     opts.phases?.mark("CO-RE + relocations");
-    for (const prog of wanted) loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? []);
+    for (const prog of wanted) loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? [], kernel);
     opts.phases?.mark("verifier (program loads)");
     return c;
   } catch (e) {
