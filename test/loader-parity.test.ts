@@ -33,7 +33,13 @@ import { mapInfo } from "../src/kernel/bpf.ts";
 import { MapType } from "../src/kernel/constants.ts";
 import { errnoName } from "../src/errors.ts";
 
-const FIXTURES = ["externs.bpf.o", "typed-ksym.bpf.o", "strong-kfunc.bpf.o", "getpid.bpf.o"];
+const FIXTURES = [
+  "externs.bpf.o",
+  "typed-ksym.bpf.o",
+  "strong-kfunc.bpf.o",
+  "sections.bpf.o",
+  "getpid.bpf.o",
+];
 const RUNTIME_ENTRIES = 10240;
 const STACK_VALUE_SIZE = 127 * 8;
 
