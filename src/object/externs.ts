@@ -80,8 +80,14 @@ function datasecOf(btf: Btf, id: number): string | null {
 }
 
 /** libbpf's find_kcfg_type; null for a type kconfig values cannot be written to. */
-function kcfgType(btf: Btf, id: number): { type: KconfigType; signed: boolean } | null {
-  const t = btf.type(btf.resolve(id));
+function kcfgType(
+  btf: Btf,
+  id: number,
+  depth = 0,
+): { type: KconfigType; signed: boolean } | null {
+  const r = btf.resolve(id);
+  if (r === 0 || depth > 8) return null; // void, or an array of arrays of ... (or a loop)
+  const t = btf.type(r);
   switch (t.kind) {
     case Kind.INT:
       if (t.encoding & INT_BOOL) return t.size === 1 ? { type: "bool", signed: false } : null;
@@ -94,7 +100,7 @@ function kcfgType(btf: Btf, id: number): { type: KconfigType; signed: boolean } 
     case Kind.ENUM64:
       return t.name === "libbpf_tristate" ? { type: "tristate", signed: false } : null;
     case Kind.ARRAY:
-      if (t.nelems === 0 || kcfgType(btf, t.elemType)?.type !== "char") return null;
+      if (t.nelems === 0 || kcfgType(btf, t.elemType, depth + 1)?.type !== "char") return null;
       return { type: "char_array", signed: false };
     default:
       return null;
@@ -102,8 +108,10 @@ function kcfgType(btf: Btf, id: number): { type: KconfigType; signed: boolean } 
 }
 
 /** Alignment of the types a kconfig extern may have (btf__align_of for them). */
-function alignOf(btf: Btf, id: number): number {
-  const t = btf.type(btf.resolve(id));
+function alignOf(btf: Btf, id: number, depth = 0): number {
+  const r = btf.resolve(id);
+  if (r === 0 || depth > 32) return 0; // void, or nesting deeper than any real type (a loop)
+  const t = btf.type(r);
   switch (t.kind) {
     case Kind.INT:
     case Kind.ENUM:
@@ -113,10 +121,10 @@ function alignOf(btf: Btf, id: number): number {
     case Kind.PTR:
       return 8;
     case Kind.ARRAY:
-      return alignOf(btf, t.elemType);
+      return alignOf(btf, t.elemType, depth + 1);
     case Kind.STRUCT:
     case Kind.UNION:
-      return t.members.reduce((a, m) => Math.max(a, alignOf(btf, m.type)), 1);
+      return t.members.reduce((a, m) => Math.max(a, alignOf(btf, m.type, depth + 1)), 1);
     default:
       return 0;
   }
