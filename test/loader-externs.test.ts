@@ -213,6 +213,9 @@ test(
     try {
       // "?syscall" (unguarded) is left out of a default load, as libbpf leaves it.
       assert.deepEqual([...c.programs.keys()], ["externs"]);
+      // The object's BTF was accepted as rewritten (.kconfig/.ksyms DATASECs, the kfuncs'
+      // dummy_ksym VAR): no fallback to a sanitized BTF or to none.
+      assert.deepEqual(c.warnings, []);
       const bss = c.map(".bss");
       const size = spec.maps.find((m) => m.section === ".bss")!.valueSize;
       const init = new Uint8Array(size);

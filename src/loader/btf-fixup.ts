@@ -73,9 +73,13 @@ export function fixExternDatasecs(
   const ksymId = btf.byName(".ksyms", Kind.DATASEC)[0];
   if (kcfgId === undefined && ksymId === undefined) return bytes;
   const ksyms = ksymId === undefined ? null : btf.type(ksymId);
-  const hasFunc = ksyms?.kind === Kind.DATASEC &&
-    ksyms.vars.some((v) => btf.kind(v.type) === Kind.FUNC);
   const h = btf.header;
+  // The dummy VAR is appended where clang's layout allows it: strings right after the types,
+  // at the end of the blob (else the kfuncs stay extern and the kernel may refuse the BTF).
+  const appendable = h.strOff === h.typeOff + h.typeLen &&
+    h.hdrLen + h.strOff + h.strLen === bytes.length;
+  const hasFunc = appendable && ksyms?.kind === Kind.DATASEC &&
+    ksyms.vars.some((v) => btf.kind(v.type) === Kind.FUNC);
   const typesEnd = h.hdrLen + h.typeOff + h.typeLen;
   // A new VAR (16 bytes) at the end of the types, and its name at the end of the strings.
   const name = new TextEncoder().encode(DUMMY_KSYM + "\0");
@@ -126,6 +130,7 @@ export function fixExternDatasecs(
       const at = rec + 12 + i * VAR_SECINFO_SIZE;
       const vrec = btf.recordOffset(v.type);
       const vt = btf.type(v.type);
+      if (vt.kind === Kind.FUNC && !hasFunc) return;
       if (vt.kind === Kind.FUNC) {
         const proto = btf.type(vt.type);
         if (proto.kind === Kind.FUNC_PROTO) {
