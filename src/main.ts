@@ -11,6 +11,7 @@ import { inspectCommand } from "./cli/inspect.ts";
 import { execCommand } from "./cli/exec.ts";
 import { openCommand } from "./cli/open.ts";
 import { connectCommand } from "./cli/connect.ts";
+import { runCommand } from "./cli/run.ts";
 
 const COMMANDS: Command[] = [
   execCommand,
@@ -19,6 +20,7 @@ const COMMANDS: Command[] = [
   checkCommand,
   btfCommand,
   inspectCommand,
+  runCommand,
 ];
 
 function usage(): string {

@@ -72,6 +72,10 @@ export class InsnBuffer {
     const b = this.check(i) + 1;
     this.dv.setUint8(b, (this.dv.getUint8(b) & 0x0f) | ((src & 0x0f) << 4));
   }
+  setDst(i: number, dst: number): void {
+    const b = this.check(i) + 1;
+    this.dv.setUint8(b, (this.dv.getUint8(b) & 0xf0) | (dst & 0x0f));
+  }
   off(i: number): number {
     return this.dv.getInt16(this.check(i) + 2, true);
   }

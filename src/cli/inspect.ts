@@ -33,7 +33,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-function readObject(arg: string): { bytes: Uint8Array; name: string } {
+export function readObject(arg: string): { bytes: Uint8Array; name: string } {
   if (existsSync(arg)) return { bytes: new Uint8Array(readFileSync(arg)), name: arg };
   const bare = arg.replace(/\.bpf\.o$/, "");
   if (embeddedObjectNames().includes(bare)) {

@@ -27,6 +27,7 @@ import {
   type ProgLoadAttr,
   progLoadAttr,
   rawTracepointAttr,
+  Struct,
 } from "./attr.ts";
 import { BpfCmd, UpdateFlags } from "./constants.ts";
 import { FdObject } from "./fd.ts";
@@ -106,6 +107,19 @@ export function progLoad(p: Platform, o: ProgLoadOptions): BpfProgram {
       throw new SysError(step, e.errno, tail ? `verifier log:\n${tail}` : "");
     }
   }
+}
+
+/**
+ * BPF_PROG_TEST_RUN of a program that takes a context only (SEC("syscall") programs): runs it
+ * once, returns its return value.
+ */
+export function progTestRun(p: Platform, fd: number, ctx: Uint8Array | null, what: string): number {
+  // bpf_attr.test: prog_fd, retval, data_size_in/out, data_in/out, repeat, duration,
+  // ctx_size_in (40), ctx_size_out, ctx_in (48), ctx_out, flags, cpu, batch_size.
+  const attr = new Struct(80, (b) => p.addressOf(b)).u32(0, fd);
+  if (ctx && ctx.byteLength) attr.u32(40, ctx.byteLength).ptr(48, ctx);
+  p.bpf(BpfCmd.PROG_TEST_RUN, attr.bytes, `BPF_PROG_TEST_RUN of ${what}`);
+  return attr.getU32(4);
 }
 
 // ---------------------------------------------------------------- maps

@@ -19,11 +19,17 @@ import {
   mapCreate,
   progLoad,
 } from "../kernel/bpf.ts";
-import { MapType } from "../kernel/constants.ts";
-import { fixDatasecs } from "./btf-fixup.ts";
+import { MapType, ProgFlags } from "../kernel/constants.ts";
+import { type KconfigSource, runningKernelKconfig } from "../kernel/kconfig.ts";
+import { runningKernelKsyms } from "../kernel/ksyms.ts";
+import type { FdObject } from "../kernel/fd.ts";
+import type { KconfigExtern, KsymExtern } from "../object/externs.ts";
+import { ExternError, fillKconfig } from "./kconfig.ts";
+import { type KsymResolution, type KsymSource, resolveKsyms } from "./ksyms.ts";
+import { fixDatasecs, fixExternDatasecs } from "./btf-fixup.ts";
 import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
-import { relocateMaps } from "./relocate-maps.ts";
+import { POISON_CALL_KFUNC_BASE, relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
 import { explainVerifierLog } from "../core/explain.ts";
 import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
@@ -32,7 +38,14 @@ import type { Phases } from "../phases.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";
 
-export class LoadError extends TracerError {}
+/** A load refused before the kernel was asked; `errno` is what libbpf's load fails with. */
+export class LoadError extends TracerError {
+  constructor(message: string, readonly errno?: number) {
+    super(message);
+  }
+}
+
+const ESRCH = 3;
 
 /**
  * A test switch, not an option: TRACER_NO_CORE=1 loads every program with its CO-RE
@@ -53,6 +66,12 @@ export interface LoadOptions {
   kernelBtf?: () => Btf;
   /** Per-map overrides, e.g. a ring buffer size chosen on the command line. */
   mapSizes?: Record<string, number>;
+  /** Per-map value sizes (a stack-trace map's, which the object leaves to user space). */
+  valueSizes?: Record<string, number>;
+  /** Where kconfig externs get their values (default: this kernel, runningKernelKconfig). */
+  kconfig?: KconfigSource;
+  /** Where .ksyms externs are resolved (default: this kernel's BTF and /proc/kallsyms). */
+  ksyms?: KsymSource;
   /**
    * Maps created as BPF_MAP_TYPE_PERF_EVENT_ARRAY (one slot per possible CPU) whatever type
    * the object declares: how an object written for the BPF ring buffer sends its events
@@ -90,6 +109,8 @@ export class Collection {
 
   /** Links made with attach(), closed first by close(). */
   readonly links: Link[] = [];
+  /** Module BTF fds opened for .ksyms externs (closed last). */
+  readonly btfFds: FdObject[] = [];
 
   constructor(readonly spec: ObjectSpec, private readonly platform: Platform) {}
 
@@ -120,6 +141,7 @@ export class Collection {
       ...[...this.programs.values()].map((p) => p.program),
       ...this.maps.values(),
       ...(this.btf ? [this.btf] : []),
+      ...this.btfFds.splice(0),
     ]);
   }
 }
@@ -149,7 +171,11 @@ function mapSize(spec: MapSpec, opts: LoadOptions, possibleCpus: number): number
  * The initial value of each global-data map, by section, with the constants written into
  * .rodata: computed before anything is created, so a bad constant costs no kernel object.
  */
-function initialData(spec: ObjectSpec, opts: LoadOptions): Map<string, Uint8Array> {
+function initialData(
+  p: Platform,
+  spec: ObjectSpec,
+  opts: LoadOptions,
+): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const constants = opts.constants ?? {};
   const rodata = spec.maps.find((m) => m.data?.section === ".rodata");
@@ -162,6 +188,17 @@ function initialData(spec: ObjectSpec, opts: LoadOptions): Map<string, Uint8Arra
   }
   for (const m of spec.maps) {
     if (!m.data) continue;
+    if (m.data.section === ".kconfig") {
+      const bytes = new Uint8Array(m.data.bytes.length);
+      const kcfg = spec.externs.filter((e): e is KconfigExtern => e.kind === "kconfig");
+      try {
+        fillKconfig(kcfg, bytes, opts.kconfig ?? runningKernelKconfig(p));
+      } catch (e) {
+        throw withUse(spec, e);
+      }
+      out.set(".kconfig", bytes);
+      continue;
+    }
     out.set(
       m.data.section,
       m === rodata ? applyConstants(spec.btf, m, constants) : m.data.bytes,
@@ -183,7 +220,7 @@ function createMaps(
     const base = {
       type: m.type,
       keySize: m.keySize,
-      valueSize: m.valueSize,
+      valueSize: opts.valueSizes?.[m.name] ?? m.valueSize,
       maxEntries: mapSize(m, opts, p.possibleCpus()),
       flags: m.flags,
       name: m.name,
@@ -210,7 +247,7 @@ function createMaps(
       map.update(new Uint8Array(4), initial.get(m.data.section)!);
       // Read-only data (configuration, string literals): frozen, so the verifier can
       // treat it as constant and user space cannot change it under the programs.
-      if (m.data.section.startsWith(".rodata")) map.freeze();
+      if (m.data.section.startsWith(".rodata") || m.data.section === ".kconfig") map.freeze();
     }
   }
 }
@@ -219,26 +256,48 @@ function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
   return opts.kernelBtf ? opts.kernelBtf() : kernelBtf(undefined, p);
 }
 
-function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number | undefined {
+/**
+ * The BTF id a tracing program attaches to (and, for a module's function, that module's BTF
+ * fd), found as libbpf finds it: vmlinux first, then the loaded modules.
+ */
+function attachTarget(
+  p: Platform,
+  prog: ProgramSpec,
+  opts: LoadOptions,
+  kernel: KsymSource,
+): { attachBtfId?: number; attachBtfObjFd?: number } {
   const a = prog.attach;
-  if (a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm") {
-    return undefined;
+  if (
+    a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm" &&
+    a.kind !== "fmod_ret" && a.kind !== "iter"
+  ) {
+    return {};
   }
   const kbtf = requireKernelBtf(p, opts);
+  // libbpf's btf_trace_/bpf_lsm_/bpf_iter_ prefixes (find_attach_btf_id).
   const [name, kind] = a.kind === "tp_btf"
     ? [`btf_trace_${a.target}`, Kind.TYPEDEF]
     : a.kind === "lsm"
     ? [`bpf_lsm_${a.target}`, Kind.FUNC]
+    : a.kind === "iter"
+    ? [`bpf_iter_${a.target}`, Kind.FUNC]
     : [a.target, Kind.FUNC];
   const ids = kbtf.byName(name, kind);
+  if (ids.length === 0) {
+    for (const m of kernel.modules()) {
+      const own = m.btf.byName(name, kind).find((i) => i >= m.btf.firstId);
+      if (own !== undefined) return { attachBtfId: own, attachBtfObjFd: m.fd() };
+    }
+  }
   if (ids.length === 0) {
     throw new LoadError(
       `program ${prog.name} (${a.kind}/${a.target}): the kernel's BTF has no ${
         kind === Kind.TYPEDEF ? "typedef" : "function"
       } ${name}`,
+      ESRCH,
     );
   }
-  return ids[0];
+  return { attachBtfId: ids[0] };
 }
 
 /**
@@ -248,7 +307,13 @@ function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number 
  */
 function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
   const { spec } = c;
-  const bytes = fixDatasecs(spec.btf, spec.elf);
+  const kconfigMap = spec.maps.find((m) => m.data?.section === ".kconfig");
+  const bytes = fixExternDatasecs(
+    spec.btf,
+    fixDatasecs(spec.btf, spec.elf),
+    spec.externs.filter((e): e is KconfigExtern => e.kind === "kconfig"),
+    kconfigMap?.valueSize ?? 0,
+  );
   const what = `BTF of ${spec.name}`;
   try {
     return btfLoad(p, bytes, what);
@@ -269,6 +334,37 @@ function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
       c.warnings.push(`${what} not loaded, programs go without func/line info: ${e.message}`);
       return null;
     }
+  }
+}
+
+/** "program P, instruction N": the first use of extern `name` (for its errors). */
+function firstUse(spec: ObjectSpec, name: string): string {
+  for (const f of spec.programs.concat(spec.subprograms)) {
+    const r = f.relocations.find((x) => x.kind === "extern" && x.symbol === name);
+    if (r) {
+      const fn = f.isSubprogram ? `function ${f.name}` : `program ${f.name}`;
+      return `${fn} (section ${f.section}), instruction ${r.insn}`;
+    }
+  }
+  return `object ${spec.name} (no instruction uses it)`;
+}
+
+/** An ExternError said with the object and the first instruction using the extern. */
+function withUse(spec: ObjectSpec, e: unknown): unknown {
+  if (!(e instanceof ExternError)) return e;
+  const m = /^extern '([^']+)'/.exec(e.message);
+  if (!m) return new LoadError(`object ${spec.name}: ${e.message}`, e.errno);
+  return new LoadError(`${firstUse(spec, m[1])}: ${e.message}`, e.errno);
+}
+
+/** The object's .ksyms externs resolved against the kernel (null when it has none). */
+function resolveObjectKsyms(c: Collection, kernel: KsymSource): KsymResolution | null {
+  const externs = c.spec.externs.filter((e): e is KsymExtern => e.kind === "ksym");
+  if (!externs.length) return null;
+  try {
+    return resolveKsyms(externs, c.spec.btf, kernel);
+  } catch (e) {
+    throw withUse(c.spec, e);
   }
 }
 
@@ -303,6 +399,46 @@ function trampolineRefusal(prog: ProgramSpec, e: unknown): SysError | null {
   );
 }
 
+/**
+ * A verifier log that stops at a poisoned kfunc call ("invalid func unknown#2002000003"): the
+ * program reaches a call of a weak kfunc this kernel lacks; names it (libbpf's log fixup).
+ */
+function missingKfuncReached(spec: ObjectSpec, log: string): string | null {
+  const m = /(\d+): \(85\) call unknown#(2002\d{6})/.exec(log) ??
+    /invalid func unknown#(2002\d{6})/.exec(log);
+  if (!m) return null;
+  const index = Number(m[m.length - 1]) - POISON_CALL_KFUNC_BASE;
+  const ext = spec.externs[index];
+  if (!ext) return null;
+  return `${m.length > 2 ? `instruction ${m[1]} ` : ""}calls kfunc '${ext.name}', which this ` +
+    `kernel lacks (a __weak extern left unresolved): guard the call with bpf_ksym_exists()`;
+}
+
+/**
+ * Programs this loader cannot load, refused before anything is created, naming the program
+ * and what is unsupported: a section libbpf does not know, a struct_ops program (loaded with
+ * its struct_ops map, which the loader does not create).
+ */
+function refuseUnsupported(wanted: ProgramSpec[]): void {
+  for (const prog of wanted) {
+    if (prog.attach.kind === "struct_ops") {
+      throw new LoadError(
+        `program ${prog.name} (section ${prog.section}): struct_ops programs are loaded with ` +
+          `their struct_ops map, which tracer does not create`,
+        95, // EOPNOTSUPP
+      );
+    }
+    if (prog.progType === 0) {
+      throw new LoadError(
+        `program ${prog.name}: section '${prog.section}' is not one libbpf knows (e.g. ` +
+          `tracepoint/CAT/NAME, raw_tp/NAME, tp_btf/NAME, fentry/FUNC, kprobe/FUNC, ` +
+          `uprobe/PATH:FUNC, usdt, perf_event, lsm/HOOK, iter/NAME), so it has no program type`,
+        22, // EINVAL, as the kernel answers a program of type 0
+      );
+    }
+  }
+}
+
 /** r0 = 0; exit. */
 const RET0 = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
 
@@ -312,7 +448,12 @@ const RET0 = new Uint8Array([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 
  * (EPERM), that costs one small load instead of CO-RE and the verifier of the whole object.
  * Only EPERM is taken as the answer; any other failure is left to the real load.
  */
-function refuseLockedDownEarly(p: Platform, wanted: ProgramSpec[], opts: LoadOptions): void {
+function refuseLockedDownEarly(
+  p: Platform,
+  wanted: ProgramSpec[],
+  opts: LoadOptions,
+  kernel: KsymSource,
+): void {
   const accepted = new Set<string>();
   for (const prog of wanted) {
     if (!maybeLockedDown(prog) || accepted.has(prog.attach.kind)) continue;
@@ -324,7 +465,7 @@ function refuseLockedDownEarly(p: Platform, wanted: ProgramSpec[], opts: LoadOpt
         license: "GPL",
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
-        attachBtfId: attachBtfId(p, prog, opts),
+        ...attachTarget(p, prog, opts, kernel),
       });
     } catch (e) {
       const refused = trampolineRefusal(prog, e);
@@ -343,6 +484,8 @@ function loadProgram(
   prog: ProgramSpec,
   pool: ProgramSpec[],
   opts: LoadOptions,
+  fdArray: number[],
+  kernel: KsymSource,
 ): void {
   const entry = pool.find((f) => f.name === prog.name && f.sectionIndex === prog.sectionIndex);
   if (!entry) throw new LoadError(`program ${prog.name}: not among the object's functions`);
@@ -356,7 +499,9 @@ function loadProgram(
         license: c.spec.license,
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
-        attachBtfId: attachBtfId(p, prog, opts),
+        ...attachTarget(p, prog, opts, kernel),
+        progFlags: prog.sleepable ? ProgFlags.SLEEPABLE : undefined,
+        fdArray: fdArray.length ? new Uint8Array(new Int32Array(fdArray).buffer) : undefined,
         logLevel: opts.logLevel,
         ...(withBtf
           ? {
@@ -380,7 +525,8 @@ function loadProgram(
     if (e instanceof SysError && e.detail) {
       // A rejection at an instruction CO-RE poisoned: name the relocation that failed.
       const bases = new Map(linked.layout.map((l) => [l.name, l.start]));
-      const why = explainVerifierLog(c.coreResults, e.detail, prog.name, bases);
+      const why = explainVerifierLog(c.coreResults, e.detail, prog.name, bases) ??
+        missingKfuncReached(c.spec, e.detail);
       if (why) throw new SysError(e.step, e.errno, `${e.detail}\n${why}`);
     }
     throw e;
@@ -396,7 +542,7 @@ export function loadCollection(
   spec: ObjectSpec,
   opts: LoadOptions = {},
 ): Collection {
-  const initial = initialData(spec, opts);
+  const initial = initialData(p, spec, opts);
   raiseMemlockIfCharged(p);
   const c = new Collection(spec, p);
   try {
@@ -404,7 +550,9 @@ export function loadCollection(
     createMaps(p, c, opts, initial);
     opts.phases?.mark("object BTF + maps");
 
-    const wanted = (opts.programs ?? spec.programs.map((x) => x.name)).map((name) => {
+    // By default the programs libbpf would load: all but "?section" ones.
+    const names = opts.programs ?? spec.programs.filter((x) => x.autoload).map((x) => x.name);
+    const wanted = names.map((name) => {
       const prog = spec.programs.find((x) => x.name === name);
       if (!prog) {
         throw new LoadError(
@@ -415,7 +563,11 @@ export function loadCollection(
       }
       return prog;
     });
-    refuseLockedDownEarly(p, wanted, opts);
+    refuseUnsupported(wanted);
+    // The kernel's BTF and symbols beyond vmlinux (modules, kallsyms), read when first needed.
+    const kernel = opts.ksyms ??
+      runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
+    refuseLockedDownEarly(p, wanted, opts, kernel);
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
     const all = spec.programs.concat(spec.subprograms);
@@ -424,11 +576,25 @@ export function loadCollection(
       ...f,
       insns: f.insns.slice(),
     }));
+    const ksyms = resolveObjectKsyms(c, kernel);
     const resolver = {
       mapFd: (section: string, symbol: string) =>
         c.maps.get(spec.maps.find((m) => m.section === section && m.symbol === symbol)?.name ?? "")
           ?.fd,
       dataFd: (section: string) => c.dataMaps.get(section)?.fd,
+      extern: (name: string) => {
+        const index = spec.externs.findIndex((e) => e.name === name);
+        const e = spec.externs[index];
+        if (!e) return undefined;
+        if (e.kind === "kconfig") {
+          const fd = c.dataMaps.get(".kconfig")?.fd;
+          return fd === undefined
+            ? undefined
+            : { kind: "kconfig" as const, fd, offset: e.offset, index };
+        }
+        const ksym = ksyms?.byName.get(name);
+        return ksym ? { kind: "ksym" as const, ksym, index } : undefined;
+      },
     };
     const hasCore = pool.some((f) =>
       spec.ext?.coreRelos.get(f.section)?.some((r) =>
@@ -443,7 +609,7 @@ export function loadCollection(
       relocateMaps(fn, resolver);
     }
     opts.phases?.mark("CO-RE + relocations");
-    for (const prog of wanted) loadProgram(p, c, prog, pool, opts);
+    for (const prog of wanted) loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? [], kernel);
     opts.phases?.mark("verifier (program loads)");
     return c;
   } catch (e) {

@@ -71,7 +71,9 @@ export function linkProgram(entry: ProgramSpec, pool: ProgramSpec[]): LinkedProg
     for (let i = 0; i < buf.count; i++) {
       const rel = rels.get(i);
       const where = `program ${entry.name}, function ${f.name}, instruction ${i}`;
-      if (buf.code(i) === CALL && buf.src(i) === op.BPF_PSEUDO_CALL) {
+      if (rel?.kind === "extern") {
+        // A kfunc call (or a ksym's address): relocate-maps.ts patches it, nothing to place.
+      } else if (buf.code(i) === CALL && buf.src(i) === op.BPF_PSEUDO_CALL) {
         const callee = rel
           ? findFn(rel.sectionIndex, rel.addend, where)
           // A call within the same section carries no relocation: imm is relative.

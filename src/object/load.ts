@@ -9,7 +9,8 @@ import { FormatError } from "../errors.ts";
 import * as op from "../asm/opcodes.ts";
 import { INSN_SIZE, InsnBuffer } from "../asm/insn.ts";
 import { sectionDef } from "./sections.ts";
-import { collectMaps } from "./maps.ts";
+import { collectMaps, kconfigMap } from "./maps.ts";
+import { collectExterns } from "./externs.ts";
 import type { ObjectSpec, ProgramRelocation, ProgramSpec, RelocationKind } from "./types.ts";
 
 const decoder = new TextDecoder();
@@ -24,9 +25,10 @@ function relocationKind(
   buf: InsnBuffer,
   i: number,
 ): RelocationKind {
+  // An undefined symbol is an extern, also on a call (a kfunc: clang emits a pseudo call).
+  if (sym.shndx === SHN_UNDEF) return "extern";
   const code = buf.code(i);
   if (code === (op.BPF_JMP | op.BPF_CALL) && buf.src(i) === op.BPF_PSEUDO_CALL) return "call";
-  if (sym.shndx === SHN_UNDEF) return "extern";
   const target = elfSections[sym.shndx];
   if (target && isExec(target)) return "func_ptr";
   if (target && (target.name === ".maps" || target.name === "maps")) return "map";
@@ -145,6 +147,7 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
         progType: def.progType,
         expectedAttachType: def.expectedAttachType,
         sleepable: def.sleepable,
+        autoload: def.autoload,
         isSubprogram: isText,
         relocations,
         funcInfo,
@@ -154,17 +157,10 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
     }
   }
 
-  return {
-    name,
-    license,
-    kernelVersion,
-    btf,
-    ext,
-    elf,
-    programs,
-    subprograms,
-    maps: collectMaps(what, name, elf, btf),
-  };
+  const maps = collectMaps(what, name, elf, btf);
+  const { externs, kconfigSize } = collectExterns(what, elf, btf);
+  if (kconfigSize > 0) maps.push(kconfigMap(name, kconfigSize));
+  return { name, license, kernelVersion, btf, ext, elf, programs, subprograms, maps, externs };
 }
 
 /** The function (entry program or subprogram) holding a section-relative byte offset. */

@@ -186,13 +186,21 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
         );
       }
       const readonly = (s.flags & SHF_WRITE) === 0n;
+      // libbpf's map_is_mmapable: only a section whose DATASEC has a non-static variable.
+      const mmapable = btf.byName(s.name, Kind.DATASEC).some((id) => {
+        const ds = btf.type(id);
+        return ds.kind === Kind.DATASEC && ds.vars.some((v) => {
+          const t = v.type === 0 ? null : btf.type(v.type);
+          return t?.kind === Kind.VAR && t.linkage !== 0;
+        });
+      });
       maps.push({
         name: internalMapName(objectName, s.name),
         type: MapType.ARRAY,
         keySize: 4,
         valueSize: s.size,
         maxEntries: 1,
-        flags: (readonly ? BPF_F_RDONLY_PROG : 0) | BPF_F_MMAPABLE,
+        flags: (readonly ? BPF_F_RDONLY_PROG : 0) | (mmapable ? BPF_F_MMAPABLE : 0),
         section: s.name,
         symbol: s.name,
         data: {
@@ -204,4 +212,22 @@ export function collectMaps(what: string, objectName: string, elf: ElfFile, btf:
     }
   }
   return maps;
+}
+
+/**
+ * The ".kconfig" map libbpf makes for kconfig externs: one read-only, mmapable array value of
+ * `size` bytes (their layout: externs.ts), filled in by the loader, frozen.
+ */
+export function kconfigMap(objectName: string, size: number): MapSpec {
+  return {
+    name: internalMapName(objectName, ".kconfig"),
+    type: MapType.ARRAY,
+    keySize: 4,
+    valueSize: size,
+    maxEntries: 1,
+    flags: BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
+    section: ".kconfig",
+    symbol: ".kconfig",
+    data: { section: ".kconfig", bytes: new Uint8Array(size), vars: [] },
+  };
 }

@@ -5,23 +5,37 @@
 import type { Btf } from "../btf/reader.ts";
 import type { BtfExt, LineInfoRecord } from "../btf/ext.ts";
 import type { ElfFile } from "../elf/reader.ts";
+import type { ExternSpec } from "./externs.ts";
+
+/** Attach kinds named by a target after the section prefix ("kprobe/do_sys_open"). */
+export type AttachKind =
+  | "raw_tp"
+  | "raw_tp.w"
+  | "tp_btf"
+  | "fentry"
+  | "fexit"
+  | "fmod_ret"
+  | "kprobe"
+  | "kretprobe"
+  | "kprobe.multi"
+  | "kretprobe.multi"
+  | "kprobe.session"
+  | "ksyscall"
+  | "kretsyscall"
+  | "uprobe"
+  | "uretprobe"
+  | "uprobe.multi"
+  | "uretprobe.multi"
+  | "uprobe.session"
+  | "usdt"
+  | "perf_event"
+  | "lsm"
+  | "iter"
+  | "struct_ops";
 
 export type AttachPoint =
   | { kind: "tracepoint"; category: string; name: string }
-  | {
-    kind:
-      | "raw_tp"
-      | "raw_tp.w"
-      | "tp_btf"
-      | "fentry"
-      | "fexit"
-      | "fmod_ret"
-      | "kprobe"
-      | "kretprobe"
-      | "lsm"
-      | "iter";
-    target: string;
-  }
+  | { kind: AttachKind; target: string }
   | { kind: "other"; section: string };
 
 export type RelocationKind = "map" | "data" | "call" | "func_ptr" | "extern";
@@ -61,6 +75,8 @@ export interface ProgramSpec {
   progType: number;
   expectedAttachType: number;
   sleepable: boolean;
+  /** False for a "?section" program: loaded only when asked for by name (libbpf's rule). */
+  autoload: boolean;
   /** True for .text functions called by entry programs (not loadable by themselves). */
   isSubprogram: boolean;
   relocations: ProgramRelocation[];
@@ -107,4 +123,6 @@ export interface ObjectSpec {
   /** .text functions, called from entry programs (the loader appends them to each caller). */
   subprograms: ProgramSpec[];
   maps: MapSpec[];
+  /** .kconfig and .ksyms externs (kconfig ones first, in their .kconfig map order). */
+  externs: ExternSpec[];
 }

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { type LibbpfDecision, runLibbpf } from "./libbpf-log.ts";
+import { type LibbpfDecision, type MapSizes, runLibbpf } from "./libbpf-log.ts";
 import { FormatError } from "../../src/errors.ts";
 import { loadObjectSpec } from "../../src/object/load.ts";
 import { type CoreRelocationResult, relocateObject } from "../../src/core/relocate.ts";
@@ -33,11 +33,12 @@ function ours(r: CoreRelocationResult): string {
 export function compareWithLibbpf(
   object: string,
   targetPath: string,
+  sizes: MapSizes = {},
 ): { compared: number; failed: boolean } {
   const name = object.split("/").pop()!;
   let lib;
   try {
-    lib = runLibbpf(object, targetPath);
+    lib = runLibbpf(object, targetPath, sizes);
   } catch (e) {
     // libbpf refused the object at open (its .BTF.ext checks): ours must refuse it too.
     const out = String((e as { stdout?: string }).stdout ?? "");

@@ -100,12 +100,69 @@ export function parseLibbpfLog(log: string): LibbpfRun {
   return { decisions, failure, log };
 }
 
-/** Runs libbpf on `object` with btf_custom_path = `targetBtf`. */
-export function runLibbpf(object: string, targetBtf: string): LibbpfRun {
-  const log = execFileSync(harnessPath(), [object, targetBtf], {
+/** Map sizes for the harness: {name: [max_entries, value_size]}, 0 keeps the object's. */
+export type MapSizes = Record<string, [number, number]>;
+
+const sizeArgs = (sizes: MapSizes) => Object.entries(sizes).map(([m, [n, v]]) => `${m}=${n}:${v}`);
+
+/** Runs libbpf on `object` with btf_custom_path = `targetBtf`, maps sized by `sizes`. */
+export function runLibbpf(object: string, targetBtf: string, sizes: MapSizes = {}): LibbpfRun {
+  const log = execFileSync(harnessPath(), [object, targetBtf, ...sizeArgs(sizes)], {
     encoding: "utf8",
     maxBuffer: 64 << 20,
     stdio: ["ignore", "pipe", "pipe"],
   });
   return parseLibbpfLog(log);
+}
+
+export interface LibbpfLoadRun {
+  /** errno of each program's load alone (0: loaded), in the object's program order. */
+  programs: { name: string; errno: number }[];
+  /** The maps as the kernel had them after the first program that loaded (none: no load). */
+  maps: {
+    name: string;
+    type: number;
+    key: number;
+    value: number;
+    maxEntries: number;
+    flags: number;
+  }[];
+  /** The .kconfig map's value in hex after that load (the kconfig externs' values), or null. */
+  kconfig: string | null;
+}
+
+/**
+ * Loads each program of `object` alone with libbpf on the running kernel (core_harness --load),
+ * after sizing the maps of `sizes` ({name: [max_entries, value_size]}, 0 keeps the object's).
+ */
+export function runLibbpfLoad(object: string, sizes: MapSizes = {}): LibbpfLoadRun {
+  const out = execFileSync(harnessPath(), ["--load", object, ...sizeArgs(sizes)], {
+    encoding: "utf8",
+    maxBuffer: 16 << 20,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const run: LibbpfLoadRun = { programs: [], maps: [], kconfig: null };
+  for (const line of out.split("\n")) {
+    let m: RegExpExecArray | null;
+    if ((m = /^HARNESS: prog (\S+) errno (\d+)$/.exec(line))) {
+      run.programs.push({ name: m[1], errno: Number(m[2]) });
+    } else if (
+      (m = /^HARNESS: map (\S+) type (\d+) key (\d+) value (\d+) max_entries (\d+) flags (\d+)$/
+        .exec(line))
+    ) {
+      run.maps.push({
+        name: m[1],
+        type: Number(m[2]),
+        key: Number(m[3]),
+        value: Number(m[4]),
+        maxEntries: Number(m[5]),
+        flags: Number(m[6]),
+      });
+    } else if ((m = /^HARNESS: kconfig ([0-9a-f]*)$/.exec(line))) {
+      run.kconfig = m[1];
+    } else if (line.startsWith("HARNESS:")) {
+      throw new Error(`core_harness --load ${object}: ${line}`);
+    }
+  }
+  return run;
 }
