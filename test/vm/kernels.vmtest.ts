@@ -484,7 +484,6 @@ function checkOpen(
  * /nonexistent/x arg; exit 3'` under `tracer exec -x --json` gives exactly its three execs, with
  * exact fields. Returns the records.
  */
-// deno-lint-ignore no-explicit-any
 function checkExecRecords(
   exec: { exit: number },
   // deno-lint-ignore no-explicit-any
