@@ -1,0 +1,122 @@
+// Loading and attaching a session's tracers: each with its fallbacks (its ways of attaching in
+// order of preference, or the one forced), the ring size and wakeup, and one kernel BTF for
+// all. With `partial` (tracer watch), a tracer the kernel refuses is said in one line and left
+// out while the others run; otherwise its error ends the session.
+
+import process from "node:process";
+import type { Btf } from "../btf/reader.ts";
+import { readKernelBtfFile } from "../btf/source.ts";
+import { hostArchitecture } from "../btf/arch.ts";
+import { TracerError } from "../errors.ts";
+import type { Platform } from "../platform/types.ts";
+import type { Phases } from "../phases.ts";
+import { hasBpfLoop } from "../kernel/probes.ts";
+import { type RunningTracer, startTracer } from "./run.ts";
+import { startWithFallback } from "./fallback.ts";
+import type { SessionOptions, SessionTracer } from "./session.ts";
+
+/** The ring buffer's size when the object's is not overridden (bpf/*.bpf.c). */
+const DEFAULT_RING_BYTES = 4 << 20;
+
+/** A tracer of the session, loaded and attached. */
+export interface Started {
+  t: SessionTracer<unknown>;
+  tracer: RunningTracer<unknown>;
+  /** The way of attaching the kernel accepted. */
+  strategy: string;
+}
+
+/** A tracer the kernel refused (tracer watch): its name and the first line of the reason. */
+export interface Refused {
+  name: string;
+  reason: string;
+}
+
+const warn = (line: string) => process.stderr.write(`tracer: ${line}\n`);
+
+/** Loads and attaches one tracer, with its fallbacks; warnings go to stderr. */
+function startOne<R, S extends string>(
+  p: Platform,
+  t: SessionTracer<R, S>,
+  o: SessionOptions,
+  phases: Phases,
+  btf: Btf | undefined,
+  prefix: string,
+): { tracer: RunningTracer<R>; strategy: S } {
+  const followTgid = o.cmd.length ? p.pid() : undefined;
+  // Past half the ring the reader must be woken, or the ring fills between two timer drains.
+  const wakeupBytes = Math.min(
+    o.wakeupBytes,
+    (o.ringBytes ?? t.ringBytes ?? DEFAULT_RING_BYTES) / 2,
+  );
+  const startWith = (strategy: S) => ({
+    strategy,
+    tracer: startTracer(
+      p,
+      t.describe({
+        strategy,
+        followTgid,
+        wakeupBytes,
+        // TRACER_NO_BPF_LOOP=1 (a test switch): the bounded-loop programs of older kernels.
+        hasBpfLoop: () => process.env.TRACER_NO_BPF_LOOP !== "1" && hasBpfLoop(p),
+      }),
+      {
+        btf,
+        ringBytes: o.ringBytes,
+        defaultRingBytes: t.ringBytes,
+        buffer: o.buffer,
+        // TRACER_NO_BOOT_NS=1 (a test switch): the monotonic clock of kernels before 5.8.
+        clock: process.env.TRACER_NO_BOOT_NS === "1" ? "monotonic" : undefined,
+        perfWakeupBytes: o.wakeupBytes,
+        phases,
+      },
+    ),
+  });
+  // A forced strategy (the tracer's own, or the command's), or --btf (a foreign BTF has no ids
+  // of this kernel's BTF hooks), decide; else the tracer's order, falling back when refused.
+  const forced = t.strategy ?? (o.strategy as S | undefined) ??
+    (o.btf ? t.withoutKernelBtf : undefined);
+  if (forced) return startWith(forced);
+  return startWithFallback(t.strategies, startWith, (line) => warn(prefix + line), t.strategyNoun);
+}
+
+/**
+ * Loads and attaches every tracer, in order. A refusal (a TracerError) ends it, the tracers
+ * started before closed, unless `partial`: then it is one line on stderr and the tracer is
+ * left out; when every tracer is refused, that is the error. Any other exception (a bug)
+ * closes what was started and propagates.
+ */
+export function startAll(
+  p: Platform,
+  tracers: readonly SessionTracer<unknown>[],
+  o: SessionOptions,
+  phases: Phases,
+  partial: boolean,
+): { started: Started[]; refused: Refused[] } {
+  const btf = o.btf ? readKernelBtfFile(o.btf, hostArchitecture(process.arch), p) : undefined;
+  const started: Started[] = [];
+  const refused: Refused[] = [];
+  // Messages name the tracer when there are several.
+  const prefix = (t: SessionTracer<unknown>) => tracers.length > 1 ? `${t.name}: ` : "";
+  try {
+    for (const t of tracers) {
+      try {
+        started.push({ t, ...startOne(p, t, o, phases, btf, prefix(t)) });
+      } catch (e) {
+        if (!partial || !(e instanceof TracerError)) throw e;
+        const reason = e.message.split("\n")[0];
+        refused.push({ name: t.name, reason });
+        warn(`${t.name}: not traced: ${reason}`);
+      }
+    }
+    if (started.length === 0) {
+      throw new TracerError(
+        `none of ${refused.map((r) => r.name).join(", ")} could attach on this kernel`,
+      );
+    }
+  } catch (e) {
+    for (const s of started.reverse()) s.tracer.close();
+    throw e;
+  }
+  return { started, refused };
+}
