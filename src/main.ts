@@ -11,11 +11,13 @@ import { inspectCommand } from "./cli/inspect.ts";
 import { execCommand } from "./cli/exec.ts";
 import { openCommand } from "./cli/open.ts";
 import { connectCommand } from "./cli/connect.ts";
+import { watchCommand } from "./cli/watch.ts";
 
 const COMMANDS: Command[] = [
   execCommand,
   openCommand,
   connectCommand,
+  watchCommand,
   checkCommand,
   btfCommand,
   inspectCommand,

@@ -12,6 +12,7 @@ import {
   leadingColumns,
   lostReport,
   type RecordFormatter,
+  type StreamCells,
 } from "./format.ts";
 import type { ExecRecord } from "./exec.ts";
 
@@ -33,6 +34,18 @@ export function argsCell(r: ExecRecord): string {
   if (r.args.length === 0 && !r.argsTruncated) s = escapeBytes(r.filename);
   if (r.argsFault) s += " [argv not readable]";
   return s;
+}
+
+/** An exec in tracer watch's table: DETAIL is the command line, and the errno of a failure. */
+export function execCells(r: ExecRecord): StreamCells {
+  const err = execError(r.ret);
+  return {
+    timeNs: r.timeNs,
+    uid: r.uid,
+    pid: r.pid,
+    comm: escapeBytes(r.comm),
+    detail: argsCell(r) + (err ? ` (${err})` : ""),
+  };
 }
 
 export function execFormatter(o: ExecFormatOptions): ExecFormatter {
