@@ -15,6 +15,8 @@ import type { ConnectRecord } from "../src/tracers/connect.ts";
 import { openCells } from "../src/tracers/open-format.ts";
 import type { OpenRecord } from "../src/tracers/open.ts";
 import { keepRecords } from "../src/tracers/record-filter.ts";
+import { startupTimings } from "../src/tracers/session-start.ts";
+import { Phases } from "../src/phases.ts";
 import type { SessionTracer } from "../src/tracers/session.ts";
 import type { TracerDescription } from "../src/tracers/types.ts";
 
@@ -186,5 +188,19 @@ test("keepRecords: a user-space filter over a description's decoder and its reco
   assert.deepEqual(
     only2.atStop!(() => undefined as never, { size: 1, field: () => ({ offset: 0, size: 1 }) }),
     [2],
+  );
+});
+
+test("--timings: with several tracers, each one's phases apart, and the total of all", () => {
+  const main = new Phases();
+  main.list.push({ name: "runtime start", ms: 10 });
+  assert.equal(startupTimings(main, []), "runtime start 10.0 ms, total 10.0 ms");
+  assert.equal(
+    startupTimings(main, [
+      { name: "exec", list: [{ name: "attach", ms: 2.25 }], refused: false },
+      { name: "connect", list: [{ name: "object parse", ms: 3 }], refused: true },
+    ]),
+    "runtime start 10.0 ms; exec: attach 2.3 ms (2.3 ms); " +
+      "connect (not traced): object parse 3.0 ms (3.0 ms); total 15.3 ms",
   );
 });

@@ -18,7 +18,7 @@ import type { FormatOptions, RecordFormatter, StreamCells } from "./format.ts";
 import type { TracerDescription } from "./types.ts";
 import { LostWarning } from "./lost-warning.ts";
 import { type ChildState, commandUser, runCommand } from "./session-command.ts";
-import { startAll, type Started } from "./session-start.ts";
+import { startAll, type Started, startupTimings } from "./session-start.ts";
 import { singleStream, type StreamFormat, StreamMerge } from "./stream.ts";
 import { sessionSummary } from "./summary.ts";
 
@@ -246,7 +246,9 @@ async function session(
       started.forEach((s, i) => p.epollAdd(waitFd, s.tracer.waitFd, 1, /* EPOLLIN */ i));
     }
     process.stderr.write(readyLine(started, o, combined));
-    if (o.timings) process.stderr.write(`tracer: start-up: ${phases.format()}\n`);
+    if (o.timings) {
+      process.stderr.write(`tracer: start-up: ${startupTimings(phases, begun.phases)}\n`);
+    }
     if (o.verbose) {
       for (const { t, tracer } of started) {
         const name = combined ? `${t.name}: ` : "";
