@@ -3,7 +3,7 @@
 // every exec, open and connect is known (test/fixtures/watch/workload.c, statically linked),
 // connecting only to loopback listeners this test starts. It must report exactly those
 // records, every field, in the order the kernel stamped them.
-// Cost: about 15 s per runtime (about 15 tracer runs of ~1 s, and usage errors).
+// Cost: about 20-30 s per runtime (about 20 tracer runs of ~1 s, a 1 s storm, usage errors).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { kernelTest } from "./env.ts";
+import { buildStorms } from "./storms.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import {
   assertNoLeftovers,
@@ -444,6 +445,60 @@ test(
     const alone = runTracer("watch", ["--tracers", "connect", "--attach", "fentry", "-d", "0.1"]);
     assert.equal(alone.status, 1, alone.stderr);
     assert.match(alone.stderr, /^tracer watch: none of connect could attach on this kernel$/m);
+  },
+);
+
+test(
+  "watch --ring-bytes 4096 over an exec storm and a connect storm at once: delivered + lost = issued per tracer, in time order",
+  kernelTest(),
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), "watch-storm-"));
+    buildStorms(dir);
+    const out = join(dir, "out");
+    // Both storms at once for 1 s, as children of one shell: exec /bin/true with a 1500-byte
+    // argument (two records fill the 4 KiB ring) and loopback connects.
+    const script = `"${dir}/storm" 0 /bin/true 1 2 1500 & "${dir}/connect-storm" 0 1 & wait`;
+    const r = runTracer("watch", [
+      "--json",
+      "-o",
+      out,
+      "--tracers",
+      "exec,connect",
+      "--ring-bytes",
+      "4096",
+      "--",
+      "bash",
+      "-c",
+      script,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n").map((l) => l.split(" "));
+    const execOk = Number(lines.find((l) => l.length === 2)![1]);
+    const connectCalls = Number(lines.find((l) => l.length === 4)![3]);
+    const records = jsonLines(readFileSync(out, "utf8"));
+    const summary =
+      /^tracer: (\d+) events, (\d+) lost \(exec: (\d+) events, (\d+) lost[^;]*; connect: (\d+) events, (\d+) lost/m
+        .exec(r.stderr);
+    assert.ok(summary, r.stderr);
+    const [, , , execPrinted, execLost, connPrinted, connLost] = summary.map(Number);
+    const of = (type: string) => records.filter((e) => e.type === type);
+    const inBand = (tracer: string) =>
+      of("lost").filter((e) => e.tracer === tracer).reduce((n, e) => n + e.lost, 0);
+    const what = `exec: ${execOk} ok, connect: ${connectCalls} calls; ${r.stderr}`;
+    // Every exec (the storm's, and bash, storm and connect-storm themselves) and every connect
+    // call: printed or counted lost, each by its own tracer, in-band and in the summary alike.
+    assert.equal(of("exec").length, execPrinted, what);
+    assert.equal(of("connect").length, connPrinted, what);
+    assert.equal(execPrinted + execLost, execOk + 3, what);
+    assert.equal(connPrinted + connLost, connectCalls, what);
+    assert.equal(inBand("exec"), execLost, what);
+    assert.equal(inBand("connect"), connLost, what);
+    assert.ok(execLost > 0 && execPrinted > 0 && connPrinted > 0, what);
+    // One stream in kernel-time order throughout.
+    const stamped = records.filter((e) => e.type !== "lost");
+    for (let i = 1; i < stamped.length; i++) {
+      assert.ok(stamped[i].time_ns >= stamped[i - 1].time_ns, `record ${i} out of order`);
+    }
   },
 );
 
