@@ -12,11 +12,13 @@ import { execCommand } from "./cli/exec.ts";
 import { openCommand } from "./cli/open.ts";
 import { connectCommand } from "./cli/connect.ts";
 import { runCommand } from "./cli/run.ts";
+import { watchCommand } from "./cli/watch.ts";
 
 const COMMANDS: Command[] = [
   execCommand,
   openCommand,
   connectCommand,
+  watchCommand,
   checkCommand,
   btfCommand,
   inspectCommand,

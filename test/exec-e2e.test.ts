@@ -28,7 +28,7 @@ import {
   tracerArgv,
   tracerEnv,
 } from "./tracer-cli.ts";
-import { commandUser } from "../src/tracers/session.ts";
+import { commandUser } from "../src/tracers/session-command.ts";
 
 const tracer = (args: string[], timeout?: number, env?: Record<string, string>) =>
   runTracer("exec", args, timeout, env);

@@ -13,7 +13,8 @@ import {
   splitArgs,
 } from "../src/tracers/exec.ts";
 import { argsCell, execFormatter } from "../src/tracers/exec-format.ts";
-import { missingPrivilege, summaryLine } from "../src/tracers/session.ts";
+import { missingPrivilege } from "../src/tracers/session.ts";
+import { summaryLine } from "../src/tracers/summary.ts";
 import { measureBootClock } from "../src/tracers/boot-clock.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { type Hooks, startWithHookFallback } from "../src/tracers/hooks.ts";

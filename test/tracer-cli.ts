@@ -77,7 +77,8 @@ export function backgroundTracer(
   const ready = new Promise<void>((res, rej) => {
     child.stderr!.on("data", (d) => {
       stderr += d;
-      if (stderr.includes(`tracer: tracing ${command}`)) res();
+      // "tracer: tracing exec (...)"; tracer watch: "tracer: tracing exec, open, connect (...)".
+      if (stderr.includes("tracer: tracing ")) res();
     });
     child.on("exit", () => rej(new Error(`tracer exited before ready: ${stderr}`)));
   });

@@ -210,7 +210,11 @@ export function tracerCommand<F, R extends ContextRecord, S extends string>(
         out(platform, usage);
         return 0;
       }
-      return await runSession(platform, tracer(opts.filters, platform), opts.session);
+      return await runSession(
+        platform,
+        { tracers: [tracer(opts.filters, platform)] },
+        opts.session,
+      );
     },
   };
 }

@@ -151,6 +151,11 @@ export class PerfBufReader {
     return this.drain(handler, onLost);
   }
 
+  /** The epoll fd that becomes readable when a CPU's ring is woken (to wait on several readers). */
+  get waitFd(): number {
+    return this.epfd;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

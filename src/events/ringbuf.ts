@@ -98,6 +98,11 @@ export class RingBufReader {
     return this.consumer.drain(handler, batch, this.pollLimit);
   }
 
+  /** The epoll fd that becomes readable when the ring is woken (to wait on several readers). */
+  get waitFd(): number {
+    return this.epfd;
+  }
+
   private unmap(): void {
     this.p.munmap(this.dataAddr, this.dataLen);
     this.p.munmap(this.consumerAddr, PAGE_SIZE);

@@ -13,6 +13,7 @@ import {
   lostReport,
   type RecordFormatter,
   setContextFields,
+  type StreamCells,
 } from "./format.ts";
 import type { ConnectRecord } from "./connect.ts";
 
@@ -25,6 +26,27 @@ export function connectResult(r: ConnectRecord): string {
 /** The connect's latency in µs (ns precision): from the call to the outcome, or to the stop. */
 export function latencyUs(r: ConnectRecord): number {
   return Number(r.timeNs - r.startNs) / 1000;
+}
+
+/** An address and port as text: 127.0.0.1:80, [::1]:80. */
+function endpoint(family: 4 | 6, addr: string, port: number): string {
+  return family === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/**
+ * A connect in tracer watch's table: DETAIL is "SADDR:SPORT -> DADDR:DPORT RESULT LATms",
+ * e.g. "127.0.0.1:40112 -> 127.0.0.1:80 ok 0.052ms".
+ */
+export function connectCells(r: ConnectRecord): StreamCells {
+  return {
+    timeNs: r.timeNs,
+    uid: r.uid,
+    context: r.context,
+    pid: r.pid,
+    comm: escapeBytes(r.comm),
+    detail: `${endpoint(r.family, r.saddr, r.sport)} -> ${endpoint(r.family, r.daddr, r.dport)} ` +
+      `${connectResult(r)} ${(latencyUs(r) / 1000).toFixed(3)}ms`,
+  };
 }
 
 export function connectFormatter(o: FormatOptions): RecordFormatter<ConnectRecord> {

@@ -13,6 +13,7 @@ import {
   lostReport,
   type RecordFormatter,
   setContextFields,
+  type StreamCells,
 } from "./format.ts";
 import type { ExecRecord } from "./exec.ts";
 
@@ -34,6 +35,19 @@ export function argsCell(r: ExecRecord): string {
   if (r.args.length === 0 && !r.argsTruncated) s = escapeBytes(r.filename);
   if (r.argsFault) s += " [argv not readable]";
   return s;
+}
+
+/** An exec in tracer watch's table: DETAIL is the command line, and the errno of a failure. */
+export function execCells(r: ExecRecord): StreamCells {
+  const err = execError(r.ret);
+  return {
+    timeNs: r.timeNs,
+    uid: r.uid,
+    context: r.context,
+    pid: r.pid,
+    comm: escapeBytes(r.comm),
+    detail: argsCell(r) + (err ? ` (${err})` : ""),
+  };
 }
 
 export function execFormatter(o: ExecFormatOptions): ExecFormatter {

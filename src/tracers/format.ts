@@ -33,6 +33,19 @@ export interface RecordFormatter<R> {
 }
 
 /**
+ * One record in tracer watch's table: the common cells (time, uid, PID, COMM) and the
+ * tracer's own DETAIL (escaped, single-line text).
+ */
+export interface StreamCells {
+  timeNs: bigint;
+  uid: number;
+  context: TaskContext | null;
+  pid: number;
+  comm: string;
+  detail: string;
+}
+
+/**
  * The optional leading table columns, in order: TIME (-T), TIME(s) (-t), UID (-U),
  * CONTAINER (--containers).
  */
@@ -87,20 +100,26 @@ export function jsonHead(
   };
 }
 
-/** The lost-events report: a comment line in the table, a "lost" record in JSON. */
+/**
+ * The lost-events report: a comment line in the table, a "lost" record in JSON. `tracer`
+ * names whose events they were when a stream has several tracers (tracer watch).
+ */
 export function lostReport(
   o: FormatOptions,
   lost: number,
   total: number,
   bootNs: bigint,
+  tracer?: string,
 ): string {
   if (o.json) {
     return jsonLine({
       type: "lost",
       time: rfc3339Nanos(bootNs + o.wallOffsetNs),
+      ...(tracer ? { tracer } : {}),
       lost,
       lost_total: total,
     });
   }
-  return `# ${lost} more events did not fit in the ring buffer: lost ${total} events since start\n`;
+  const what = tracer ? `${tracer} events` : "events";
+  return `# ${lost} more ${what} did not fit in the ring buffer: lost ${total} ${what} since start\n`;
 }

@@ -12,7 +12,11 @@ export class LostWarning {
   /** When the last warning was given (ms); -Infinity before the first. */
   private at = -Infinity;
 
-  constructor(private readonly intervalMs = LOST_WARNING_INTERVAL_MS) {}
+  /** `prefix` names the tracer when a session runs several ("open: "). */
+  constructor(
+    private readonly intervalMs = LOST_WARNING_INTERVAL_MS,
+    private readonly prefix = "",
+  ) {}
 
   /**
    * The warning to print now, given the lost count since start (`total`) at time `nowMs`, or
@@ -24,7 +28,7 @@ export class LostWarning {
     const more = total - this.warned;
     this.warned = total;
     this.at = nowMs;
-    return `tracer: cannot keep up: ${more} more events lost (the event buffer was full), ` +
+    return `tracer: ${this.prefix}cannot keep up: ${more} more events lost (the event buffer was full), ` +
       `${total} since start; a larger --ring-bytes may help\n`;
   }
 }

@@ -13,6 +13,7 @@ import {
   leadingColumns,
   lostReport,
   type RecordFormatter,
+  type StreamCells,
 } from "./format.ts";
 import { AT_FDCWD, type OpenRecord } from "./open.ts";
 import { type Arch, flagNames, takesMode } from "./open-flags.ts";
@@ -38,6 +39,22 @@ export function pathCell(r: OpenRecord, full: boolean): string {
   let s = escapeBytes(shown);
   if (r.pathTruncated) s += " [truncated]";
   return s;
+}
+
+/**
+ * An open in tracer watch's table: DETAIL is the flags and the path as passed, and the errno
+ * of a failure.
+ */
+export function openCells(arch: Arch = "x64"): (r: OpenRecord) => StreamCells {
+  return (r) => ({
+    timeNs: r.timeNs,
+    uid: r.uid,
+    context: r.context,
+    pid: r.pid,
+    comm: escapeBytes(r.comm),
+    detail: `${flagNames(r.flags, arch)} ${pathCell(r, false)}` +
+      (r.ret < 0 ? ` (${errnoName(-r.ret)})` : ""),
+  });
 }
 
 export function openFormatter(o: OpenFormatOptions): RecordFormatter<OpenRecord> {

@@ -69,10 +69,11 @@ export const PERF_BUFFER_BYTES = 256 << 10;
  * How long a perf-buffer record is held so that records from other CPUs' buffers, read
  * later, can still be put before it. Table and JSON output lag by at most this much.
  */
-const REORDER_WINDOW_NS = 20_000_000n;
+export const REORDER_WINDOW_NS = 20_000_000n;
 
 /** What the runner reads events from; both readers fit. */
 interface EventReader {
+  readonly waitFd: number;
   poll(handler: SampleHandler, timeoutMs: number): Promise<number>;
   drain(handler: SampleHandler): number;
   close(): void;
@@ -114,6 +115,13 @@ export interface RunningTracer<R> {
   skippedRuns(): bigint;
   /** Where the events arrive. */
   readonly buffer: EventBuffer;
+  /** A record's kernel time (the description's timeOf): to merge several tracers' records. */
+  readonly timeOf?: (r: R) => bigint;
+  /**
+   * An epoll fd that becomes readable when the tracer's buffer is woken: a caller reading
+   * several tracers waits on all of them at once (an epoll of these), then polls each with 0.
+   */
+  readonly waitFd: number;
   close(): void;
 }
 
@@ -287,6 +295,8 @@ export function startTracer<R extends ContextRecord>(
     skipped,
     statNames: desc.stats.names,
     buffer,
+    timeOf: desc.timeOf,
+    waitFd: r.waitFd,
     programStats: () =>
       [...c.programs.values()].map((prog) => {
         const info = prog.program.info();

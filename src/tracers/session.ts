@@ -1,25 +1,27 @@
-// One tracer run, for every tracer: privileges, the output file, loading and attaching (with
-// the tracer's fallbacks), the ready line, signals, `-- CMD`, printing records until the
-// duration, the count, CMD's exit or a signal, in-band lost reports, the exit summary, and
-// closing everything. A tracer gives only its description and its formatter (SessionTracer).
-// CLI-level: uses node:fs and node:child_process.
+// One tracer session, for every tracer command: privileges, the output file, loading and
+// attaching (with each tracer's fallbacks), the ready line, signals, `-- CMD`, printing records
+// until the duration, the count, CMD's exit or a signal, in-band lost reports, the exit summary,
+// and closing everything. A session runs one tracer (tracer exec, open, connect) or several
+// into one time-ordered stream (tracer watch): a tracer gives only its description and its
+// formatter (SessionTracer), the command the stream's formatter (StreamFormat).
+// CLI-level: uses node:fs.
 
-import { spawn } from "node:child_process";
 import process from "node:process";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { readKernelBtfFile } from "../btf/source.ts";
-import { hostArchitecture } from "../btf/arch.ts";
+import { closeSync, existsSync, openSync } from "node:fs";
 import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
-import { type EventBuffer, type RunningTracer, startTracer } from "./run.ts";
+import { type EventBuffer, REORDER_WINDOW_NS } from "./run.ts";
 import { memoryLine, Phases } from "../phases.ts";
-import { hasBpfLoop, hasBpfPrivileges } from "../kernel/probes.ts";
-import { startWithFallback } from "./fallback.ts";
-import type { FormatOptions, RecordFormatter } from "./format.ts";
+import { hasBpfPrivileges } from "../kernel/probes.ts";
+import type { FormatOptions, RecordFormatter, StreamCells } from "./format.ts";
 import type { ContextRecord, TracerDescription } from "./types.ts";
 import { type ContextResolver, sessionContext } from "./session-context.ts";
 import { LostWarning } from "./lost-warning.ts";
+import { type ChildState, commandUser, runCommand } from "./session-command.ts";
+import { startAll, type Started, startupTimings } from "./session-start.ts";
+import { singleStream, type StreamFormat, StreamMerge } from "./stream.ts";
+import { sessionSummary } from "./summary.ts";
 
 /** The options every tracer command has (src/cli/session-options.ts parses them). */
 export interface SessionOptions {
@@ -77,6 +79,8 @@ export interface SessionTracer<R extends ContextRecord, S extends string = strin
   withoutKernelBtf: S;
   /** Whether the ready line names the strategy chosen. */
   showStrategy?: boolean;
+  /** A way of attaching forced by the command's options for this tracer (tracer watch). */
+  strategy?: S;
   /**
    * The ring buffer's size when --ring-bytes is not given (default: the object's, 4 MiB):
    * smaller for a tracer whose event rate is bounded, as its pages count in the RSS.
@@ -84,6 +88,23 @@ export interface SessionTracer<R extends ContextRecord, S extends string = strin
   ringBytes?: number;
   describe(ctx: DescribeContext<S>): TracerDescription<R>;
   formatter(o: FormatOptions): RecordFormatter<R>;
+  /** The record's cells in tracer watch's table (TYPE, PID, COMM, DETAIL). */
+  cells?(r: R): StreamCells;
+}
+
+/** What a session runs and prints. */
+export interface SessionPlan {
+  /** The command's name in messages ("watch"; default: the first tracer's). */
+  command?: string;
+  /** The tracers, in the order they are loaded. */
+  tracers: readonly SessionTracer<ContextRecord>[];
+  /** The stream's formatter (default: the single tracer's own). */
+  format?: StreamFormat;
+  /**
+   * Several tracers in one stream (tracer watch): messages name each tracer, and a tracer the
+   * kernel refuses is said and left out while the others run.
+   */
+  combined?: boolean;
 }
 
 const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
@@ -91,21 +112,10 @@ const KERNEL_BTF = "/sys/kernel/btf/vmlinux";
 /** Longest time events wait in the ring before they are printed. */
 const POLL_MS = 100;
 
-/** The ring buffer's size when the object's is not overridden (bpf/*.bpf.c). */
-const DEFAULT_RING_BYTES = 4 << 20;
-
 const encoder = new TextEncoder();
 
 /** Output written within a drain once this many characters wait. */
 const FLUSH_CHARS = 1 << 18;
-
-const SIGNALS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGTERM: 15,
-};
 
 /** Capability numbers the tracer needs without root (linux/capability.h). */
 const CAPS: [string, bigint][] = [["CAP_BPF", 39n], ["CAP_PERFMON", 38n]];
@@ -122,19 +132,6 @@ export function missingPrivilege(capEff: bigint): string | null {
     `${missing.join(" and ")}: run it with sudo`;
 }
 
-/**
- * The line printed at exit: events printed, events lost, and every other non-zero kernel
- * counter (truncations, unreadable argv, ...), e.g. "1234 events, 0 lost, 2 args_truncated".
- * `names` are the stats counters' names by index; index 0 is the lost count.
- */
-export function summaryLine(printed: number, stats: bigint[], names: readonly string[]): string {
-  const parts = [`${printed} events`, `${stats[0] ?? 0n} lost`];
-  names.forEach((name, i) => {
-    if (i > 0 && (stats[i] ?? 0n) > 0n) parts.push(`${stats[i]} ${name}`);
-  });
-  return parts.join(", ");
-}
-
 /** Opens -o FILE (before anything is loaded: a bad path fails before tracing starts). */
 function openOutput(path: string | undefined): number {
   if (!path) return 1;
@@ -145,134 +142,15 @@ function openOutput(path: string | undefined): number {
   }
 }
 
-/** Loads and attaches the tracer, with its fallbacks; warnings go to stderr. */
-function start<R extends ContextRecord, S extends string>(
+/** Runs one session; resolves to the exit status (CMD's with `-- CMD`, else 0). */
+export async function runSession(
   p: Platform,
-  t: SessionTracer<R, S>,
-  o: SessionOptions,
-  phases: Phases,
-  context: ContextResolver,
-): { tracer: RunningTracer<R>; strategy: S } {
-  const btf = o.btf ? readKernelBtfFile(o.btf, hostArchitecture(process.arch), p) : undefined;
-  const followTgid = o.cmd.length ? p.pid() : undefined;
-  // Past half the ring the reader must be woken, or the ring fills between two timer drains.
-  const wakeupBytes = Math.min(
-    o.wakeupBytes,
-    (o.ringBytes ?? t.ringBytes ?? DEFAULT_RING_BYTES) / 2,
-  );
-  const startWith = (strategy: S) => ({
-    strategy,
-    tracer: startTracer(
-      p,
-      t.describe({
-        strategy,
-        followTgid,
-        wakeupBytes,
-        // TRACER_NO_BPF_LOOP=1 (a test switch): the bounded-loop programs of older kernels.
-        hasBpfLoop: () => process.env.TRACER_NO_BPF_LOOP !== "1" && hasBpfLoop(p),
-      }),
-      {
-        btf,
-        ringBytes: o.ringBytes,
-        defaultRingBytes: t.ringBytes,
-        buffer: o.buffer,
-        // TRACER_NO_BOOT_NS=1 (a test switch): the monotonic clock of kernels before 5.8.
-        clock: process.env.TRACER_NO_BOOT_NS === "1" ? "monotonic" : undefined,
-        perfWakeupBytes: o.wakeupBytes,
-        phases,
-        context,
-      },
-    ),
-  });
-  // A forced strategy, or --btf (a foreign BTF has no ids of this kernel's BTF hooks), decide;
-  // else the tracer's order, falling back when the kernel refuses one.
-  const forced = (o.strategy as S | undefined) ?? (o.btf ? t.withoutKernelBtf : undefined);
-  if (forced) return startWith(forced);
-  return startWithFallback(
-    t.strategies,
-    startWith,
-    (line) => process.stderr.write(`tracer: ${line}\n`),
-    t.strategyNoun,
-  );
-}
-
-/**
- * Who `-- CMD` runs as: under sudo, the user who ran sudo (SUDO_UID/SUDO_GID), not root, as
- * that user would have run it; otherwise this process's own user. (`-- sudo CMD` runs CMD as
- * root again.)
- */
-export function commandUser(
-  euid: number,
-  env: Record<string, string | undefined>,
-): { uid: number; gid: number } | null {
-  if (euid !== 0) return null;
-  const uid = Number(env.SUDO_UID), gid = Number(env.SUDO_GID);
-  if (!env.SUDO_UID || !env.SUDO_GID || !Number.isInteger(uid) || !Number.isInteger(gid)) {
-    return null;
-  }
-  return uid === 0 ? null : { uid, gid };
-}
-
-/**
- * The environment `-- CMD` runs in as user `uid` (under sudo): this one with HOME, USER and
- * LOGNAME of that user's /etc/passwd entry (`passwd` is its text), as `sudo -u USER` would set
- * them; root's HOME never stays. A uid without an entry gets HOME=/ and no USER/LOGNAME.
- */
-export function userEnvironment(
-  uid: number,
-  passwd: string,
-  env: Record<string, string | undefined>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (v !== undefined && k !== "HOME" && k !== "USER" && k !== "LOGNAME") out[k] = v;
-  }
-  const entry = passwd.split("\n").map((l) => l.split(":"))
-    .find((f) => f.length >= 7 && f[2] === String(uid));
-  if (!entry) return { ...out, HOME: "/" };
-  return { ...out, HOME: entry[5], USER: entry[0], LOGNAME: entry[0] };
-}
-
-function readPasswd(): string {
-  try {
-    return readFileSync("/etc/passwd", "utf8");
-  } catch {
-    return "";
-  }
-}
-
-/** Runs `-- CMD`; the returned state says when it is done and its exit status. */
-function runCommand(
-  name: string,
-  cmd: string[],
-  user: { uid: number; gid: number } | null,
-): { done: boolean; status: number } {
-  const state = { done: false, status: 0 };
-  // As another user: its uid and gid (the runtimes' spawn drops every supplementary group
-  // then, root's included) and its HOME.
-  const as = user ? { ...user, env: userEnvironment(user.uid, readPasswd(), process.env) } : {};
-  const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...as });
-  proc.on("error", (e: NodeJS.ErrnoException) => {
-    process.stderr.write(`tracer ${name}: cannot run ${cmd[0]}: ${e.code ?? e.message}\n`);
-    state.status = e.code === "ENOENT" ? 127 : 126;
-    state.done = true;
-  });
-  proc.on("exit", (code, signal) => {
-    state.status = code ?? 128 + (signal ? SIGNALS[signal] ?? 0 : 0);
-    state.done = true;
-  });
-  return state;
-}
-
-/** Runs one tracer session; resolves to the exit status (CMD's with `-- CMD`, else 0). */
-export async function runSession<R extends ContextRecord, S extends string>(
-  p: Platform,
-  t: SessionTracer<R, S>,
+  plan: SessionPlan,
   o: SessionOptions,
 ): Promise<number> {
   // The first phase runs from the runtime's time origin (its start) to here.
   let stop = false;
-  let child: { done: boolean; status: number } | null = null;
+  let child: ChildState | null = null;
   // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
   // Installed before anything is loaded: a signal during start-up lets start-up finish, then
   // the session ends at once like any other (summary, everything closed, exit 0).
@@ -282,7 +160,7 @@ export async function runSession<R extends ContextRecord, S extends string>(
     })
   );
   try {
-    return await session(p, t, o, {
+    return await session(p, plan, o, {
       stopped: () => stop,
       stop: () => stop = true,
       startChild: (c) => child = c,
@@ -311,12 +189,34 @@ function pauseHook(phases: Phases): void {
 interface SessionControl {
   stopped(): boolean;
   stop(): void;
-  startChild(c: { done: boolean; status: number }): void;
+  startChild(c: ChildState): void;
 }
 
-async function session<R extends ContextRecord, S extends string>(
+/** The ready line (stderr): what is traced, how, and whether CMD runs. */
+function readyLine(started: readonly Started[], o: SessionOptions, combined: boolean): string {
+  const programs = started.reduce((n, s) => n + s.tracer.attached.length, 0);
+  const details = [`${programs} programs attached`];
+  for (const { t, strategy } of started) {
+    if (t.showStrategy) {
+      details.push(`${combined ? `${t.name}: ` : ""}${strategy} ${t.strategyNoun}`);
+    }
+  }
+  if (started.some((s) => s.tracer.buffer === "perf")) details.push("perf buffer");
+  return `tracer: tracing ${started.map((s) => s.t.name).join(", ")} (${details.join(", ")})` +
+    (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n");
+}
+
+/** One running tracer's share of the session: its records printed and losses reported. */
+interface Part extends Started {
+  printed: number;
+  lostSeen: bigint;
+  lostWarning: LostWarning;
+  onRecord: (r: ContextRecord) => void;
+}
+
+async function session(
   p: Platform,
-  t: SessionTracer<R, S>,
+  plan: SessionPlan,
   o: SessionOptions,
   ctl: SessionControl,
 ): Promise<number> {
@@ -332,30 +232,38 @@ async function session<R extends ContextRecord, S extends string>(
     );
   }
   const context = sessionContext(o);
+  const combined = !!plan.combined;
   const fd = openOutput(o.output);
-  let started;
+  let begun;
   try {
-    started = start(p, t, o, phases, context);
+    begun = startAll(p, plan.tracers, o, phases, combined, context);
   } catch (e) {
     if (fd !== 1) closeSync(fd);
     throw e;
   }
-  const { tracer, strategy } = started;
+  const { started, refused } = begun;
+  // Several buffers: one epoll waits on all of them; records are merged in time order.
+  const several = started.length > 1;
+  const merge = several ? new StreamMerge<ContextRecord>() : null;
+  let waitFd = -1;
   let status = 0;
-  let child: { done: boolean; status: number } | null = null;
+  let child: ChildState | null = null;
   try {
-    const details = [`${tracer.attached.length} programs attached`];
-    if (t.showStrategy) details.push(`${strategy} ${t.strategyNoun}`);
-    if (tracer.buffer === "perf") details.push("perf buffer");
-    process.stderr.write(
-      `tracer: tracing ${t.name} (${details.join(", ")})` +
-        (o.cmd.length ? `, running ${o.cmd[0]}\n` : "; Ctrl-C to stop\n"),
-    );
-    if (o.timings) process.stderr.write(`tracer: start-up: ${phases.format()}\n`);
+    if (several) {
+      waitFd = p.epollCreate();
+      started.forEach((s, i) => p.epollAdd(waitFd, s.tracer.waitFd, 1, /* EPOLLIN */ i));
+    }
+    process.stderr.write(readyLine(started, o, combined));
+    if (o.timings) {
+      process.stderr.write(`tracer: start-up: ${startupTimings(phases, begun.phases)}\n`);
+    }
     if (o.verbose) {
-      for (const a of tracer.attached) process.stderr.write(`tracer: attached ${a}\n`);
-      for (const s of tracer.skipped) process.stderr.write(`tracer: skipped ${s}\n`);
-      for (const f of tracer.fallbacks) process.stderr.write(`tracer: fallback: ${f}\n`);
+      for (const { t, tracer } of started) {
+        const name = combined ? `${t.name}: ` : "";
+        for (const a of tracer.attached) process.stderr.write(`tracer: ${name}attached ${a}\n`);
+        for (const s of tracer.skipped) process.stderr.write(`tracer: ${name}skipped ${s}\n`);
+        for (const f of tracer.fallbacks) process.stderr.write(`tracer: ${name}fallback: ${f}\n`);
+      }
     }
     // Batches are encoded into one reused buffer (no allocation per batch); a batch that
     // does not fit gets a buffer of its own.
@@ -376,7 +284,8 @@ async function session<R extends ContextRecord, S extends string>(
     };
     const clock = measureBootClock((c) => p.clockNs(c));
     const bootNow = () => p.clockNs("boot");
-    const fmt = t.formatter({
+    const format = plan.format ?? singleStream;
+    const fmt = format({
       json: o.json,
       clock: o.clock,
       elapsed: o.elapsed,
@@ -384,26 +293,25 @@ async function session<R extends ContextRecord, S extends string>(
       containersColumn: o.containersColumn,
       wallOffsetNs: clock.wallOffsetNs,
       startBootNs: clock.bootNowNs,
-    });
+    }, started.map((s) => s.t));
     write(fmt.header());
 
     let printed = 0;
-    let lostSeen = 0n;
-    const lostWarning = new LostWarning();
     const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
     if (o.cmd.length) {
       const user = o.asRoot ? null : commandUser(p.identity().euid, process.env);
-      child = runCommand(t.name, o.cmd, user);
+      child = runCommand(plan.command ?? started[0].t.name, o.cmd, user);
       ctl.startChild(child);
     }
 
     let batch = "";
-    const onRecord = (r: R) => {
+    const emit = (i: number, r: ContextRecord) => {
       // Past -c N nothing more is printed; a signal stops waiting but what is in the ring
       // is still drained and printed.
       if (o.count !== undefined && printed >= o.count) return;
-      batch += fmt.record(r);
+      batch += fmt.record(i, r);
       printed++;
+      parts[i].printed++;
       // A long drain (a storm refilling the ring as fast as it is read) is written as it goes,
       // losses reported with it: memory stays bounded by this, not by the storm.
       if (batch.length >= FLUSH_CHARS) {
@@ -413,48 +321,87 @@ async function session<R extends ContextRecord, S extends string>(
       }
       if (o.count !== undefined && printed >= o.count) ctl.stop();
     };
+    const parts: Part[] = started.map((s, i) => {
+      const timeOf = s.tracer.timeOf;
+      if (merge && !timeOf) throw new TracerError(`the ${s.t.name} tracer has no record time`);
+      return {
+        ...s,
+        printed: 0,
+        lostSeen: 0n,
+        lostWarning: new LostWarning(undefined, combined ? `${s.t.name}: ` : ""),
+        onRecord: merge ? (r) => merge.push(i, r, timeOf!(r)) : (r) => emit(i, r),
+      };
+    });
     // In-band (where in the stream the gap is) and, rate-limited, live on stderr.
     const reportLost = () => {
-      const lost = tracer.stats()[0];
-      if (lost !== lostSeen) {
-        batch += fmt.lost(Number(lost - lostSeen), Number(lost), bootNow());
-        lostSeen = lost;
+      parts.forEach((part, i) => {
+        const lost = part.tracer.stats()[0];
+        if (lost !== part.lostSeen) {
+          batch += fmt.lost(i, Number(lost - part.lostSeen), Number(lost), bootNow());
+          part.lostSeen = lost;
+        }
+        const warning = part.lostWarning.check(lost, performance.now());
+        if (warning) process.stderr.write(warning);
+      });
+    };
+    /**
+     * Reads every tracer, waiting up to `wait` ms for one to be woken (none: drain now).
+     * Resolves to the boot-clock time before the reads: merged records stamped a window
+     * before it are complete.
+     */
+    const read = async (wait: number | null): Promise<bigint> => {
+      if (!several) {
+        if (wait === null) parts[0].tracer.drain(parts[0].onRecord);
+        else await parts[0].tracer.poll(wait, parts[0].onRecord);
+        return bootNow();
       }
-      const warning = lostWarning.check(lost, performance.now());
-      if (warning) process.stderr.write(warning);
+      if (wait !== null) await p.epollWait(waitFd, parts.length, wait);
+      const now = bootNow();
+      for (const part of parts) {
+        if (wait === null) part.tracer.drain(part.onRecord);
+        else await part.tracer.poll(0, part.onRecord);
+      }
+      return now;
     };
     while (!ctl.stopped()) {
       const childDone = child?.done ?? false;
       const wait = Math.ceil(Math.max(0, Math.min(POLL_MS, deadline - performance.now())));
-      if (childDone) tracer.drain(onRecord);
-      else await tracer.poll(wait, onRecord);
+      const readAt = await read(childDone ? null : wait);
+      merge?.release(emit, readAt - REORDER_WINDOW_NS);
       reportLost();
       write(batch);
       batch = "";
       if (childDone || performance.now() >= deadline) break;
     }
     // Detaches, then reads every record left: none sent before the stop goes unread or uncounted.
-    tracer.finish(onRecord);
+    for (const part of parts) part.tracer.finish(part.onRecord);
+    merge?.release(emit);
     reportLost();
     write(batch);
     if (child) {
       while (!child.done) await new Promise((res) => setTimeout(res, 10));
       status = child.status;
     }
-    // Runs the kernel itself skipped (another BPF program was running on that CPU) are not in
-    // the programs' counters: said apart, as each may be a record lost.
-    const skipped = tracer.skippedRuns();
+    const summary = sessionSummary(
+      parts.map((part) => ({
+        name: part.t.name,
+        printed: part.printed,
+        stats: part.tracer.stats(),
+        statNames: part.tracer.statNames,
+        skippedRuns: part.tracer.skippedRuns(),
+      })),
+      refused.map((r) => r.name),
+      combined,
+    );
+    const unplaced = context.unresolvedDropped;
     process.stderr.write(
-      `tracer: ${summaryLine(printed, tracer.stats(), tracer.statNames)}` +
-        (skipped > 0n ? `, ${skipped} runs skipped by the kernel` : "") +
-        (context.unresolvedDropped > 0
-          ? `, ${context.unresolvedDropped} of cgroups gone before their path was read`
-          : "") +
-        "\n",
+      `tracer: ${summary}` +
+        (unplaced > 0 ? `, ${unplaced} of cgroups gone before their path was read` : "") + "\n",
     );
     if (o.timings) process.stderr.write(`tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
   } finally {
-    tracer.close();
+    if (waitFd >= 0) p.close(waitFd);
+    for (const s of started.reverse()) s.tracer.close();
     if (fd !== 1) closeSync(fd);
   }
   return status;
