@@ -23,6 +23,8 @@ import {
   compile,
   jsonLines,
   mntns,
+  ownContext,
+  procAncestors,
   ROOT,
   runTracer,
 } from "./tracer-cli.ts";
@@ -112,7 +114,9 @@ function expectedRecords(r: Run, tracers = ["exec", "open", "connect"]) {
     return step;
   };
   const pid = s("open-a").pid, child = s("child-exec").ret;
-  const ids = { cgroup_id: cgroupId(), mntns_id: mntns() };
+  const ids = { cgroup_id: cgroupId(), mntns_id: mntns(), ...ownContext() };
+  // Above the workload: the tracer, then this test process and its ancestors (/proc now).
+  const tracerUp = [{ pid: r.pid!, comm: r.runtimeComm }, ...procAncestors(process.pid)];
   const netns = Number(
     /\[(\d+)\]/.exec(
       spawnSync("readlink", ["/proc/self/ns/net"], {
@@ -135,6 +139,7 @@ function expectedRecords(r: Run, tracers = ["exec", "open", "connect"]) {
     ret: 0,
     error: null,
     ...ids,
+    ancestors: (ppid === r.pid ? tracerUp : [{ pid: ppid, comm: pcomm }, ...tracerUp]).slice(0, 16),
   });
   const open = (
     step: string,

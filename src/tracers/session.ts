@@ -16,7 +16,7 @@ import { memoryLine, Phases } from "../phases.ts";
 import { hasBpfPrivileges } from "../kernel/probes.ts";
 import type { FormatOptions, RecordFormatter, StreamCells } from "./format.ts";
 import type { ContextRecord, TracerDescription } from "./types.ts";
-import { type ContextResolver, sessionContext } from "./session-context.ts";
+import { sessionContext } from "./session-context.ts";
 import { LostWarning } from "./lost-warning.ts";
 import { type ChildState, commandUser, runCommand } from "./session-command.ts";
 import { startAll, type Started, startupTimings } from "./session-start.ts";
