@@ -18,7 +18,29 @@
 #define TRACER_CGROUP_H
 
 const volatile __s32 cgroup_v1_subsys = -1; /* -1: the v2 hierarchy */
+const volatile __s32 cgroup_hierarchy_id = 0; /* its id in the cgroup_mkdir tracepoint */
 const volatile bool filter_cgroups = false;
+
+/*
+ * Cgroups created while tracing, sent as they are made (before any task can run in them): the
+ * tracer names a new cgroup from here even when it is removed before the tracer reads a
+ * record of it (a short-lived container). Losing one costs nothing but a walk of the
+ * hierarchy, so a full ring is not counted.
+ */
+#define CGROUP_PATH_MAX 1024 /* the kernel's own bound on the tracepoint's path */
+
+struct cgroup_event {
+	__u64 id;
+	__u32 path_len;
+	char path[CGROUP_PATH_MAX];
+};
+
+struct cgroup_event *const unused_cgroup_event __attribute__((used)) = NULL;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 10);
+} cgroup_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -56,6 +78,26 @@ static __always_inline bool cgroup_wanted(void)
 	id = current_cgroup_id();
 	v = bpf_map_lookup_elem(&cgroup_verdicts, &id);
 	return !v || *v;
+}
+
+SEC("tracepoint/cgroup/cgroup_mkdir")
+int on_cgroup_mkdir(struct trace_event_raw_cgroup *ctx)
+{
+	struct cgroup_event *e;
+	unsigned int loc;
+	long n;
+
+	if (BPF_CORE_READ(ctx, root) != cgroup_hierarchy_id)
+		return 0;
+	e = bpf_ringbuf_reserve(&cgroup_events, sizeof(*e), 0);
+	if (!e)
+		return 0;
+	e->id = BPF_CORE_READ(ctx, id);
+	loc = BPF_CORE_READ(ctx, __data_loc_path);
+	n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)ctx + (loc & 0xffff));
+	e->path_len = n > 0 ? n - 1 : 0;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
 }
 
 #endif

@@ -93,6 +93,14 @@ struct linux_binprm {
 	const char *filename;
 };
 
+/* The cgroup_mkdir tracepoint record (event class "cgroup"). */
+struct trace_event_raw_cgroup {
+	int root;                      /* the hierarchy's id: 0 for v2, /proc/cgroups' for v1 */
+	int level;
+	__u64 id;                      /* the new cgroup's id */
+	unsigned int __data_loc_path;  /* offset (low 16 bits) and length of its path */
+};
+
 /* The sched_process_exec tracepoint record (no kernel BTF needed to attach it). */
 struct trace_event_raw_sched_process_exec {
 	unsigned int __data_loc_filename; /* offset (low 16 bits) and length of the name */

@@ -153,7 +153,7 @@ const runs = [
   {
     name: `container context (${host?.controller ?? "v2"} hierarchy)`,
     m: await measure(
-      host ? new ContextResolver(new CgroupPaths(host), host.subsysIndex) : undefined,
+      host ? new ContextResolver(new CgroupPaths(host), host) : undefined,
     ),
   },
 ];

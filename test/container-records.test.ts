@@ -32,7 +32,13 @@ function assertRecords(label: string, records: PartialRecord[], expected: Partia
     const found = records.filter((r) =>
       Object.entries(e).every(([k, v]) => JSON.stringify(r[k]) === JSON.stringify(v))
     );
-    assert.equal(found.length, 1, `${label}: ${JSON.stringify(e)} matched ${found.length} records`);
+    assert.equal(
+      found.length,
+      1,
+      `${label}: ${JSON.stringify(e)} matched ${found.length} records; those of its pid:\n` +
+        records.filter((r) => r.pid === e.pid && r.type === e.type).map((r) => JSON.stringify(r))
+          .join("\n"),
+    );
   }
 }
 
@@ -188,7 +194,10 @@ test(
     const podDir = sandbox.create(pod.path.slice(0, pod.path.lastIndexOf("/"))).path;
     const byId = await threeTracers(["--json", "--container", a.id.slice(0, 12)]);
     const byCgroup = await threeTracers(["--json", "--cgroup", podDir]);
+    // All three in one stream: everything container A does, in time order.
+    const watch = backgroundTracer("watch", ["--json", "--container", a.id.slice(0, 12)]);
     try {
+      await watch.ready;
       const runs = new Map<string, Awaited<ReturnType<typeof runIn>>>();
       for (const [k, n] of [["a", dockerA], ["b", dockerB], ["pod", pod]] as const) {
         runs.set(k, await runIn(sandbox, sandbox.create(n.path), `/nonexistent/f-${k}`, port));
@@ -199,6 +208,13 @@ test(
       const got = await byId.stop();
       assertRecords("--container", got, runs.get("a")!.expected);
       for (const r of got) assert.equal(r.container_id, a.id, JSON.stringify(r));
+      watch.child.kill("SIGINT");
+      await watch.exited;
+      const stream = jsonLines(watch.out());
+      assertRecords("watch --container", stream, runs.get("a")!.expected);
+      for (const r of stream) assert.equal(r.container_id, a.id, JSON.stringify(r));
+      const times = stream.map((r) => Number(r.time_ns));
+      assert.deepEqual(times, [...times].sort((x, y) => x - y), "watch: in time order");
 
       const sub = await byCgroup.stop();
       assertRecords(
@@ -210,6 +226,7 @@ test(
         assert.ok(String(r.cgroup).startsWith(podDir + "/"), JSON.stringify(r));
       }
     } finally {
+      if (watch.child.exitCode === null) watch.child.kill("SIGKILL");
       byId.kill();
       byCgroup.kill();
       await sandbox.remove();

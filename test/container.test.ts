@@ -54,7 +54,11 @@ test("chooseHierarchy: pure v2, hybrid (v1 memory), v1 without memory, none", ()
     "cpu\t1\t1\t1\ncpuacct\t2\t1\t1\nblkio\t7\t1\t1\nmemory\t4\t9\t1\ndevices\t5\t1\t1\n" +
     "freezer\t6\t1\t1\nnet_cls\t0\t1\t1\npids\t8\t1\t1\n";
   const v2 = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime 0 0\n";
-  assert.deepEqual(chooseHierarchy(v2, cgroups), { version: 2, mount: "/sys/fs/cgroup" });
+  assert.deepEqual(chooseHierarchy(v2, cgroups), {
+    version: 2,
+    hierarchyId: 0,
+    mount: "/sys/fs/cgroup",
+  });
   const hybrid = "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,nosuid 0 0\n" +
     "cgroup /sys/fs/cgroup/systemd cgroup rw,xattr,name=systemd 0 0\n" +
     "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n" +
@@ -63,6 +67,7 @@ test("chooseHierarchy: pure v2, hybrid (v1 memory), v1 without memory, none", ()
     version: 1,
     controller: "memory",
     subsysIndex: 4,
+    hierarchyId: 4,
     mount: "/sys/fs/cgroup/memory",
   });
   const noMemory = "cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,cpu,cpuacct 0 0\n" +
@@ -71,6 +76,7 @@ test("chooseHierarchy: pure v2, hybrid (v1 memory), v1 without memory, none", ()
     version: 1,
     controller: "cpu",
     subsysIndex: 1,
+    hierarchyId: 1,
     mount: "/sys/fs/cgroup/cpu,cpuacct",
   });
   // Only a named hierarchy (no controller) on v1: not one that names containers.
@@ -92,7 +98,7 @@ test(
     const name = (ids: typeof a) =>
       cgroupNames(ids).find((n) => n.runtime === "docker" && n.layout === "systemd driver")!;
     const hierarchy = hostHierarchy()!;
-    const context = new ContextResolver(new CgroupPaths(hierarchy), hierarchy.subsysIndex, {
+    const context = new ContextResolver(new CgroupPaths(hierarchy), hierarchy, {
       container: a.id.slice(0, 12),
     });
     // Only opens of this test's file: the other opens of the moving shell and cat never count.
@@ -124,3 +130,41 @@ test(
     }
   },
 );
+
+test(
+  "a cgroup removed before its records are read is still named: the kernel announced it when it was made",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const dir = mkdtempSync(join(tmpdir(), "ctr-gone-"));
+    const file = join(dir, "f");
+    writeFileSync(file, "x");
+    const sandbox = new CgroupSandbox({ only: "tracer" });
+    const ids = randomIds();
+    const docker = cgroupNames(ids).find((n) =>
+      n.runtime === "docker" && n.layout === "cgroupfs driver"
+    )!;
+    const hierarchy = hostHierarchy()!;
+    const paths = new CgroupPaths(hierarchy);
+    const context = new ContextResolver(paths, hierarchy);
+    const t = startTracer(p, openTracer({ pathPrefix: new TextEncoder().encode(dir) }), {
+      context,
+    });
+    try {
+      paths.walk(); // everything there before: the new cgroup can only come from the kernel
+      const walks = paths.walks;
+      const cg = sandbox.create(docker.path);
+      assert.equal(sandbox.run(cg, ["/bin/cat", file]).status, 0);
+      await sandbox.remove(); // the container is gone before the tracer reads its record
+      const got: (string | null)[][] = [];
+      t.drain((r) => got.push([r.context!.containerId, text(r.context!.cgroup)]));
+      assert.deepEqual(got, [[ids.id, cg.path]]);
+      assert.equal(paths.walks, walks, "named from the announcement, no walk");
+    } finally {
+      t.close();
+      await sandbox.remove();
+    }
+  },
+);
+
+const text = (b: Uint8Array | null) => b && new TextDecoder().decode(b);

@@ -112,6 +112,8 @@ function exactWorkloadEvents(extra: string[], env?: Record<string, string>): voi
       "tracepoint syscalls/sys_enter_execveat",
       "tracepoint syscalls/sys_exit_execve",
       "tracepoint syscalls/sys_exit_execveat",
+      // New cgroups announced by the kernel (container context).
+      "tracepoint cgroup/cgroup_mkdir",
     ].sort(),
     r.stderr,
   );

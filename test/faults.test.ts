@@ -128,7 +128,8 @@ const PHASES: [string, string, string[], (ids: ReturnType<typeof processIds>) =>
   ["exec", "object BTF + maps", ["-x"], (i) => i.maps.length > 0 && i.progs.length === 0],
   ["exec", "verifier (program loads)", ["-x"], (i) => i.progs.length > 0 && !i.links.length],
   ["exec", "attached 2", ["-x"], (i) => i.links.length === 2],
-  ["exec", "attach", ["-x"], (i) => i.links.length === 5],
+  // 5 exec hooks and the announcement of new cgroups (bpf/cgroup.h).
+  ["exec", "attach", ["-x"], (i) => i.links.length === 6],
   ["open", "attached 3", [], (i) => i.links.length === 3],
   ["connect", "attached 2", [], (i) => i.links.length === 2],
 ];

@@ -14,6 +14,8 @@ export interface CgroupHierarchy {
   controller?: string;
   /** Its index in the kernel's enum cgroup_subsys_id (v1; the kernel side reads subsys[i]). */
   subsysIndex?: number;
+  /** The hierarchy's id (/proc/cgroups' second column; 0 for v2), as tracepoints give it. */
+  hierarchyId: number;
   /** Where it is mounted, e.g. /sys/fs/cgroup or /sys/fs/cgroup/memory. */
   mount: string;
 }
@@ -41,19 +43,22 @@ export function chooseHierarchy(mounts: string, procCgroups: string): CgroupHier
       if (!v1.has(opt)) v1.set(opt, unescapeMount(target));
     }
   }
-  const ids = procCgroups.split("\n").filter((l) => l && !l.startsWith("#"))
-    .map((l) => l.split("\t")[0]);
+  const lines = procCgroups.split("\n").filter((l) => l && !l.startsWith("#"))
+    .map((l) => l.split("\t"));
+  const ids = lines.map((f) => f[0]);
   const controller = PREFERRED.find((c) => v1.has(c)) ??
     ids.find((c) => v1.has(c));
   if (controller !== undefined && ids.includes(controller)) {
+    const i = ids.indexOf(controller);
     return {
       version: 1,
       controller,
-      subsysIndex: ids.indexOf(controller),
+      subsysIndex: i,
+      hierarchyId: Number(lines[i][1]),
       mount: v1.get(controller)!,
     };
   }
-  return v2 === null ? null : { version: 2, mount: v2 };
+  return v2 === null ? null : { version: 2, hierarchyId: 0, mount: v2 };
 }
 
 /** This host's hierarchy (see chooseHierarchy), or null. */
@@ -135,6 +140,12 @@ export class CgroupPaths {
     const path = this.#paths.get(id);
     if (!path) this.#gone.add(id);
     return path ?? null;
+  }
+
+  /** A cgroup made while tracing, as the kernel announced it (bpf/cgroup.h). */
+  learn(id: bigint, path: Uint8Array): void {
+    this.#paths.set(id, path);
+    this.#gone.delete(id);
   }
 
   /** The id of the cgroup at `path` (relative to the mount), or null if there is none. */

@@ -36,6 +36,16 @@ export interface ContextFilter {
 /** Where paths come from (src/kernel/cgroupfs.ts's CgroupPaths). */
 export interface CgroupPathSource {
   pathOf(id: bigint): Uint8Array | null;
+  /** A cgroup the kernel announced as it was made. */
+  learn?(id: bigint, path: Uint8Array): void;
+}
+
+/** Where the kernel side reads the task's cgroup (src/kernel/cgroupfs.ts's CgroupHierarchy). */
+export interface KernelHierarchy {
+  /** The v1 controller's index in enum cgroup_subsys_id; none: the v2 hierarchy. */
+  subsysIndex?: number;
+  /** The hierarchy's id in the cgroup_mkdir tracepoint (0: v2). */
+  hierarchyId?: number;
 }
 
 /** The table column (--containers). */
@@ -55,11 +65,11 @@ export class ContextResolver {
 
   /**
    * `paths`: null where the host has no cgroup file system (every cgroup unknown).
-   * `v1SubsysIndex`: the controller's index for the kernel side on hybrid and v1 hosts.
+   * `hierarchy`: where the kernel side reads the task's cgroup (default: v2).
    */
   constructor(
     private paths: CgroupPathSource | null,
-    private v1SubsysIndex: number | undefined,
+    private hierarchy: KernelHierarchy | undefined,
     readonly filter: ContextFilter = {},
   ) {
     if (filter.container !== undefined) this.#container = encoder.encode(filter.container);
@@ -67,6 +77,26 @@ export class ContextResolver {
 
   #container: Uint8Array | undefined;
   #verdictStores: ((id: bigint, keep: boolean) => void)[] = [];
+  #announcements: (() => void)[] = [];
+
+  /**
+   * Where cgroups made while tracing are announced (each tracer's bpf/cgroup.h ring): read
+   * before a cgroup not seen yet is looked up in the file system.
+   */
+  readAnnouncements(read: () => void): void {
+    this.#announcements.push(read);
+  }
+
+  /**
+   * A cgroup the kernel announced as it was made: named now, even if it is gone before one of
+   * its records is read; with a filter its verdict goes to the kernel before its first record.
+   */
+  learn(id: bigint, path: Uint8Array): void {
+    if (!this.paths?.learn) return;
+    this.paths.learn(id, path);
+    const key = cacheKey(id);
+    if (this.filtering && !this.#cache.has(key)) this.#remember(key, id);
+  }
 
   /** Where verdicts go: each tracer's kernel map (bpf/cgroup.h's cgroup_verdicts). */
   storeVerdicts(store: (id: bigint, keep: boolean) => void): void {
@@ -79,7 +109,11 @@ export class ContextResolver {
 
   /** The .rodata of bpf/cgroup.h for this host and these filters. */
   rodata(): Record<string, ConstantValue> {
-    return { cgroup_v1_subsys: this.v1SubsysIndex ?? -1, filter_cgroups: this.filtering };
+    return {
+      cgroup_v1_subsys: this.hierarchy?.subsysIndex ?? -1,
+      cgroup_hierarchy_id: this.hierarchy?.hierarchyId ?? 0,
+      filter_cgroups: this.filtering,
+    };
   }
 
   /** The verdict map's size: unused (1 entry) without a filter. */
@@ -89,17 +123,24 @@ export class ContextResolver {
 
   /** The context of a record from cgroup `id` (the same object for every record of it). */
   of(id: number | bigint): TaskContext {
-    // One key per cgroup: ids below 2^53 may come as numbers or bigints.
-    const key = typeof id === "bigint" && id <= MAX_SAFE ? Number(id) : id;
+    const key = cacheKey(id);
     let ctx = this.#cache.get(key);
     if (!ctx) {
-      ctx = this.#resolve(BigInt(id));
-      this.#cache.set(key, ctx);
-      if (this.filtering && ctx.cgroup !== null) {
-        for (const store of this.#verdictStores) store(ctx.cgroupId, ctx.wanted);
-      }
+      // Cgroups made since the last look: announced by the kernel, or else in the file system.
+      for (const read of this.#announcements) read();
+      ctx = this.#cache.get(key) ?? this.#remember(key, BigInt(id));
     }
     if (!ctx.wanted && ctx.cgroup === null) this.unresolvedDropped++;
+    return ctx;
+  }
+
+  /** Resolves and caches cgroup `id`; with a filter, its verdict goes to the kernel. */
+  #remember(key: number | bigint, id: bigint): TaskContext {
+    const ctx = this.#resolve(id);
+    this.#cache.set(key, ctx);
+    if (this.filtering && ctx.cgroup !== null) {
+      for (const store of this.#verdictStores) store(ctx.cgroupId, ctx.wanted);
+    }
     return ctx;
   }
 
@@ -144,6 +185,11 @@ export class ContextResolver {
     }
     return true;
   }
+}
+
+/** One key per cgroup: ids below 2^53 may come as numbers or bigints. */
+function cacheKey(id: number | bigint): number | bigint {
+  return typeof id === "bigint" && id <= MAX_SAFE ? Number(id) : id;
 }
 
 function startsWith(b: Uint8Array, prefix: Uint8Array): boolean {

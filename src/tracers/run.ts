@@ -16,6 +16,7 @@ import { PerfBufReader } from "../events/perfbuf.ts";
 import { ReorderBuffer } from "../events/reorder.ts";
 import type { SampleHandler } from "../events/ringbuf-consumer.ts";
 import { hasBootClockHelper, hasRingbufMaps } from "../kernel/probes.ts";
+import { MapType } from "../kernel/constants.ts";
 import { measureBootLead } from "./boot-clock.ts";
 import type { Platform } from "../platform/types.ts";
 import { embeddedSpec } from "./embedded.ts";
@@ -64,6 +65,10 @@ export type EventBuffer = "ring" | "perf";
 
 /** Each CPU's perf buffer when no size is given: 256 KiB, as libbpf-tools use. */
 export const PERF_BUFFER_BYTES = 256 << 10;
+
+/** The program announcing new cgroups (bpf/cgroup.h), and its ring's size. */
+const ANNOUNCE_PROGRAM = "on_cgroup_mkdir";
+const ANNOUNCE_RING_BYTES = 64 << 10;
 
 /**
  * How long a perf-buffer record is held so that records from other CPUs' buffers, read
@@ -164,22 +169,28 @@ export function startTracer<R extends ContextRecord>(
       : {}),
   };
   const ringBytes = opts.ringBytes ?? opts.defaultRingBytes;
+  // With container context, cgroups made while tracing are announced by the kernel
+  // (bpf/cgroup.h) through a ring buffer of their own, where the kernel has ring buffers.
+  const ringbufs = !perf || hasRingbufMaps(p);
+  const announce = !!context && ringbufs;
   let collection: Collection | null = null;
+  let announcements = null as RingBufReader | null;
   const links: Link[] = [];
   const skipped: string[] = [];
   let reader: RingBufReader | PerfBufReader | null = null;
   try {
     collection = loadCollection(p, spec, {
       constants,
-      programs: desc.programs,
+      programs: [...desc.programs, ...(announce ? [ANNOUNCE_PROGRAM] : [])],
       kernelBtf: target,
       phases: opts.phases,
       mapSizes: {
         ...(context?.mapSizes() ?? { cgroup_verdicts: 1 }),
+        cgroup_events: announce ? ANNOUNCE_RING_BYTES : PAGE_SIZE,
         ...desc.mapSizes,
         ...(ringBytes && !perf ? { [desc.ringbuf]: ringBytes } : {}),
       },
-      perfEventArrays: perf ? [desc.ringbuf] : [],
+      perfEventArrays: [...(perf ? [desc.ringbuf] : []), ...(ringbufs ? [] : ["cgroup_events"])],
     });
     // The reader first: a perf buffer's CPU slots are empty until it fills them, and an event
     // written to an empty slot is lost (-ENOENT), so nothing may fire before it exists.
@@ -217,10 +228,28 @@ export function startTracer<R extends ContextRecord>(
         () => attachTracepoint(p, prog.program.fd, prog.name, a.category, a.name),
       );
     }
+    if (announce) {
+      // Without it a new cgroup is named by a walk of the hierarchy when its first record is
+      // read: a cgroup removed before then (a short-lived container) stays unnamed.
+      try {
+        links.push(attachProgram(p, collection.program(ANNOUNCE_PROGRAM)));
+        const m = collection.map("cgroup_events");
+        announcements = new RingBufReader(p, {
+          fd: m.fd,
+          name: m.name,
+          type: MapType.RINGBUF,
+          maxEntries: ANNOUNCE_RING_BYTES,
+        });
+      } catch (e) {
+        if (!(e instanceof TracerError)) throw e;
+        skipped.push(`tracepoint cgroup/cgroup_mkdir (${e.message.split("\n")[0]})`);
+      }
+    }
     opts.phases?.mark("attach");
   } catch (e) {
-    // Newest first: detach, then the reader, then the maps and programs.
+    // Newest first: detach, then the readers, then the maps and programs.
     closeAll(links.reverse());
+    announcements?.close();
     reader?.close();
     collection?.close();
     throw e;
@@ -235,6 +264,19 @@ export function startTracer<R extends ContextRecord>(
   const attached = links.map((l) => `${l.kind} ${l.target}`);
   let closed = false;
   let failure: unknown = null;
+  if (context && announcements) {
+    const ring = announcements;
+    const l = eventLayout(spec.btf, "cgroup_event");
+    const oId = l.field("id").offset, oLen = l.field("path_len").offset, path = l.field("path");
+    const learn = (v: DataView, off: number, len: number) => {
+      const n = Math.min(v.getUint32(off + oLen, true), path.size, len - path.offset);
+      const at = v.byteOffset + off + path.offset;
+      context.learn(v.getBigUint64(off + oId, true), new Uint8Array(v.buffer, at, n).slice());
+    };
+    context.readAnnouncements(() => {
+      if (!closed) { while (ring.drain(learn) > 0); }
+    });
+  }
   if (context?.filtering) {
     const verdicts = c.map("cgroup_verdicts");
     const key = new Uint8Array(8), value = new Uint8Array(1);
@@ -367,6 +409,7 @@ export function startTracer<R extends ContextRecord>(
       if (closed) return;
       closed = true;
       detach();
+      announcements?.close();
       r.close();
       c.close();
     },

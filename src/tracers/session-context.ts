@@ -55,5 +55,5 @@ export function sessionContext(o: { cgroup?: string; container?: string }): Cont
       );
     }
   }
-  return new ContextResolver(paths, hierarchy?.subsysIndex, { cgroup, container: o.container });
+  return new ContextResolver(paths, hierarchy ?? undefined, { cgroup, container: o.container });
 }
