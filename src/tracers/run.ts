@@ -264,6 +264,9 @@ export function startTracer<R extends ContextRecord>(
   const attached = links.map((l) => `${l.kind} ${l.target}`);
   let closed = false;
   let failure: unknown = null;
+  // Read before a record of an unseen cgroup is placed, and at each wait: with a filter, a new
+  // cgroup's verdict then reaches the kernel within one wait even before its first record.
+  let readAnnouncements = () => {};
   if (context && announcements) {
     const ring = announcements;
     const l = eventLayout(spec.btf, "cgroup_event");
@@ -273,9 +276,10 @@ export function startTracer<R extends ContextRecord>(
       const at = v.byteOffset + off + path.offset;
       context.learn(v.getBigUint64(off + oId, true), new Uint8Array(v.buffer, at, n).slice());
     };
-    context.readAnnouncements(() => {
+    readAnnouncements = () => {
       if (!closed) { while (ring.drain(learn) > 0); }
-    });
+    };
+    context.readAnnouncements(readAnnouncements);
   }
   if (context?.filtering) {
     const verdicts = c.map("cgroup_verdicts");
@@ -358,6 +362,7 @@ export function startTracer<R extends ContextRecord>(
     },
     async poll(timeoutMs, onRecord) {
       if (closed) return 0;
+      readAnnouncements();
       const n = await r.poll(handler(onRecord), timeoutMs);
       release(onRecord, false);
       check();
