@@ -83,15 +83,17 @@ smoke() (
 step "compiled binary smoke test" smoke
 
 # The compiled binary traces the exec, open and connect workloads (and all three at once, with
-# watch): exactly the records the suites expect of src/main.ts (the tests run it through
-# TRACER_BIN).
+# watch), and the container workloads: exactly the records the suites expect of src/main.ts (the
+# tests run it through TRACER_BIN).
 binary_workloads() (
   dir=$(mktemp -d)
   $DENO run -A build.ts --out "$dir/tracer" >/dev/null 2>&1 || exit 1
   TRACER_BIN="$dir/tracer" $DENO test -A --no-check --filter "exactly the workload" \
-    test/exec-e2e.test.ts test/open-e2e.test.ts test/connect-e2e.test.ts test/watch-e2e.test.ts
+    test/exec-e2e.test.ts test/open-e2e.test.ts test/connect-e2e.test.ts test/watch-e2e.test.ts &&
+    TRACER_BIN="$dir/tracer" $DENO test -A --no-check test/container-records.test.ts
 )
-step "compiled binary: exec, open, connect and watch workloads, exact records" binary_workloads
+step "compiled binary: exec, open, connect, watch and container workloads, exact records" \
+  binary_workloads
 
 # Other kernels under qemu (x86-64: Debian 11's 5.10 generic and cloud, Debian 12's 6.1 generic on
 # a CPU without AVX2, 6.1 PREEMPT_RT and 6.12; arm64: Debian 12's 6.1): the compiled binaries'

@@ -557,6 +557,8 @@ test("exec usage errors exit 2 with one line", () => {
       [["--"], /'--' needs a command/],
       [["-x", "--failed-only"], /choose one/],
       [["-d", "soon"], /--duration expects a positive number/],
+      [["--container", "a/b"], /--container expects a container id/],
+      [["--cgroup", "/no/such/cgroup"], /^tracer exec: --cgroup: no cgroup \/no\/such\/cgroup in /],
     ] as const
   ) {
     const r = tracer([...args]);

@@ -23,12 +23,16 @@ export function cgroupArgument(arg: string, mount: string): string {
 }
 
 /** The resolver for these options (throws a usage error for a --cgroup that does not exist). */
-export function sessionContext(o: { cgroup?: string; container?: string }): ContextResolver {
+export function sessionContext(
+  command: string,
+  o: { cgroup?: string; container?: string },
+): ContextResolver {
   const hierarchy = hostHierarchy();
   const paths = hierarchy ? new CgroupPaths(hierarchy) : null;
   if ((o.cgroup !== undefined || o.container !== undefined) && !paths) {
     throw new UsageError(
-      "--cgroup and --container need a mounted cgroup file system (none in /proc/self/mounts)",
+      `${command}: --cgroup and --container need a mounted cgroup file system ` +
+        "(none in /proc/self/mounts)",
     );
   }
   let cgroup: Uint8Array | undefined;
@@ -36,7 +40,9 @@ export function sessionContext(o: { cgroup?: string; container?: string }): Cont
     cgroup = encoder.encode(cgroupArgument(o.cgroup, hierarchy!.mount));
     if (paths.idOf(cgroup) === null) {
       throw new UsageError(
-        `--cgroup: no cgroup ${o.cgroup} in ${hierarchy!.mount} (the hierarchy of the ` +
+        `${command}: --cgroup: no cgroup ${o.cgroup} in ${
+          hierarchy!.mount
+        } (the hierarchy of the ` +
           `"cgroup" field${
             hierarchy!.controller ? `, the v1 ${hierarchy!.controller} controller's` : ""
           })`,

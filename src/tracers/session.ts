@@ -231,7 +231,7 @@ async function session(
         "(raw BTF, or a vmlinux ELF with a .BTF section, e.g. from the kernel's debug package)",
     );
   }
-  const context = sessionContext(o);
+  const context = sessionContext(plan.command ?? plan.tracers[0].name, o);
   const combined = !!plan.combined;
   const fd = openOutput(o.output);
   let begun;
