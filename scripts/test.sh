@@ -90,7 +90,8 @@ binary_workloads() (
   $DENO run -A build.ts --out "$dir/tracer" >/dev/null 2>&1 || exit 1
   TRACER_BIN="$dir/tracer" $DENO test -A --no-check --filter "exactly the workload" \
     test/exec-e2e.test.ts test/open-e2e.test.ts test/connect-e2e.test.ts test/watch-e2e.test.ts &&
-    TRACER_BIN="$dir/tracer" $DENO test -A --no-check test/container-records.test.ts
+    TRACER_BIN="$dir/tracer" $DENO test -A --no-check test/container-records.test.ts &&
+    TRACER_BIN="$dir/tracer" $DENO test -A --no-check --filter "under sudo" test/privilege.test.ts
 )
 step "compiled binary: exec, open, connect, watch and container workloads, exact records" \
   binary_workloads

@@ -13,6 +13,7 @@ import { openCommand } from "./cli/open.ts";
 import { connectCommand } from "./cli/connect.ts";
 import { runCommand } from "./cli/run.ts";
 import { watchCommand } from "./cli/watch.ts";
+import { execAs } from "./cli/exec-as.ts";
 
 const COMMANDS: Command[] = [
   execCommand,
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`tracer ${VERSION}\n`);
     return 0;
   }
+  if (name === "__exec-as") return execAs(rest, await getPlatform());
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
     process.stderr.write(`tracer: unknown command '${name}' (see 'tracer --help')\n`);

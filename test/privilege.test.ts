@@ -143,7 +143,7 @@ test(
 const SHOW_IDS = "grep -E '^(Uid|Gid|Groups):' /proc/self/status; echo HOME=$HOME USER=$USER";
 
 test(
-  "-- CMD under sudo runs as the invoking user (ids, no groups of root, HOME), as root only with --as-root",
+  "-- CMD under sudo runs as the invoking user (ids, that user's groups and none of root's, HOME), as root only with --as-root",
   kernelTest(),
   () => {
     const sudo = tracerEnv({ SUDO_UID: `${NOBODY}`, SUDO_GID: `${NOBODY}`, SUDO_USER: "nobody" });
@@ -151,15 +151,33 @@ test(
       .find((f) => f[2] === `${NOBODY}`)!;
     const run = (extra: string[]) =>
       runTracer("exec", [...extra, "--json", "--", "/bin/sh", "-c", SHOW_IDS], 60_000, sudo);
-    const user = run([]);
-    assert.equal(user.status, 0, user.stderr);
-    const lines = user.stdout.split("\n");
-    assert.ok(lines.includes(`Uid:\t${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`), user.stdout);
-    assert.ok(lines.includes(`Gid:\t${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`), user.stdout);
-    assert.match(user.stdout, /^Groups:\s*$/m, "none of root's groups");
-    assert.ok(lines.includes(`HOME=${home[5]} USER=${home[0]}`), user.stdout);
-    const sh = records(user.stdout).filter((r) => r.filename === "/bin/sh");
-    assert.deepEqual(sh.map((r) => [r.uid, r.gid]), [[NOBODY, NOBODY]]);
+    // A supplementary group of nobody's for the time of the test, so there is one to keep.
+    const group = `tracer-grp-${process.pid}`;
+    const add = spawnSync("groupadd", ["-U", "nobody", group], { encoding: "utf8" });
+    assert.equal(add.status, 0, add.stderr);
+    try {
+      // The oracle: what the system's user database gives nobody (id -G), sorted as the
+      // kernel keeps them.
+      const id = spawnSync("id", ["-G", "nobody"], { encoding: "utf8" });
+      const groups = id.stdout.trim().split(/\s+/).map(Number).sort((a, b) => a - b);
+      assert.ok(groups.length >= 2 && !groups.includes(0), id.stdout);
+      const user = run([]);
+      assert.equal(user.status, 0, user.stderr);
+      const lines = user.stdout.split("\n");
+      assert.ok(lines.includes(`Uid:\t${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`), user.stdout);
+      assert.ok(lines.includes(`Gid:\t${NOBODY}\t${NOBODY}\t${NOBODY}\t${NOBODY}`), user.stdout);
+      const shown = /^Groups:\s*(.*)$/m.exec(user.stdout)![1].trim().split(/\s+/).map(Number);
+      assert.deepEqual(shown, groups, "the user's groups, none of root's");
+      assert.ok(lines.includes(`HOME=${home[5]} USER=${home[0]}`), user.stdout);
+      // Exactly CMD's exec is traced: the launcher's own start-up is not.
+      const execs = records(user.stdout);
+      assert.deepEqual(execs.map((r) => [r.filename, r.uid, r.gid]), [
+        ["/bin/sh", NOBODY, NOBODY],
+        ["/usr/bin/grep", NOBODY, NOBODY],
+      ], user.stdout);
+    } finally {
+      spawnSync("groupdel", [group]);
+    }
 
     const root = run(["--as-root"]);
     assert.equal(root.status, 0, root.stderr);

@@ -62,7 +62,8 @@ export function sessionUsage(btfNote: string): string {
   -h, --help            this help
   -- CMD [ARGS...]      run CMD once the probes are attached, trace only CMD and its
                         descendants, exit with CMD's exit status; under sudo CMD runs as
-                        the user who ran sudo (SUDO_UID/SUDO_GID, that user's HOME)
+                        the user who ran sudo (SUDO_UID/SUDO_GID, that user's groups
+                        and HOME)
       --as-root         under sudo, run CMD as root instead
 `;
 }

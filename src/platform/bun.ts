@@ -35,6 +35,10 @@ const SYMBOLS = {
   clock_gettime: { args: ["i32", "ptr"], returns: "i32" },
   setrlimit: { args: ["i32", "ptr"], returns: "i32" },
   mount: { args: ["ptr", "ptr", "ptr", "u64", "ptr"], returns: "i32" },
+  setgroups: { args: ["u64", "ptr"], returns: "i32" },
+  setresgid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  setresuid: { args: ["u32", "u32", "u32"], returns: "i32" },
+  execve: { args: ["ptr", "ptr", "ptr"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 };
 
@@ -91,6 +95,16 @@ export async function createBunPlatform(): Promise<Platform> {
     setrlimit: (resource, rlim) => num(dl.setrlimit(resource, rlim)),
     mount: (source, target, fstype, flags) =>
       num(dl.mount(source, target, fstype, BigInt(flags), null)),
+    setgroups: (n, list) => num(dl.setgroups(BigInt(n), list)),
+    setresgid: (r, e, s) => num(dl.setresgid(r, e, s)),
+    setresuid: (r, e, s) => num(dl.setresuid(r, e, s)),
+    execve: (path, argv, envp) => num(dl.execve(path, argv, envp)),
+    // A compiled binary runs its own embedded script (Bun.main under /$bunfs/); from source,
+    // bun and the script.
+    selfCommand: () => {
+      const main = (globalThis as unknown as { Bun: { main: string } }).Bun.main;
+      return main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, main];
+    },
     view: (addr, length) => ffi.toArrayBuffer(Number(addr), 0, length),
     addressOf(buf) {
       // Touching .buffer moves a small JSC typed array out of the GC heap, so the address stays.

@@ -114,6 +114,42 @@ export function createPlatform(libc: RawLibc): Platform {
       return dv.getBigInt64(0, true) * 1_000_000_000n + dv.getBigInt64(8, true);
     },
 
+    setIds(uid, gid, groups) {
+      const list = new Uint8Array(4 * Math.max(1, groups.length));
+      groups.forEach((g, i) => new DataView(list.buffer).setUint32(4 * i, g, true));
+      check(libc, libc.setgroups(groups.length, list), `setgroups(${groups.join(",")})`);
+      check(libc, libc.setresgid(gid, gid, gid), `setresgid(${gid})`);
+      check(libc, libc.setresuid(uid, uid, uid), `setresuid(${uid})`);
+    },
+
+    execve(path, argv, env) {
+      const enc = new TextEncoder();
+      // Every string NUL-terminated in one buffer; two arrays of their addresses, NULL-ended.
+      const strings = [path, ...argv, ...env].map((s) => enc.encode(`${s}\0`));
+      const all = new Uint8Array(strings.reduce((n, s) => n + s.length, 0));
+      const at: number[] = [];
+      let off = 0;
+      for (const s of strings) {
+        all.set(s, off);
+        at.push(off);
+        off += s.length;
+      }
+      const base = libc.addressOf(all);
+      const table = (from: number, n: number) => {
+        const t = new Uint8Array(8 * (n + 1));
+        const dv = new DataView(t.buffer);
+        for (let i = 0; i < n; i++) dv.setBigUint64(8 * i, base + BigInt(at[from + i]), true);
+        return t;
+      };
+      const argvTable = table(1, argv.length), envTable = table(1 + argv.length, env.length);
+      libc.execve(all.subarray(0, strings[0].length), argvTable, envTable);
+      const errno = libc.errno();
+      void all.length; // keeps the strings alive across the call
+      return errno;
+    },
+
+    selfCommand: () => libc.selfCommand(),
+
     mountFs(fstype, target) {
       const c = (text: string) => new TextEncoder().encode(`${text}\0`);
       check(libc, libc.mount(c(fstype), c(target), c(fstype), 0), `mount ${fstype} at ${target}`);

@@ -33,6 +33,10 @@ const SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "pointer"], result: "i32" },
+  setgroups: { parameters: ["usize", "buffer"], result: "i32" },
+  setresgid: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  setresuid: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -81,6 +85,15 @@ export function createDenoPlatform(): Platform {
     setrlimit: (resource, rlim) => lib.setrlimit(resource, rlim),
     mount: (source, target, fstype, flags) =>
       lib.mount(source, target, fstype, BigInt(flags), null),
+    setgroups: (n, list) => lib.setgroups(BigInt(n), list),
+    setresgid: (r, e, s) => lib.setresgid(r, e, s),
+    setresuid: (r, e, s) => lib.setresuid(r, e, s),
+    execve: (path, argv, envp) => lib.execve(path, argv, envp),
+    // From source: `deno run -A` of the main module (deno compile's binaries are not made here).
+    selfCommand: () =>
+      Deno.mainModule.startsWith("file:")
+        ? [Deno.execPath(), "run", "-A", new URL(Deno.mainModule).pathname]
+        : [Deno.execPath()],
     view: (addr, length) => Deno.UnsafePointerView.getArrayBuffer(ptr(addr)!, length),
     addressOf(buf) {
       // Touching .buffer moves a small V8 typed array out of the GC heap, so the address stays.

@@ -31,6 +31,14 @@ export interface RawLibc {
   setrlimit(resource: number, rlim: Uint8Array): number;
   /** mount(2) with no data: the strings are NUL-terminated. */
   mount(source: Uint8Array, target: Uint8Array, fstype: Uint8Array, flags: number): number;
+  /** setgroups(2): `list` holds `n` gid_t (u32). glibc applies it to every thread. */
+  setgroups(n: number, list: Uint8Array): number;
+  setresgid(rgid: number, egid: number, sgid: number): number;
+  setresuid(ruid: number, euid: number, suid: number): number;
+  /** execve(2): `path` NUL-terminated; `argv`, `envp` NULL-terminated arrays of addresses. */
+  execve(path: Uint8Array, argv: Uint8Array, envp: Uint8Array): number;
+  /** The command line that starts this program again: the compiled binary, or runtime + script. */
+  selfCommand(): string[];
 
   view(addr: Address, length: number): ArrayBuffer;
   addressOf(buf: Uint8Array): Address;

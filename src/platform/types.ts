@@ -95,4 +95,16 @@ export interface Platform {
 
   /** getpid(). */
   pid(): number;
+
+  /**
+   * Becomes user `uid` with primary group `gid` and supplementary `groups`, for good (real,
+   * effective and saved ids; every thread). Throws SysError naming the step.
+   */
+  setIds(uid: number, gid: number, groups: number[]): void;
+
+  /** execve(2) of `path`: does not return when it works; returns the errno when it fails. */
+  execve(path: string, argv: string[], env: string[]): number;
+
+  /** The command line that starts this program again: the compiled binary, or runtime + script. */
+  selfCommand(): string[];
 }

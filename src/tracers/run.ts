@@ -120,6 +120,11 @@ export interface RunningTracer<R> {
   skippedRuns(): bigint;
   /** Where the events arrive. */
   readonly buffer: EventBuffer;
+  /**
+   * `-- CMD` mode: traces process `tgid` (and its descendants, from their fork) from now on,
+   * though it is no child of the tracer's made after the start (bpf/follow.h's traced map).
+   */
+  follow(tgid: number): void;
   /** A record's kernel time (the description's timeOf): to merge several tracers' records. */
   readonly timeOf?: (r: R) => bigint;
   /**
@@ -354,6 +359,11 @@ export function startTracer<R extends ContextRecord>(
           missed: info.recursionMisses,
         };
       }),
+    follow(tgid) {
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, tgid, true);
+      c.map("traced").update(key, Uint8Array.of(1));
+    },
     skippedRuns() {
       if (closed) return 0n;
       let n = 0n;

@@ -1,6 +1,6 @@
-// `-- CMD` of every tracer session: who CMD runs as (under sudo, the user who ran sudo), its
-// environment, and running it with its exit status recorded. CLI-level: uses
-// node:child_process and node:fs.
+// `-- CMD` of every tracer session: who CMD runs as (under sudo, the user who ran sudo, with
+// that user's groups), its environment, and running it with its exit status recorded.
+// CLI-level: uses node:child_process and node:fs.
 
 import { spawn } from "node:child_process";
 import process from "node:process";
@@ -65,6 +65,96 @@ function readPasswd(): string {
   }
 }
 
+/**
+ * The groups of user `name` as a login gives them (initgroups): the primary group `gid` and
+ * every group of /etc/group (`groupText`) that lists the user as a member.
+ */
+export function userGroups(name: string | null, gid: number, groupText: string): number[] {
+  const out = [gid];
+  if (name === null) return out;
+  for (const line of groupText.split("\n")) {
+    const f = line.split(":");
+    if (f.length < 4 || !f[3].split(",").includes(name)) continue;
+    const g = Number(f[2]);
+    if (Number.isInteger(g) && !out.includes(g)) out.push(g);
+  }
+  return out;
+}
+
+function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** `-- CMD` under sudo, started before the tracer loads: see src/cli/exec-as.ts. */
+export interface Launcher {
+  /** Its pid, CMD's once it runs. */
+  pid: number;
+  /** Resolves when it is the user and waits; rejects if it exits first. */
+  ready: Promise<void>;
+  /** Lets it exec CMD (call once the tracer follows `pid`); its state from then on. */
+  go(): ChildState;
+  /** Stops it without running CMD. */
+  abort(): void;
+}
+
+/**
+ * Starts `-- CMD` as `user` through the tracer's own launcher (`tracer __exec-as`), which sets
+ * the user's uid, gid and groups (which no runtime's spawn can) and waits for go().
+ */
+export function startLauncher(
+  self: string[],
+  cmd: string[],
+  user: { uid: number; gid: number },
+): Launcher {
+  const passwd = readText("/etc/passwd");
+  const name = passwd.split("\n").map((l) => l.split(":"))
+    .find((f) => f.length >= 7 && f[2] === String(user.uid))?.[0] ?? null;
+  const groups = userGroups(name, user.gid, readText("/etc/group"));
+  const proc = spawn(self[0], [
+    ...self.slice(1),
+    "__exec-as",
+    String(user.uid),
+    String(user.gid),
+    groups.join(","),
+    "--",
+    ...cmd,
+  ], {
+    stdio: ["inherit", "inherit", "inherit", "pipe", "pipe"],
+    env: userEnvironment(user.uid, passwd, process.env),
+  });
+  const state: ChildState = { done: false, status: 0 };
+  const exited = new Promise<void>((res) => {
+    proc.on("exit", (code, signal) => {
+      state.status = code ?? 128 + (signal ? SIGNALS[signal] ?? 0 : 0);
+      state.done = true;
+      res();
+    });
+  });
+  const readyPipe = proc.stdio[4]!;
+  const ready = new Promise<void>((res, rej) => {
+    readyPipe.once("data", () => res());
+    exited.then(() =>
+      rej(new Error(`the launcher of ${cmd[0]} exited (status ${state.status}) before it ran it`))
+    );
+  });
+  return {
+    pid: proc.pid!,
+    ready,
+    go() {
+      const go = proc.stdio[3] as NodeJS.WritableStream;
+      go.end("g");
+      return state;
+    },
+    abort() {
+      if (!state.done) proc.kill("SIGKILL");
+    },
+  };
+}
+
 /** Runs `-- CMD`; the returned state says when it is done and its exit status. */
 export function runCommand(
   name: string,
@@ -72,8 +162,8 @@ export function runCommand(
   user: { uid: number; gid: number } | null,
 ): ChildState {
   const state: ChildState = { done: false, status: 0 };
-  // As another user: its uid and gid (the runtimes' spawn drops every supplementary group
-  // then, root's included) and its HOME.
+  // As another user (startLauncher does it with the user's groups too): its uid and gid (the
+  // runtimes' spawn drops every supplementary group then, root's included) and its HOME.
   const as = user ? { ...user, env: userEnvironment(user.uid, readPasswd(), process.env) } : {};
   const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...as });
   proc.on("error", (e: NodeJS.ErrnoException) => {

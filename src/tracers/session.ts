@@ -18,7 +18,7 @@ import type { FormatOptions, RecordFormatter, StreamCells } from "./format.ts";
 import type { ContextRecord, TracerDescription } from "./types.ts";
 import { sessionContext } from "./session-context.ts";
 import { LostWarning } from "./lost-warning.ts";
-import { type ChildState, commandUser, runCommand } from "./session-command.ts";
+import { type ChildState, commandUser, runCommand, startLauncher } from "./session-command.ts";
 import { startAll, type Started, startupTimings } from "./session-start.ts";
 import { singleStream, type StreamFormat, StreamMerge } from "./stream.ts";
 import { sessionSummary } from "./summary.ts";
@@ -234,10 +234,15 @@ async function session(
   const context = sessionContext(plan.command ?? plan.tracers[0].name, o);
   const combined = !!plan.combined;
   const fd = openOutput(o.output);
+  // Under sudo, `-- CMD` starts now, as the user with the user's groups, and waits until the
+  // tracer is attached and follows it (its own start-up overlaps the tracer's, untraced).
+  const user = o.cmd.length && !o.asRoot ? commandUser(p.identity().euid, process.env) : null;
+  const launcher = user ? startLauncher(p.selfCommand(), o.cmd, user) : null;
   let begun;
   try {
     begun = startAll(p, plan.tracers, o, phases, combined, context);
   } catch (e) {
+    launcher?.abort();
     if (fd !== 1) closeSync(fd);
     throw e;
   }
@@ -252,6 +257,14 @@ async function session(
     if (several) {
       waitFd = p.epollCreate();
       started.forEach((s, i) => p.epollAdd(waitFd, s.tracer.waitFd, 1, /* EPOLLIN */ i));
+    }
+    if (launcher) {
+      try {
+        await launcher.ready;
+      } catch (e) {
+        throw new TracerError((e as Error).message);
+      }
+      for (const s of started) s.tracer.follow(launcher.pid);
     }
     process.stderr.write(readyLine(started, o, combined));
     if (o.timings) {
@@ -299,8 +312,7 @@ async function session(
     let printed = 0;
     const deadline = o.durationMs === undefined ? Infinity : performance.now() + o.durationMs;
     if (o.cmd.length) {
-      const user = o.asRoot ? null : commandUser(p.identity().euid, process.env);
-      child = runCommand(plan.command ?? started[0].t.name, o.cmd, user);
+      child = launcher ? launcher.go() : runCommand(plan.command ?? started[0].t.name, o.cmd, null);
       ctl.startChild(child);
     }
 
@@ -400,6 +412,7 @@ async function session(
     );
     if (o.timings) process.stderr.write(`tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
   } finally {
+    if (!child) launcher?.abort(); // stopped before CMD could run
     if (waitFd >= 0) p.close(waitFd);
     for (const s of started.reverse()) s.tracer.close();
     if (fd !== 1) closeSync(fd);
