@@ -5,11 +5,11 @@
 // Runtime-neutral: reaches the kernel only through the Platform and src/kernel wrappers.
 
 import { SysError, TracerError } from "../errors.ts";
-import type { Btf } from "../btf/reader.ts";
+import type { Btf, NameQuery } from "../btf/reader.ts";
 import { kernelBtf } from "../btf/source.ts";
 import { Kind } from "../btf/types.ts";
 import type { MapSpec, ObjectSpec, ProgramSpec } from "../object/types.ts";
-import { type CoreRelocationResult, relocateCore } from "../core/relocate.ts";
+import { coreLookups, type CoreRelocationResult, relocateCore } from "../core/relocate.ts";
 import type { Platform } from "../platform/types.ts";
 import {
   type BpfMap,
@@ -219,23 +219,30 @@ function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
   return opts.kernelBtf ? opts.kernelBtf() : kernelBtf(undefined, p);
 }
 
-function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number | undefined {
+/** The kernel BTF type a program attaches to (tp_btf, fentry, fexit, lsm), or null. */
+function attachBtfName(prog: ProgramSpec): NameQuery | null {
   const a = prog.attach;
   if (a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm") {
-    return undefined;
+    return null;
   }
-  const kbtf = requireKernelBtf(p, opts);
-  const [name, kind] = a.kind === "tp_btf"
-    ? [`btf_trace_${a.target}`, Kind.TYPEDEF]
+  return a.kind === "tp_btf"
+    ? { name: `btf_trace_${a.target}`, kind: Kind.TYPEDEF, flavored: false }
     : a.kind === "lsm"
-    ? [`bpf_lsm_${a.target}`, Kind.FUNC]
-    : [a.target, Kind.FUNC];
+    ? { name: `bpf_lsm_${a.target}`, kind: Kind.FUNC, flavored: false }
+    : { name: a.target, kind: Kind.FUNC, flavored: false };
+}
+
+function attachBtfId(p: Platform, prog: ProgramSpec, opts: LoadOptions): number | undefined {
+  const q = attachBtfName(prog);
+  if (!q) return undefined;
+  const kbtf = requireKernelBtf(p, opts);
+  const { name, kind } = q;
   const ids = kbtf.byName(name, kind);
   if (ids.length === 0) {
     throw new LoadError(
-      `program ${prog.name} (${a.kind}/${a.target}): the kernel's BTF has no ${
-        kind === Kind.TYPEDEF ? "typedef" : "function"
-      } ${name}`,
+      `program ${prog.name} (${prog.attach.kind}/${
+        (prog.attach as { target: string }).target
+      }): the kernel's BTF has no ${kind === Kind.TYPEDEF ? "typedef" : "function"} ${name}`,
     );
   }
   return ids[0];
@@ -415,7 +422,6 @@ export function loadCollection(
       }
       return prog;
     });
-    refuseLockedDownEarly(p, wanted, opts);
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
     const all = spec.programs.concat(spec.subprograms);
@@ -436,7 +442,14 @@ export function loadCollection(
       )
     );
     const target = hasCore ? requireKernelBtf(p, opts) : null;
+    // Every name the loads look up in the kernel's BTF (CO-RE candidates, attach targets),
+    // found in one pass over its types.
+    target?.lookUp([
+      ...coreLookups(spec, pool),
+      ...wanted.flatMap((w) => attachBtfName(w) ?? []),
+    ]);
     opts.phases?.mark("kernel BTF");
+    refuseLockedDownEarly(p, wanted, opts);
     if (target && SKIP_CORE) c.warnings.push("CO-RE relocation skipped (TRACER_NO_CORE=1)");
     for (const fn of pool) {
       if (target && !SKIP_CORE) c.coreResults.push(...relocateCore(spec, fn, target));
