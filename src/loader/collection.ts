@@ -407,10 +407,6 @@ export function loadCollection(
   raiseMemlockIfCharged(p);
   const c = new Collection(spec, p);
   try {
-    c.btf = loadObjectBtf(p, c);
-    createMaps(p, c, opts, initial);
-    opts.phases?.mark("object BTF + maps");
-
     const wanted = (opts.programs ?? spec.programs.map((x) => x.name)).map((name) => {
       const prog = spec.programs.find((x) => x.name === name);
       if (!prog) {
@@ -422,6 +418,12 @@ export function loadCollection(
       }
       return prog;
     });
+    // A kernel that refuses the programs' kind says so before anything is created.
+    refuseLockedDownEarly(p, wanted, opts);
+    c.btf = loadObjectBtf(p, c);
+    createMaps(p, c, opts, initial);
+    opts.phases?.mark("object BTF + maps");
+
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
     const all = spec.programs.concat(spec.subprograms);
@@ -449,7 +451,6 @@ export function loadCollection(
       ...wanted.flatMap((w) => attachBtfName(w) ?? []),
     ]);
     opts.phases?.mark("kernel BTF");
-    refuseLockedDownEarly(p, wanted, opts);
     if (target && SKIP_CORE) c.warnings.push("CO-RE relocation skipped (TRACER_NO_CORE=1)");
     for (const fn of pool) {
       if (target && !SKIP_CORE) c.coreResults.push(...relocateCore(spec, fn, target));
