@@ -207,29 +207,37 @@ for (const t of [...floors, ...tools]) {
 console.log(cpuOut.join("\n"));
 
 // Per-phase times, from the tracer's own --timings (measured in-process from the runtime's
-// time origin), medians over RUNS starts per binary, interleaved.
+// time origin), medians over RUNS starts per binary and kind, interleaved. A phase passed more
+// than once in a start (a strategy refused, the next one tried) counts the sum of its passes.
 if (!values["no-phases"]) {
-  const phases = new Map<string, Map<string, number[]>>(tracers.map((t) => [t.name, new Map()]));
-  for (let i = 0; i < RUNS; i++) {
-    for (const t of tracers) {
-      const r = spawnSync(t.path, ["exec", "--timings", "-d", "0.05"], { encoding: "utf8" });
-      const line = /^tracer: start-up: (.*)$/m.exec(r.stderr)?.[1];
-      if (!line) throw new Error(`${t.name} --timings: no start-up line:\n${r.stderr}`);
-      for (const part of line.split(", ")) {
-        const m = /^(.*) ([\d.]+) ms$/.exec(part);
-        if (!m) continue;
+  for (const kind of KINDS) {
+    const phases = new Map<string, Map<string, number[]>>(tracers.map((t) => [t.name, new Map()]));
+    for (let i = 0; i < RUNS; i++) {
+      for (const t of tracers) {
+        const r = spawnSync(t.path, [kind, "--timings", "-d", "0.05"], { encoding: "utf8" });
+        const line = /^tracer: start-up: (.*)$/m.exec(r.stderr)?.[1];
+        if (!line) throw new Error(`${t.name} ${kind} --timings: no start-up line:\n${r.stderr}`);
+        const sums = new Map<string, number>();
+        for (const part of line.split(", ")) {
+          const m = /^(.*) ([\d.]+) ms$/.exec(part);
+          if (m) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+        }
         const list = phases.get(t.name)!;
-        if (!list.has(m[1])) list.set(m[1], []);
-        list.get(m[1])!.push(Number(m[2]));
+        for (const [name, ms] of sums) {
+          if (!list.has(name)) list.set(name, []);
+          list.get(name)!.push(ms);
+        }
       }
     }
-  }
-  console.log(`\nPer phase (tracer exec --timings, medians of ${RUNS}, ms):\n`);
-  for (const t of tracers) {
-    const list = phases.get(t.name)!;
-    console.log(`| ${t.name} | ${[...list.keys()].join(" | ")} |`);
-    console.log(`|---|${[...list.keys()].map(() => "---").join("|")}|`);
-    console.log(`| | ${[...list.values()].map((v) => fmt(median(v))).join(" | ")} |\n`);
+    console.log(`\nPer phase (tracer ${kind} --timings, medians of ${RUNS}, ms):\n`);
+    const names = [...new Set(tracers.flatMap((t) => [...phases.get(t.name)!.keys()]))];
+    console.log(`| ${kind} | ${names.join(" | ")} |`);
+    console.log(`|---|${names.map(() => "---").join("|")}|`);
+    for (const t of tracers) {
+      const list = phases.get(t.name)!;
+      const cell = (n: string) => list.has(n) ? fmt(median(list.get(n)!)) : "-";
+      console.log(`| ${t.name} | ${names.map(cell).join(" | ")} |`);
+    }
   }
 }
 
