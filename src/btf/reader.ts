@@ -25,13 +25,6 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 const encoder = new TextEncoder();
 
-/** `a`'s elements in a new array of `length` (at least a's). */
-function grown<T extends Uint32Array | Uint8Array>(a: T, length: number): T {
-  const b = new (a.constructor as new (n: number) => T)(length);
-  b.set(a);
-  return b;
-}
-
 /** A name look-up answered by Btf.lookUp: byName(name, kind), or candidates(name, kind). */
 export interface NameQuery {
   name: string;
@@ -203,19 +196,15 @@ export class Btf {
     // process, over ~150k kernel types. Names are checked when decoded. The kinds looked up
     // by name (CO-RE candidates, attach targets) get lists of their own on the way, so a
     // look-up walks only its kind.
-    // Arrays start at a typical size and double when full: allocating (and zeroing) them at
-    // their bound (a type per 3 words) cost more than the walk itself did. Kernel BTF has a
-    // type per ~6.3 words.
-    const max = Math.floor(words.length / 3) + 1; // +1: a cut last record is indexed too
-    let cap = Math.min(max, Math.ceil(words.length / 5) + 16);
-    let offsets = new Uint32Array(cap);
-    let kinds = new Uint8Array(cap);
-    let structs = new Uint32Array(256);
-    let unions = new Uint32Array(256);
-    let enums = new Uint32Array(256);
-    let enum64s = new Uint32Array(16);
-    let typedefs = new Uint32Array(256);
-    let funcs = new Uint32Array(256);
+    const max = Math.floor(words.length / 3);
+    const offsets = new Uint32Array(max);
+    const kinds = new Uint8Array(max);
+    const structs = new Uint32Array(max);
+    const unions = new Uint32Array(max);
+    const enums = new Uint32Array(max);
+    const enum64s = new Uint32Array(max);
+    const typedefs = new Uint32Array(max);
+    const funcs = new Uint32Array(max);
     let nStructs = 0, nUnions = 0, nEnums = 0, nEnum64s = 0, nTypedefs = 0, nFuncs = 0;
     const end = words.length;
     let p = 0;
@@ -225,21 +214,14 @@ export class Btf {
     scan: while (p < end) {
       const info = words[p + 1];
       const kind = (info >>> 24) & 0x1f;
-      if (n === cap) {
-        cap = Math.min(max, cap * 2);
-        offsets = grown(offsets, cap);
-        kinds = grown(kinds, cap);
-      }
       offsets[n] = p;
       kinds[n++] = kind;
       switch (kind) {
         case 12: // FUNC
-          if (nFuncs === funcs.length) funcs = grown(funcs, nFuncs * 2);
           funcs[nFuncs++] = n - 1;
           p += 3;
           break;
         case 8: // TYPEDEF
-          if (nTypedefs === typedefs.length) typedefs = grown(typedefs, nTypedefs * 2);
           typedefs[nTypedefs++] = n - 1;
           p += 3;
           break;
@@ -256,22 +238,18 @@ export class Btf {
           p += 3 + 2 * (info & 0xffff);
           break;
         case 6: // ENUM: values of 2 words
-          if (nEnums === enums.length) enums = grown(enums, nEnums * 2);
           enums[nEnums++] = n - 1;
           p += 3 + 2 * (info & 0xffff);
           break;
         case 4: // STRUCT: members of 3 words
-          if (nStructs === structs.length) structs = grown(structs, nStructs * 2);
           structs[nStructs++] = n - 1;
           p += 3 + 3 * (info & 0xffff);
           break;
         case 5: // UNION: members of 3 words
-          if (nUnions === unions.length) unions = grown(unions, nUnions * 2);
           unions[nUnions++] = n - 1;
           p += 3 + 3 * (info & 0xffff);
           break;
         case 19: // ENUM64: values of 3 words
-          if (nEnum64s === enum64s.length) enum64s = grown(enum64s, nEnum64s * 2);
           enum64s[nEnum64s++] = n - 1;
           p += 3 + 3 * (info & 0xffff);
           break;
@@ -304,12 +282,12 @@ export class Btf {
       strings,
       typeStart,
     );
-    btf.kindLists[Kind.STRUCT] = structs.subarray(0, nStructs);
-    btf.kindLists[Kind.UNION] = unions.subarray(0, nUnions);
-    btf.kindLists[Kind.ENUM] = enums.subarray(0, nEnums);
-    btf.kindLists[Kind.ENUM64] = enum64s.subarray(0, nEnum64s);
-    btf.kindLists[Kind.TYPEDEF] = typedefs.subarray(0, nTypedefs);
-    btf.kindLists[Kind.FUNC] = funcs.subarray(0, nFuncs);
+    btf.kindLists[Kind.STRUCT] = structs.slice(0, nStructs);
+    btf.kindLists[Kind.UNION] = unions.slice(0, nUnions);
+    btf.kindLists[Kind.ENUM] = enums.slice(0, nEnums);
+    btf.kindLists[Kind.ENUM64] = enum64s.slice(0, nEnum64s);
+    btf.kindLists[Kind.TYPEDEF] = typedefs.slice(0, nTypedefs);
+    btf.kindLists[Kind.FUNC] = funcs.slice(0, nFuncs);
     return btf;
   }
 
