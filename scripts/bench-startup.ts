@@ -104,25 +104,44 @@ const floors: Tool[] = [
 spawnSync("mount", ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"], { stdio: "ignore" });
 
 const idleDir = mkdtempSync("/tmp/bench-startup-idle-");
-// The runtime alone: a program that only prints a line and waits, compiled as build.ts
-// compiles the tracer.
-writeFileSync(`${idleDir}/idle.ts`, 'console.log("ready"); setTimeout(() => {}, 600_000);\n');
-const bun = spawnSync("node_modules/.bin/bun", [
-  "build",
-  ...COMPILE_OPTIONS,
-  `${idleDir}/idle.ts`,
-  "--outfile",
-  `${idleDir}/bun-idle`,
-], { stdio: "ignore" });
-if (bun.status !== 0) throw new Error("cannot compile the idle Bun program");
-const idle: Tool = {
-  name: "Bun runtime alone (idle program)",
-  kind: "floor",
-  argv: [`${idleDir}/bun-idle`],
-  ready: /./,
-  stdbuf: false,
-};
-floors.unshift(idle);
+/** A one-line program compiled as build.ts compiles the tracer: prints a line and waits. */
+function bunProgram(file: string, source: string, name: string): Tool {
+  writeFileSync(`${idleDir}/${file}.ts`, source);
+  const bun = spawnSync("node_modules/.bin/bun", [
+    "build",
+    ...COMPILE_OPTIONS,
+    `${idleDir}/${file}.ts`,
+    "--outfile",
+    `${idleDir}/${file}`,
+  ], { stdio: "ignore" });
+  if (bun.status !== 0) throw new Error(`cannot compile the Bun program ${file}`);
+  return { name, kind: "floor", argv: [`${idleDir}/${file}`], ready: /./, stdbuf: false };
+}
+const WAIT = "setTimeout(() => {}, 600_000);\n";
+// The runtime alone; and what two things the tracer avoids or still pays cost the runtime by
+// themselves: a first write through process.stderr (it loads the runtime's stream
+// implementation), and the node: modules the tracer imports.
+const idle = bunProgram(
+  "bun-idle",
+  `console.log("ready"); ${WAIT}`,
+  "Bun runtime alone (idle program)",
+);
+floors.unshift(
+  idle,
+  bunProgram(
+    "bun-stderr",
+    `process.stderr.write("ready\\n"); ${WAIT}`,
+    "Bun, a line through process.stderr",
+  ),
+  bunProgram(
+    "bun-node-modules",
+    'import { readFileSync } from "node:fs";\nimport { parseArgs } from "node:util";\n' +
+      'import { spawn } from "node:child_process";\n' +
+      "if (process.argv.length > 9) { readFileSync(''); parseArgs({}); spawn(''); }\n" +
+      `console.log("ready"); ${WAIT}`,
+    "Bun, node:fs + node:util + node:child_process imported",
+  ),
+);
 
 /** One start: launch → ready in ms, and the CPU ms used by then (the process is stopped). */
 async function once(t: Tool): Promise<{ ms: number; cpu: number }> {
