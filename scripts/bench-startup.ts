@@ -15,7 +15,7 @@
 // Several --tracer binaries (name=path) compare builds (before/after) in the same run.
 
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { median, rssKb, type RssParts, rssParts, startUntilReady } from "./bench/launch.ts";
@@ -104,6 +104,11 @@ const floors: Tool[] = [
 spawnSync("mount", ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"], { stdio: "ignore" });
 
 const idleDir = mkdtempSync("/tmp/bench-startup-idle-");
+// The compiled programs (~100 MB each) and the storm's output go when the run ends.
+const scratch = [idleDir];
+process.on("exit", () => {
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
 /** A one-line program compiled as build.ts compiles the tracer: prints a line and waits. */
 function bunProgram(file: string, source: string, name: string): Tool {
   writeFileSync(`${idleDir}/${file}.ts`, source);
@@ -264,6 +269,7 @@ if (!values["no-phases"]) {
 // pages by kind sampled every 50 ms (the sample with the largest total is shown).
 if (!values["no-rss"] && KINDS.includes("exec")) {
   const work = mkdtempSync("/tmp/bench-startup-");
+  scratch.push(work);
   const storm = `${work}/storm`;
   const cc = spawnSync("cc", ["-O2", "-o", storm, "scripts/bench/storm.c"], { stdio: "inherit" });
   if (cc.status !== 0) throw new Error("cannot build scripts/bench/storm.c");
