@@ -15,7 +15,7 @@
 // Several --tracer binaries (name=path) compare builds (before/after) in the same run.
 
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { median, rssKb, type RssParts, rssParts, startUntilReady } from "./bench/launch.ts";
@@ -104,25 +104,49 @@ const floors: Tool[] = [
 spawnSync("mount", ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"], { stdio: "ignore" });
 
 const idleDir = mkdtempSync("/tmp/bench-startup-idle-");
-// The runtime alone: a program that only prints a line and waits, compiled as build.ts
-// compiles the tracer.
-writeFileSync(`${idleDir}/idle.ts`, 'console.log("ready"); setTimeout(() => {}, 600_000);\n');
-const bun = spawnSync("node_modules/.bin/bun", [
-  "build",
-  ...COMPILE_OPTIONS,
-  `${idleDir}/idle.ts`,
-  "--outfile",
-  `${idleDir}/bun-idle`,
-], { stdio: "ignore" });
-if (bun.status !== 0) throw new Error("cannot compile the idle Bun program");
-const idle: Tool = {
-  name: "Bun runtime alone (idle program)",
-  kind: "floor",
-  argv: [`${idleDir}/bun-idle`],
-  ready: /./,
-  stdbuf: false,
-};
-floors.unshift(idle);
+// The compiled programs (~100 MB each) and the storm's output go when the run ends.
+const scratch = [idleDir];
+process.on("exit", () => {
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
+/** A one-line program compiled as build.ts compiles the tracer: prints a line and waits. */
+function bunProgram(file: string, source: string, name: string): Tool {
+  writeFileSync(`${idleDir}/${file}.ts`, source);
+  const bun = spawnSync("node_modules/.bin/bun", [
+    "build",
+    ...COMPILE_OPTIONS,
+    `${idleDir}/${file}.ts`,
+    "--outfile",
+    `${idleDir}/${file}`,
+  ], { stdio: "ignore" });
+  if (bun.status !== 0) throw new Error(`cannot compile the Bun program ${file}`);
+  return { name, kind: "floor", argv: [`${idleDir}/${file}`], ready: /./, stdbuf: false };
+}
+const WAIT = "setTimeout(() => {}, 600_000);\n";
+// The runtime alone; and what two things the tracer avoids or still pays cost the runtime by
+// themselves: a first write through process.stderr (it loads the runtime's stream
+// implementation), and the node: modules the tracer imports.
+const idle = bunProgram(
+  "bun-idle",
+  `console.log("ready"); ${WAIT}`,
+  "Bun runtime alone (idle program)",
+);
+floors.unshift(
+  idle,
+  bunProgram(
+    "bun-stderr",
+    `process.stderr.write("ready\\n"); ${WAIT}`,
+    "Bun, a line through process.stderr",
+  ),
+  bunProgram(
+    "bun-node-modules",
+    'import { readFileSync } from "node:fs";\nimport { parseArgs } from "node:util";\n' +
+      'import { spawn } from "node:child_process";\n' +
+      "if (process.argv.length > 9) { readFileSync(''); parseArgs({}); spawn(''); }\n" +
+      `console.log("ready"); ${WAIT}`,
+    "Bun, node:fs + node:util + node:child_process imported",
+  ),
+);
 
 /** One start: launch → ready in ms, and the CPU ms used by then (the process is stopped). */
 async function once(t: Tool): Promise<{ ms: number; cpu: number }> {
@@ -207,29 +231,37 @@ for (const t of [...floors, ...tools]) {
 console.log(cpuOut.join("\n"));
 
 // Per-phase times, from the tracer's own --timings (measured in-process from the runtime's
-// time origin), medians over RUNS starts per binary, interleaved.
+// time origin), medians over RUNS starts per binary and kind, interleaved. A phase passed more
+// than once in a start (a strategy refused, the next one tried) counts the sum of its passes.
 if (!values["no-phases"]) {
-  const phases = new Map<string, Map<string, number[]>>(tracers.map((t) => [t.name, new Map()]));
-  for (let i = 0; i < RUNS; i++) {
-    for (const t of tracers) {
-      const r = spawnSync(t.path, ["exec", "--timings", "-d", "0.05"], { encoding: "utf8" });
-      const line = /^tracer: start-up: (.*)$/m.exec(r.stderr)?.[1];
-      if (!line) throw new Error(`${t.name} --timings: no start-up line:\n${r.stderr}`);
-      for (const part of line.split(", ")) {
-        const m = /^(.*) ([\d.]+) ms$/.exec(part);
-        if (!m) continue;
+  for (const kind of KINDS) {
+    const phases = new Map<string, Map<string, number[]>>(tracers.map((t) => [t.name, new Map()]));
+    for (let i = 0; i < RUNS; i++) {
+      for (const t of tracers) {
+        const r = spawnSync(t.path, [kind, "--timings", "-d", "0.05"], { encoding: "utf8" });
+        const line = /^tracer: start-up: (.*)$/m.exec(r.stderr)?.[1];
+        if (!line) throw new Error(`${t.name} ${kind} --timings: no start-up line:\n${r.stderr}`);
+        const sums = new Map<string, number>();
+        for (const part of line.split(", ")) {
+          const m = /^(.*) ([\d.]+) ms$/.exec(part);
+          if (m) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+        }
         const list = phases.get(t.name)!;
-        if (!list.has(m[1])) list.set(m[1], []);
-        list.get(m[1])!.push(Number(m[2]));
+        for (const [name, ms] of sums) {
+          if (!list.has(name)) list.set(name, []);
+          list.get(name)!.push(ms);
+        }
       }
     }
-  }
-  console.log(`\nPer phase (tracer exec --timings, medians of ${RUNS}, ms):\n`);
-  for (const t of tracers) {
-    const list = phases.get(t.name)!;
-    console.log(`| ${t.name} | ${[...list.keys()].join(" | ")} |`);
-    console.log(`|---|${[...list.keys()].map(() => "---").join("|")}|`);
-    console.log(`| | ${[...list.values()].map((v) => fmt(median(v))).join(" | ")} |\n`);
+    console.log(`\nPer phase (tracer ${kind} --timings, medians of ${RUNS}, ms):\n`);
+    const names = [...new Set(tracers.flatMap((t) => [...phases.get(t.name)!.keys()]))];
+    console.log(`| ${kind} | ${names.join(" | ")} |`);
+    console.log(`|---|${names.map(() => "---").join("|")}|`);
+    for (const t of tracers) {
+      const list = phases.get(t.name)!;
+      const cell = (n: string) => list.has(n) ? fmt(median(list.get(n)!)) : "-";
+      console.log(`| ${t.name} | ${names.map(cell).join(" | ")} |`);
+    }
   }
 }
 
@@ -237,6 +269,7 @@ if (!values["no-phases"]) {
 // pages by kind sampled every 50 ms (the sample with the largest total is shown).
 if (!values["no-rss"] && KINDS.includes("exec")) {
   const work = mkdtempSync("/tmp/bench-startup-");
+  scratch.push(work);
   const storm = `${work}/storm`;
   const cc = spawnSync("cc", ["-O2", "-o", storm, "scripts/bench/storm.c"], { stdio: "inherit" });
   if (cc.status !== 0) throw new Error("cannot build scripts/bench/storm.c");

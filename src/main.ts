@@ -1,6 +1,7 @@
 // CLI entry: picks the command, runs it, turns errors into one clear line and an exit status.
 
 import process from "node:process";
+import { writeSync } from "node:fs";
 import { TracerError, UsageError } from "./errors.ts";
 import type { Command } from "./cli/command.ts";
 import { getPlatform } from "./platform/index.ts";
@@ -26,6 +27,25 @@ const COMMANDS: Command[] = [
   runCommand,
 ];
 
+/**
+ * Writes text to stdout (1) or stderr (2) directly: not through process.stdout/stderr, whose
+ * first use loads the runtime's stream machinery (measured: ~20 ms of a Bun start-up). A
+ * closed pipe (EPIPE) ends the output quietly, as a Unix tool does.
+ */
+function write(fd: number, text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) {
+    try {
+      bytes = bytes.subarray(writeSync(fd, bytes));
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "EAGAIN") continue; // a non-blocking descriptor: until it drains
+      if (code === "EPIPE") return;
+      throw e;
+    }
+  }
+}
+
 function usage(): string {
   const lines = [
     `tracer ${VERSION}: a self-contained eBPF tracer`,
@@ -44,17 +64,17 @@ function usage(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
-    process.stdout.write(usage());
+    write(1, usage());
     return name === undefined ? 2 : 0;
   }
   if (name === "-V" || name === "--version" || name === "version") {
-    process.stdout.write(`tracer ${VERSION}\n`);
+    write(1, `tracer ${VERSION}\n`);
     return 0;
   }
   if (name === "__exec-as") return execAs(rest, await getPlatform());
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`tracer: unknown command '${name}' (see 'tracer --help')\n`);
+    write(2, `tracer: unknown command '${name}' (see 'tracer --help')\n`);
     return 2;
   }
   try {
@@ -62,11 +82,11 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest, platform);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`tracer ${e.message}\n`);
+      write(2, `tracer ${e.message}\n`);
       return 2;
     }
     if (e instanceof TracerError) {
-      process.stderr.write(`tracer ${name}: ${e.message}\n`);
+      write(2, `tracer ${name}: ${e.message}\n`);
       return 1;
     }
     throw e;

@@ -25,6 +25,18 @@ const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 const encoder = new TextEncoder();
 
+/** A name look-up answered by Btf.lookUp: byName(name, kind), or candidates(name, kind). */
+export interface NameQuery {
+  name: string;
+  kind: Kind;
+  /** CO-RE candidates: `name` is an essential name, flavored names ("name___v2") match too. */
+  flavored: boolean;
+}
+
+function lookupKey(name: string, kind: Kind, flavored: boolean): string {
+  return `${flavored ? "c" : "n"}${kind}:${name}`;
+}
+
 export interface BtfParseOptions {
   /** The base BTF of a split BTF blob (e.g. vmlinux under a module's BTF). */
   base?: Btf;
@@ -65,6 +77,8 @@ export class Btf {
   private readonly typeStart: number;
   private readonly cache = new Map<number, BtfType>();
   private readonly kindLists: (Uint32Array | undefined)[] = [];
+  /** Results of byName (with a kind) and candidates, filled by lookUp() ahead of the asking. */
+  private readonly found = new Map<string, number[]>();
 
   private constructor(
     bytes: Uint8Array,
@@ -179,12 +193,19 @@ export class Btf {
       : new Uint32Array(bytes.slice(typeStart, typeStart + typeLen).buffer);
 
     // One pass: word offset and kind of every type. Kept minimal: it runs cold, once per
-    // process, over ~150k kernel types. Names are checked when decoded.
+    // process, over ~150k kernel types. Names are checked when decoded. The kinds looked up
+    // by name (CO-RE candidates, attach targets) get lists of their own on the way, so a
+    // look-up walks only its kind.
     const max = Math.floor(words.length / 3);
     const offsets = new Uint32Array(max);
     const kinds = new Uint8Array(max);
     const structs = new Uint32Array(max);
-    let nStructs = 0;
+    const unions = new Uint32Array(max);
+    const enums = new Uint32Array(max);
+    const enum64s = new Uint32Array(max);
+    const typedefs = new Uint32Array(max);
+    const funcs = new Uint32Array(max);
+    let nStructs = 0, nUnions = 0, nEnums = 0, nEnum64s = 0, nTypedefs = 0, nFuncs = 0;
     const end = words.length;
     let p = 0;
     let n = 0;
@@ -197,9 +218,15 @@ export class Btf {
       kinds[n++] = kind;
       switch (kind) {
         case 12: // FUNC
+          funcs[nFuncs++] = n - 1;
+          p += 3;
+          break;
+        case 8: // TYPEDEF
+          typedefs[nTypedefs++] = n - 1;
+          p += 3;
+          break;
         case 2: // PTR
         case 10: // CONST
-        case 8: // TYPEDEF
         case 7: // FWD
         case 9: // VOLATILE
         case 11: // RESTRICT
@@ -208,16 +235,25 @@ export class Btf {
           p += 3;
           break;
         case 13: // FUNC_PROTO: params of 2 words
-        case 6: // ENUM: values of 2 words
           p += 3 + 2 * (info & 0xffff);
           break;
-        case 4: // STRUCT: members of 3 words; remembered for CO-RE lookups
+        case 6: // ENUM: values of 2 words
+          enums[nEnums++] = n - 1;
+          p += 3 + 2 * (info & 0xffff);
+          break;
+        case 4: // STRUCT: members of 3 words
           structs[nStructs++] = n - 1;
           p += 3 + 3 * (info & 0xffff);
           break;
         case 5: // UNION: members of 3 words
-        case 15: // DATASEC: var_secinfos of 3 words
+          unions[nUnions++] = n - 1;
+          p += 3 + 3 * (info & 0xffff);
+          break;
         case 19: // ENUM64: values of 3 words
+          enum64s[nEnum64s++] = n - 1;
+          p += 3 + 3 * (info & 0xffff);
+          break;
+        case 15: // DATASEC: var_secinfos of 3 words
           p += 3 + 3 * (info & 0xffff);
           break;
         case 1: // INT: 1 word of encoding
@@ -247,6 +283,11 @@ export class Btf {
       typeStart,
     );
     btf.kindLists[Kind.STRUCT] = structs.slice(0, nStructs);
+    btf.kindLists[Kind.UNION] = unions.slice(0, nUnions);
+    btf.kindLists[Kind.ENUM] = enums.slice(0, nEnums);
+    btf.kindLists[Kind.ENUM64] = enum64s.slice(0, nEnum64s);
+    btf.kindLists[Kind.TYPEDEF] = typedefs.slice(0, nTypedefs);
+    btf.kindLists[Kind.FUNC] = funcs.slice(0, nFuncs);
     return btf;
   }
 
@@ -395,6 +436,8 @@ export class Btf {
 
   /** Ids of the types named exactly `name` (optionally of one kind), ascending. */
   byName(name: string, kind?: Kind): number[] {
+    const known = kind === undefined ? undefined : this.found.get(lookupKey(name, kind, false));
+    if (known) return known.slice();
     const out = this.base ? this.base.byName(name, kind) : [];
     if (name === "") return out;
     for (const i of this.scan(encoder.encode(name), kind ?? -1, true)) out.push(i + this.firstId);
@@ -406,6 +449,8 @@ export class Btf {
    * "___" flavor suffix) is `essential`. Compares bytes; decodes only flavored names.
    */
   candidates(essential: string, kind: Kind): number[] {
+    const known = this.found.get(lookupKey(essential, kind, true));
+    if (known) return known.slice();
     const out = this.base ? this.base.candidates(essential, kind) : [];
     if (essential === "") return out;
     const q = encoder.encode(essential);
@@ -417,6 +462,87 @@ export class Btf {
       }
     }
     return out;
+  }
+
+  /**
+   * Answers many name look-ups in one pass over the types, ahead of the asking: each query's
+   * ids are what byName(name, kind) (`flavored` false) or candidates(name, kind) (`flavored`
+   * true: `name` is an essential name) would return, and those calls then return them
+   * without a scan of their own. A process that needs a few names of the kernel's ~127k
+   * types (CO-RE candidates, attach targets) walks the types once instead of once per name
+   * (each walk runs cold). Only types of the queried kinds are looked at, and of those only
+   * the ones whose name starts with the first two bytes of some queried name are compared.
+   */
+  lookUp(queries: readonly NameQuery[]): void {
+    const todo: NameQuery[] = [];
+    const keys = new Set<string>();
+    for (const q of queries) {
+      const key = lookupKey(q.name, q.kind, q.flavored);
+      if (q.name === "" || this.found.has(key) || keys.has(key)) continue;
+      keys.add(key);
+      todo.push(q);
+    }
+    if (todo.length === 0) return;
+    this.base?.lookUp(todo);
+    const names = todo.map((q) => encoder.encode(q.name));
+    const wantKind = new Uint8Array(32);
+    // Two-byte prefixes of the queried names (a one-byte name: any second byte).
+    const prefix = new Uint8Array(65536);
+    for (let j = 0; j < todo.length; j++) {
+      wantKind[todo[j].kind & 0x1f] = 1;
+      const b = names[j];
+      if (b.length > 1) prefix[b[0] | (b[1] << 8)] = 1;
+      else for (let b1 = 0; b1 < 256; b1++) prefix[b[0] | (b1 << 8)] = 1;
+    }
+    const hits: number[][] = todo.map(() => []);
+    const { words, offsets, strings, kinds } = this;
+    const strBase = this.strBase;
+    // Only the queried kinds' own lists where the index made them (a query has one kind, so
+    // its hits still come in ascending order), else every type.
+    const wanted = [...new Set(todo.map((q) => q.kind))];
+    let only: Uint32Array | undefined;
+    if (wanted.every((k) => this.kindLists[k])) {
+      only = new Uint32Array(wanted.reduce((sum, k) => sum + this.kindLists[k]!.length, 0));
+      let at = 0;
+      for (const k of wanted) {
+        only.set(this.kindLists[k]!, at);
+        at += this.kindLists[k]!.length;
+      }
+    }
+    const total = only ? only.length : kinds.length;
+    for (let k = 0; k < total; k++) {
+      const i = only ? only[k] : k;
+      const kind = kinds[i];
+      if (wantKind[kind] === 0) continue;
+      const nameOff = words[offsets[i]];
+      if (nameOff === 0) continue;
+      const off = nameOff - strBase;
+      if (off >= 0) {
+        const b0 = strings[off];
+        if (prefix[b0 | (b0 === 0 ? 0 : strings[off + 1] << 8)] === 0) continue;
+      }
+      for (let j = 0; j < todo.length; j++) {
+        const q = todo[j];
+        if (q.kind !== kind) continue;
+        const len = names[j].length;
+        if (this.matchAt(nameOff, names[j]) !== len) continue;
+        const next = this.byteAfter(nameOff, len);
+        if (
+          next === 0 ||
+          (q.flavored && next === 0x5f && essentialName(this.string(nameOff)) === q.name)
+        ) {
+          hits[j].push(i + this.firstId);
+        }
+      }
+    }
+    for (let j = 0; j < todo.length; j++) {
+      const q = todo[j];
+      const own = hits[j];
+      const base = this.base
+        ? q.flavored ? this.base.candidates(q.name, q.kind) : this.base.byName(q.name, q.kind)
+        : [];
+      this.found.set(lookupKey(q.name, q.kind, q.flavored), base.concat(own));
+    }
   }
 
   /** Skips TYPEDEF, CONST, VOLATILE, RESTRICT and TYPE_TAG; returns the first other id. */

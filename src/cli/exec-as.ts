@@ -9,6 +9,7 @@
 import process from "node:process";
 import { errnoName } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
+import { say } from "../tracers/say.ts";
 
 const READY_FD = 4, GO_FD = 3;
 const ENOENT = 2, ENOTDIR = 20, EACCES = 13;
@@ -26,13 +27,13 @@ export function execAs(args: string[], p: Platform): number {
   const [uid, gid, groups] = args.slice(0, dash);
   const cmd = args.slice(dash + 1);
   if (dash !== 3 || !cmd.length) {
-    process.stderr.write("tracer __exec-as: usage: UID GID GROUPS -- CMD ARGS...\n");
+    say(p, "tracer __exec-as: usage: UID GID GROUPS -- CMD ARGS...\n");
     return 2;
   }
   try {
     p.setIds(Number(uid), Number(gid), groups === "-" ? [] : groups.split(",").map(Number));
   } catch (e) {
-    process.stderr.write(`tracer: cannot run ${cmd[0]} as uid ${uid}: ${(e as Error).message}\n`);
+    say(p, `tracer: cannot run ${cmd[0]} as uid ${uid}: ${(e as Error).message}\n`);
     return 126;
   }
   p.writeAll(READY_FD, Uint8Array.of(0x72));
@@ -52,6 +53,6 @@ export function execAs(args: string[], p: Platform): number {
       break;
     }
   }
-  process.stderr.write(`tracer: cannot run ${cmd[0]}: ${errnoName(failure)}\n`);
+  say(p, `tracer: cannot run ${cmd[0]}: ${errnoName(failure)}\n`);
   return failure === ENOENT ? 127 : 126;
 }

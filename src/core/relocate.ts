@@ -11,7 +11,7 @@
 // subprograms to their callers: call relocateObject(spec, target) (all functions, libbpf's
 // order) or relocateCore(spec, fn, target) per function, entry programs and subprograms. Pure.
 
-import type { Btf } from "../btf/reader.ts";
+import type { Btf, NameQuery } from "../btf/reader.ts";
 import { Kind } from "../btf/types.ts";
 import type { CoreReloRecord } from "../btf/ext.ts";
 import { INSN_SIZE, InsnBuffer } from "../asm/insn.ts";
@@ -98,6 +98,51 @@ export function findCandidates(local: Btf, localId: number, target: Btf): number
     essentialNamesEqual(localName, target.name(id))
   );
   return kinds.length > 1 ? ids.sort((a, b) => a - b) : ids;
+}
+
+/**
+ * The target look-ups the CO-RE records of `fns` will make (findCandidates' essential names
+ * and kinds), known from the object alone.
+ */
+export function coreLookups(
+  spec: ObjectSpec,
+  fns: readonly ProgramSpec[] = spec.programs.concat(spec.subprograms),
+): NameQuery[] {
+  const out: NameQuery[] = [];
+  const local = spec.btf;
+  for (const fn of fns) {
+    for (const rec of spec.ext?.coreRelos.get(fn.section) ?? []) {
+      if (rec.insnOff < fn.offset || rec.insnOff >= fn.offset + fn.insns.length) continue;
+      if (rec.kind === CoreReloKind.TYPE_ID_LOCAL) continue;
+      if (!validId(local, rec.typeId) || rec.typeId === 0) continue; // refused when relocated
+      let name: string, lk: Kind;
+      try {
+        name = local.name(rec.typeId);
+        lk = local.kind(rec.typeId);
+      } catch {
+        continue; // a bad local type: the relocation itself reports it
+      }
+      if (name === "") continue;
+      const essential = coreEssentialName(name);
+      for (const kind of lk === Kind.ENUM || lk === Kind.ENUM64 ? [Kind.ENUM, Kind.ENUM64] : [lk]) {
+        out.push({ name: essential, kind, flavored: true });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Finds the target candidates of every CO-RE record of `fns` in one pass over the target's
+ * types (Btf.lookUp), before relocateCore asks for them one by one. Changes no decision:
+ * the candidate lists are the ones a scan per name finds.
+ */
+export function prefetchCandidates(
+  spec: ObjectSpec,
+  target: Btf,
+  fns?: readonly ProgramSpec[],
+): void {
+  target.lookUp(coreLookups(spec, fns));
 }
 
 interface Resolved {
@@ -336,6 +381,7 @@ export function relocateObject(
   if (!spec.ext) return out;
   const cache = cacheFor(spec, target);
   const fns = spec.programs.concat(spec.subprograms);
+  prefetchCandidates(spec, target, fns);
   const bufs = new Map<ProgramSpec, InsnBuffer>();
   for (const [section, records] of spec.ext.coreRelos) {
     records.forEach((rec, i) => {

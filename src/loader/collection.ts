@@ -5,11 +5,11 @@
 // Runtime-neutral: reaches the kernel only through the Platform and src/kernel wrappers.
 
 import { SysError, TracerError } from "../errors.ts";
-import type { Btf } from "../btf/reader.ts";
+import type { Btf, NameQuery } from "../btf/reader.ts";
 import { kernelBtf } from "../btf/source.ts";
 import { Kind } from "../btf/types.ts";
 import type { MapSpec, ObjectSpec, ProgramSpec } from "../object/types.ts";
-import { type CoreRelocationResult, relocateCore } from "../core/relocate.ts";
+import { coreLookups, type CoreRelocationResult, relocateCore } from "../core/relocate.ts";
 import type { Platform } from "../platform/types.ts";
 import {
   type BpfMap,
@@ -257,6 +257,27 @@ function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
 }
 
 /**
+ * The kernel BTF type a program attaches to (tp_btf, fentry, fexit, lsm, fmod_ret, iter), with
+ * libbpf's btf_trace_/bpf_lsm_/bpf_iter_ prefixes (find_attach_btf_id), or null.
+ */
+function attachBtfName(prog: ProgramSpec): NameQuery | null {
+  const a = prog.attach;
+  if (
+    a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm" &&
+    a.kind !== "fmod_ret" && a.kind !== "iter"
+  ) {
+    return null;
+  }
+  return a.kind === "tp_btf"
+    ? { name: `btf_trace_${a.target}`, kind: Kind.TYPEDEF, flavored: false }
+    : a.kind === "lsm"
+    ? { name: `bpf_lsm_${a.target}`, kind: Kind.FUNC, flavored: false }
+    : a.kind === "iter"
+    ? { name: `bpf_iter_${a.target}`, kind: Kind.FUNC, flavored: false }
+    : { name: a.target, kind: Kind.FUNC, flavored: false };
+}
+
+/**
  * The BTF id a tracing program attaches to (and, for a module's function, that module's BTF
  * fd), found as libbpf finds it: vmlinux first, then the loaded modules.
  */
@@ -266,22 +287,11 @@ function attachTarget(
   opts: LoadOptions,
   kernel: KsymSource,
 ): { attachBtfId?: number; attachBtfObjFd?: number } {
-  const a = prog.attach;
-  if (
-    a.kind !== "tp_btf" && a.kind !== "fentry" && a.kind !== "fexit" && a.kind !== "lsm" &&
-    a.kind !== "fmod_ret" && a.kind !== "iter"
-  ) {
-    return {};
-  }
+  const q = attachBtfName(prog);
+  if (!q) return {};
+  const a = prog.attach as { kind: string; target: string };
   const kbtf = requireKernelBtf(p, opts);
-  // libbpf's btf_trace_/bpf_lsm_/bpf_iter_ prefixes (find_attach_btf_id).
-  const [name, kind] = a.kind === "tp_btf"
-    ? [`btf_trace_${a.target}`, Kind.TYPEDEF]
-    : a.kind === "lsm"
-    ? [`bpf_lsm_${a.target}`, Kind.FUNC]
-    : a.kind === "iter"
-    ? [`bpf_iter_${a.target}`, Kind.FUNC]
-    : [a.target, Kind.FUNC];
+  const { name, kind } = q;
   const ids = kbtf.byName(name, kind);
   if (ids.length === 0) {
     for (const m of kernel.modules()) {
@@ -546,10 +556,6 @@ export function loadCollection(
   raiseMemlockIfCharged(p);
   const c = new Collection(spec, p);
   try {
-    c.btf = loadObjectBtf(p, c);
-    createMaps(p, c, opts, initial);
-    opts.phases?.mark("object BTF + maps");
-
     // By default the programs libbpf would load: all but "?section" ones.
     const names = opts.programs ?? spec.programs.filter((x) => x.autoload).map((x) => x.name);
     const wanted = names.map((name) => {
@@ -567,7 +573,12 @@ export function loadCollection(
     // The kernel's BTF and symbols beyond vmlinux (modules, kallsyms), read when first needed.
     const kernel = opts.ksyms ??
       runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
+    // A kernel that refuses the programs' kind says so before anything is created.
     refuseLockedDownEarly(p, wanted, opts, kernel);
+    c.btf = loadObjectBtf(p, c);
+    createMaps(p, c, opts, initial);
+    opts.phases?.mark("object BTF + maps");
+
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
     const all = spec.programs.concat(spec.subprograms);
@@ -602,6 +613,12 @@ export function loadCollection(
       )
     );
     const target = hasCore ? requireKernelBtf(p, opts) : null;
+    // Every name the loads look up in the kernel's BTF (CO-RE candidates, attach targets),
+    // found in one pass over its types.
+    target?.lookUp([
+      ...coreLookups(spec, pool),
+      ...wanted.flatMap((w) => attachBtfName(w) ?? []),
+    ]);
     opts.phases?.mark("kernel BTF");
     if (target && SKIP_CORE) c.warnings.push("CO-RE relocation skipped (TRACER_NO_CORE=1)");
     for (const fn of pool) {

@@ -13,6 +13,7 @@ import type { Phases } from "../phases.ts";
 import { hasBpfLoop } from "../kernel/probes.ts";
 import { type RunningTracer, startTracer } from "./run.ts";
 import { startWithFallback } from "./fallback.ts";
+import { say } from "./say.ts";
 import type { SessionOptions, SessionTracer } from "./session.ts";
 import type { ContextRecord } from "./types.ts";
 import type { ContextResolver } from "./context.ts";
@@ -41,7 +42,7 @@ export interface Refused {
   reason: string;
 }
 
-const warn = (line: string) => process.stderr.write(`tracer: ${line}\n`);
+const warn = (p: Platform, line: string) => say(p, `tracer: ${line}\n`);
 
 /** Loads and attaches one tracer, with its fallbacks; warnings go to stderr. */
 function startOne<R extends ContextRecord, S extends string>(
@@ -88,7 +89,12 @@ function startOne<R extends ContextRecord, S extends string>(
   const forced = t.strategy ?? (o.strategy as S | undefined) ??
     (o.btf ? t.withoutKernelBtf : undefined);
   if (forced) return startWith(forced);
-  return startWithFallback(t.strategies, startWith, (line) => warn(prefix + line), t.strategyNoun);
+  return startWithFallback(
+    t.strategies,
+    startWith,
+    (line) => warn(p, prefix + line),
+    t.strategyNoun,
+  );
 }
 
 /**
@@ -128,7 +134,7 @@ export function startAll(
         own(t, from, true);
         const reason = e.message.split("\n")[0];
         refused.push({ name: t.name, reason });
-        warn(`${t.name}: not traced: ${reason}`);
+        warn(p, `${t.name}: not traced: ${reason}`);
       }
     }
     if (started.length === 0) {

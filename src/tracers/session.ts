@@ -17,6 +17,7 @@ import { hasBpfPrivileges } from "../kernel/probes.ts";
 import type { FormatOptions, RecordFormatter, StreamCells } from "./format.ts";
 import type { ContextRecord, TracerDescription } from "./types.ts";
 import { sessionContext } from "./session-context.ts";
+import { say } from "./say.ts";
 import { LostWarning } from "./lost-warning.ts";
 import { type ChildState, commandUser, runCommand, startLauncher } from "./session-command.ts";
 import { startAll, type Started, startupTimings } from "./session-start.ts";
@@ -266,16 +267,16 @@ async function session(
       }
       for (const s of started) s.tracer.follow(launcher.pid);
     }
-    process.stderr.write(readyLine(started, o, combined));
+    say(p, readyLine(started, o, combined));
     if (o.timings) {
-      process.stderr.write(`tracer: start-up: ${startupTimings(phases, begun.phases)}\n`);
+      say(p, `tracer: start-up: ${startupTimings(phases, begun.phases)}\n`);
     }
     if (o.verbose) {
       for (const { t, tracer } of started) {
         const name = combined ? `${t.name}: ` : "";
-        for (const a of tracer.attached) process.stderr.write(`tracer: ${name}attached ${a}\n`);
-        for (const s of tracer.skipped) process.stderr.write(`tracer: ${name}skipped ${s}\n`);
-        for (const f of tracer.fallbacks) process.stderr.write(`tracer: ${name}fallback: ${f}\n`);
+        for (const a of tracer.attached) say(p, `tracer: ${name}attached ${a}\n`);
+        for (const s of tracer.skipped) say(p, `tracer: ${name}skipped ${s}\n`);
+        for (const f of tracer.fallbacks) say(p, `tracer: ${name}fallback: ${f}\n`);
       }
     }
     // Batches are encoded into one reused buffer (no allocation per batch); a batch that
@@ -353,7 +354,7 @@ async function session(
           part.lostSeen = lost;
         }
         const warning = part.lostWarning.check(lost, performance.now());
-        if (warning) process.stderr.write(warning);
+        if (warning) say(p, warning);
       });
     };
     /**
@@ -406,11 +407,12 @@ async function session(
       combined,
     );
     const unplaced = context.unresolvedDropped;
-    process.stderr.write(
+    say(
+      p,
       `tracer: ${summary}` +
         (unplaced > 0 ? `, ${unplaced} of cgroups gone before their path was read` : "") + "\n",
     );
-    if (o.timings) process.stderr.write(`tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
+    if (o.timings) say(p, `tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
   } finally {
     if (!child) launcher?.abort(); // stopped before CMD could run
     if (waitFd >= 0) p.close(waitFd);
