@@ -75,16 +75,28 @@ test("exec.bpf.o: programs, maps, .rodata config and event type in BTF, no DWARF
     const t = btf.type(id) as { vars: { type: number }[] };
     return t.vars.map((v) => btf.name(v.type)).sort();
   };
-  assert.deepEqual(secVars(".maps"), ["events", "heap", "pending", "stats", "traced"]);
+  assert.deepEqual(secVars(".maps"), [
+    "cgroup_events",
+    "cgroup_verdicts",
+    "events",
+    "heap",
+    "pending",
+    "stats",
+    "traced",
+  ]);
   assert.deepEqual(secVars(".rodata"), [
     "boot_minus_monotonic_ns",
+    "cgroup_hierarchy_id",
+    "cgroup_v1_subsys",
     "emit_failed",
     "emit_success",
+    "filter_cgroups",
     "follow_tgid",
     "max_arg_bytes",
     "max_args",
     "target_ppid",
     "target_uid",
+    "unused_cgroup_event",
     "unused_exec_event",
     "use_monotonic_clock",
     "use_perf_buffer",
@@ -117,6 +129,7 @@ test(
         "handle_exit_raw",
         "handle_fork",
         "handle_fork_raw",
+        "on_cgroup_mkdir",
       ]);
     } finally {
       rmSync(pin, { recursive: true, force: true });

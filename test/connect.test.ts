@@ -205,6 +205,7 @@ test("connect.bpf.o: programs of every strategy, maps, .rodata config, event typ
   };
   assert.deepEqual(secVars(".maps"), [
     "calls",
+    "cgroup_events",
     "cgroup_verdicts",
     "conns",
     "events",
