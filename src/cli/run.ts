@@ -10,7 +10,8 @@
 import { basename } from "node:path";
 import { UsageError } from "../errors.ts";
 import { TracerError } from "../errors.ts";
-import { KERNEL_BTF_PATH, readKernelBtfFile } from "../btf/source.ts";
+import { btfFromBytes, fileBytes, KERNEL_BTF_PATH, readKernelBtfFile } from "../btf/source.ts";
+import type { Btf } from "../btf/reader.ts";
 import { hostArchitecture } from "../btf/arch.ts";
 import { loadObjectSpec } from "../object/load.ts";
 import type { MapSpec, ObjectSpec } from "../object/types.ts";
@@ -42,8 +43,9 @@ const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
                             number, true/false, or a string for a char array)
   --map-size MAP=N[:VSIZE]  max_entries (and value size) of a map the object leaves to
                             user space (repeatable)
-  --event [MAP=]TYPE        the struct the records of buffer MAP (or of every buffer) are;
-                            default: the object's struct named "event"
+  --event [MAP=]TYPE[@FILE] the struct the records of buffer MAP (or of every buffer) are,
+                            from the object's BTF or FILE's (a BPF object or raw BTF: for
+                            an object whose BTF lacks it); default: the struct "event"
   --interval SECS           print the maps every SECS seconds too
   -o, --output FILE         write the JSON lines to FILE
   -d, --duration SECS       stop after SECS seconds
@@ -194,7 +196,11 @@ export const runCommand: Command = {
 };
 
 /** The struct each event buffer's records are: --event [MAP=]TYPE, else struct "event". */
-export function eventTypes(spec: ObjectSpec, given: string[]): Map<string, number> {
+export function eventTypes(
+  spec: ObjectSpec,
+  given: string[],
+  platform?: Platform,
+): Map<string, { btf: Btf; id: number }> {
   const buffers = spec.maps.filter((m) =>
     !m.data && (m.type === MapType.RINGBUF || m.type === MapType.PERF_EVENT_ARRAY)
   ).map((m) => m.name);
@@ -216,18 +222,25 @@ export function eventTypes(spec: ObjectSpec, given: string[]): Map<string, numbe
     }
     byMap.set(map, e.slice(eq + 1));
   }
-  const out = new Map<string, number>();
+  const out = new Map<string, { btf: Btf; id: number }>();
   for (const map of buffers) {
-    const name = byMap.get(map) ?? all;
-    if (name !== undefined) {
-      const id = spec.btf.byName(name, Kind.STRUCT)[0] ?? spec.btf.byName(name, Kind.UNION)[0] ??
-        spec.btf.byName(name, Kind.TYPEDEF)[0];
+    const given = byMap.get(map) ?? all;
+    if (given !== undefined) {
+      // TYPE@FILE: the type from another object's (or a raw BTF file's) BTF, for an object
+      // whose own BTF lacks it (clang leaves out types only used for locals).
+      const at = given.indexOf("@");
+      const name = at < 0 ? given : given.slice(0, at);
+      const file = at < 0 ? null : given.slice(at + 1);
+      const btf = file === null ? spec.btf : btfFromBytes(fileBytes(file, platform), file);
+      const id = btf.byName(name, Kind.STRUCT)[0] ?? btf.byName(name, Kind.UNION)[0] ??
+        btf.byName(name, Kind.TYPEDEF)[0];
       if (id === undefined) {
         throw new UsageError(
-          `run: --event: the object's BTF has no type ${name} (structs: ${candidates(spec)})`,
+          `run: --event: ${file ?? "the object's BTF"} has no type ${name}` +
+            (file === null ? ` (structs: ${candidates(spec)})` : ""),
         );
       }
-      out.set(map, id);
+      out.set(map, { btf, id });
       continue;
     }
     const ids = spec.btf.byName("event", Kind.STRUCT);
@@ -237,10 +250,10 @@ export function eventTypes(spec: ObjectSpec, given: string[]): Map<string, numbe
           ids.length ? "several structs" : "no struct"
         } named 'event' in the object's BTF; say what its records are with --event ${
           buffers.length > 1 ? `${map}=` : ""
-        }TYPE (structs: ${candidates(spec)})`,
+        }TYPE[@FILE] (structs: ${candidates(spec)})`,
       );
     }
-    out.set(map, ids[0]);
+    out.set(map, { btf: spec.btf, id: ids[0] });
   }
   return out;
 }
@@ -291,8 +304,8 @@ async function traceRun(
   const durationMs = seconds("duration");
   const intervalMs = seconds("interval");
   const count = intOption("run", "count", str("count"), { min: 1 });
-  const types = eventTypes(spec, (values.event as string[] | undefined) ?? []);
-  const events = new Map([...types].map(([m, id]) => [m, jsonDecoder(spec.btf, id)]));
+  const types = eventTypes(spec, (values.event as string[] | undefined) ?? [], platform);
+  const events = new Map([...types].map(([m, t]) => [m, jsonDecoder(t.btf, t.id)]));
   const c = loadCollection(platform, spec, { ...opts, programs: names });
   try {
     const printed = spec.maps.filter(isDumpedMap).map((m) => ({ spec: m, map: c.map(m.name) }));
