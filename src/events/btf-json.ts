@@ -116,7 +116,8 @@ class Builder {
       // Up to the first NUL, within the array and the record.
       return (dv, o, e) => {
         const max = Math.min(flexible ? Infinity : n, e - o);
-        if (max <= 0 && !flexible && n > 0) return undefined;
+        // Past the record's end: left out (a flexible tail ending with the record: empty).
+        if (flexible ? o > e : max <= 0 && n > 0) return undefined;
         const bytes = new Uint8Array(dv.buffer, dv.byteOffset + o, Math.max(0, max));
         const nul = bytes.indexOf(0);
         return (nul < 0 ? bytes : bytes.subarray(0, nul)).slice();
@@ -127,7 +128,7 @@ class Builder {
       const count = flexible || o + n * elemSize > e
         ? Math.max(0, Math.floor((e - o) / elemSize))
         : n;
-      if (count === 0 && n > 0 && !flexible) return undefined;
+      if (flexible ? o > e : count === 0 && n > 0) return undefined;
       const out: Value[] = new Array(count);
       for (let i = 0; i < count; i++) out[i] = r(dv, o + i * elemSize, e);
       // An array of char arrays keeps its bytes for the parent (setBytesListField).
