@@ -1,8 +1,8 @@
 // `tracer run OBJECT` (without --load-only): the loaded object's programs attached by their
 // sections, each ring buffer's or perf buffer's records printed as JSON lines decoded by the
 // object's BTF, its hash and array maps printed at exit (and every --interval), `-- CMD` run
-// once attached. A program the kernel refuses to attach is one line on stderr and the others
-// run (libbpf's skeleton would fail the whole attach). CLI-level: uses node:fs.
+// once attached. A program the kernel refuses to load or attach is one line on stderr and the
+// others run (libbpf's skeleton would fail the whole load or attach). CLI-level: uses node:fs.
 
 import process from "node:process";
 import { closeSync, openSync } from "node:fs";
@@ -32,6 +32,8 @@ export interface TraceOptions {
   intervalMs?: number;
   cmd: string[];
   asRoot?: boolean;
+  /** Programs the kernel refused to load (said on stderr already). */
+  notLoaded?: number;
 }
 
 /** Longest wait between two reads of the buffers, ms. */
@@ -110,14 +112,15 @@ export async function traceObject(
     }
     const attached = attachAll(p, c);
     links = attached.links;
+    const notRunning = attached.refused + (o.notLoaded ?? 0);
     if (links.length === 0) {
-      throw new TracerError(`none of the ${c.programs.size} programs could be attached`);
+      throw new TracerError(`none of the ${notRunning} programs could be loaded and attached`);
     }
     epfd = p.epollCreate();
     buffers.forEach((b, i) => p.epollAdd(epfd, b.reader.waitFd, 1, i));
     process.stderr.write(
       `tracer: tracing ${c.spec.name} (${links.length} programs attached` +
-        (attached.refused ? `, ${attached.refused} not attached` : "") +
+        (notRunning ? `, ${notRunning} refused` : "") +
         (o.cmd.length ? `), running ${o.cmd[0]}\n` : "); Ctrl-C to stop\n"),
     );
     const write = (text: string) => {

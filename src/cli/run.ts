@@ -32,8 +32,8 @@ const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
   (tracepoint, raw_tp, tp_btf, fentry/fexit, lsm, kprobe/kretprobe), prints each record of its
   ring buffers and perf buffers as a JSON line decoded by the object's BTF, and its hash and
   array maps as JSON at exit. A program the kernel refuses to attach is named on stderr with
-  the reason and the others run (libbpf's skeleton would fail the whole attach); a program it
-  refuses to load fails the run (leave it out with --program). Records:
+  the reason and the others run (libbpf's skeleton would fail the whole load or attach); so
+  is a program it refuses to load. Records:
   {"type":"event","map":M,"event":{...}}, {"type":"lost","map":M,...} (perf buffers),
   {"type":"map","name":M,"entries":[{"key":K,"value":V}]} (per-CPU: "values" per CPU, "sum").
   --load-only               load each program alone, one line per program, unload; exit 0
@@ -306,7 +306,20 @@ async function traceRun(
   const count = intOption("run", "count", str("count"), { min: 1 });
   const types = eventTypes(spec, (values.event as string[] | undefined) ?? [], platform);
   const events = new Map([...types].map(([m, t]) => [m, jsonDecoder(t.btf, t.id)]));
-  const c = loadCollection(platform, spec, { ...opts, programs: names });
+  let notLoaded = 0;
+  const c = loadCollection(platform, spec, {
+    ...opts,
+    programs: names,
+    // A program the kernel refuses (fentry where trampolines are locked down...): one line,
+    // and the others run.
+    onRefused(prog, e) {
+      notLoaded++;
+      const section = spec.programs.find((x) => x.name === prog)?.section ?? "?";
+      process.stderr.write(
+        `tracer: program ${prog} (${section}) not loaded: ${e.message.split("\n")[0]}\n`,
+      );
+    },
+  });
   try {
     const printed = spec.maps.filter(isDumpedMap).map((m) => ({ spec: m, map: c.map(m.name) }));
     return await traceObject(platform, c, {
@@ -318,6 +331,7 @@ async function traceRun(
       intervalMs,
       cmd,
       asRoot: !!values["as-root"],
+      notLoaded,
     });
   } finally {
     c.close();
