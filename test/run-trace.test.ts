@@ -1,20 +1,30 @@
 // `tracer run OBJECT` (attach and print) on objects from Debian's libbpf-tools binaries, each
 // with `-- CMD` running a workload whose every exec, open or stat is known (the shell prints
-// its own pid and each child's): exactly the workload's records, every field checked (execsnoop;
-// opensnoop and statsnoop with their 0.26 event structs from test/fixtures/run/events-0.26.bpf.o,
-// as their own BTF lacks them; statsnoop's trace_failed_only set with --set); runqlat's
-// histogram map at exit; vfsstat's programs refused where the kernel refuses them (libbpf's
-// load outcome, the kprobe PMU's presence) and the others run. Cost: ~7 s (Deno), ~5 s (Bun).
+// its own pid and each child's): exactly the workload's records, every field checked (execsnoop
+// through a perf buffer; opensnoop, statsnoop and mountsnoop, through a ring buffer, with their
+// 0.26 event structs from test/fixtures/run/events-0.26.bpf.o, as their own BTF lacks them;
+// statsnoop's trace_failed_only set with --set); runqlat's histogram map at exit; vfsstat's
+// programs refused where the kernel refuses them (libbpf's load outcome, the kprobe PMU's
+// presence) and the others run. Cost: ~4 s on each runtime.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelTest } from "./env.ts";
 import { extractTool } from "./embedded-bpf.ts";
 import { runLibbpfLoad } from "./harness/libbpf-log.ts";
-import { ROOT, runTracer } from "./tracer-cli.ts";
+import { mntns, ROOT, runTracer } from "./tracer-cli.ts";
+import { spawnSync } from "node:child_process";
 
 const EVENTS_026 = join(ROOT, "test/fixtures/run/events-0.26.bpf.o");
 
@@ -169,6 +179,59 @@ test(
     });
   },
 );
+
+test("run mountsnoop (ring buffer) -- CMD: the workload's mount and umounts", kernelTest(), () => {
+  withDir((dir) => {
+    const obj = extractTool(dir, "mountsnoop");
+    const mnt = join(dir, "mnt");
+    mkdirSync(mnt);
+    try {
+      const r = runTracer("run", [
+        obj,
+        "--event",
+        `mountsnoop_event@${EVENTS_026}`,
+        "--",
+        "sh",
+        "-c",
+        `echo sh=$$; mount -t tmpfs -o size=1m rt-tmpfs ${mnt} & echo child=$!; wait; ` +
+        `umount ${mnt} & echo child=$!; wait; umount ${dir}/nothere 2>/dev/null & echo child=$!; wait`,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      const { records, children } = parse(r.stdout);
+      const ours = records.filter((x) => x.type === "event" && x.event.dest.startsWith(dir));
+      for (const x of ours) {
+        assert.ok(Number.isInteger(x.event.delta) && x.event.delta > 0, JSON.stringify(x));
+        delete x.event.delta;
+      }
+      const ev = (pid: number, comm: string, rest: Record<string, unknown>) => ({
+        type: "event",
+        map: "events",
+        event: { flags: 0, pid, tid: pid, mnt_ns: mntns(), ret: 0, comm, ...rest },
+      });
+      assert.deepEqual(ours, [
+        ev(children[0], "mount", {
+          fs: "tmpfs",
+          src: "rt-tmpfs",
+          dest: mnt,
+          data: "size=1m",
+          op: "MOUNT",
+        }),
+        ev(children[1], "umount", { fs: "", src: "", dest: mnt, data: "", op: "UMOUNT" }),
+        ev(children[2], "umount", {
+          ret: -2,
+          fs: "",
+          src: "",
+          dest: `${dir}/nothere`,
+          data: "",
+          op: "UMOUNT",
+        }),
+      ]);
+      assert.match(r.stderr, /^tracer: \d+ events, 0 lost \(ring buffer events: records its/m);
+    } finally {
+      spawnSync("umount", ["-l", mnt]);
+    }
+  });
+});
 
 test("run runqlat: a non-empty histogram map at exit", kernelTest(), () => {
   withDir((dir) => {
