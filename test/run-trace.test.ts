@@ -5,7 +5,9 @@
 // 0.26 event structs from test/fixtures/run/events-0.26.bpf.o, as their own BTF lacks them;
 // statsnoop's trace_failed_only set with --set); runqlat's histogram map at exit; vfsstat's
 // programs refused where the kernel refuses them (libbpf's load outcome, the kprobe PMU's
-// presence) and the others run. Cost: ~4 s on each runtime.
+// presence) and the others run; the project's own test object (test/fixtures/run/maps.bpf.c):
+// ring records, a per-CPU counter pinned to two CPUs (needs 2), a struct-keyed hash, --set of
+// a char array, --interval, -o. Cost: ~5 s on each runtime.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,6 +17,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -267,6 +270,67 @@ test("run runqlat: a non-empty histogram map at exit", kernelTest(), () => {
     ]);
   });
 });
+
+test(
+  "run own object: ring records, per-CPU values and sum, a struct-keyed hash, --interval, -o",
+  kernelTest(),
+  () => {
+    withDir((dir) => {
+      const probe = join(dir, "rt-maps-probe");
+      copyFileSync("/bin/true", probe);
+      chmodSync(probe, 0o755);
+      const file = join(dir, "out.jsonl");
+      // Each probe exits on the CPU it is pinned to: one count on CPU 0, one on CPU 1.
+      const r = runTracer("run", [
+        join(ROOT, "test/fixtures/run/maps.bpf.o"),
+        "--set",
+        "targ_comm=rt-maps-probe",
+        "--interval",
+        "0.2",
+        "-o",
+        file,
+        "--",
+        "sh",
+        "-c",
+        `echo sh=$$; taskset -c 0 ${probe} & echo child=$!; wait; ` +
+        `taskset -c 1 ${probe} & echo child=$!; wait; sleep 0.5`,
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+      const { records: none, children } = parse(r.stdout);
+      assert.deepEqual(none, []); // -o: every record in the file
+      const records = parse(readFileSync(file, "utf8")).records;
+      const events = records.filter((x) => x.type === "event");
+      assert.deepEqual(
+        events,
+        children.map((pid) => ({
+          type: "event",
+          map: "rb",
+          event: { pid, minus_pid: -pid, kind: "KIND_EXIT", comm: "rt-maps-probe" },
+        })),
+      );
+      const counts = records.filter((x) => x.type === "map" && x.name === "counts");
+      assert.ok(counts.length >= 2, `one at an interval, one at exit: ${JSON.stringify(counts)}`);
+      const last = counts[counts.length - 1];
+      assert.equal(last.entries.length, 1);
+      const { key, values, sum } = last.entries[0];
+      assert.equal(key, 0);
+      assert.deepEqual(values.slice(0, 2), [1, 1]);
+      assert.ok(values.slice(2).every((n: number) => n === 0));
+      assert.equal(sum, 2);
+      const byTask = records.filter((x) => x.type === "map" && x.name === "by_task").pop();
+      assert.deepEqual(
+        byTask.entries.sort((a: { key: { pid: number } }, b: { key: { pid: number } }) =>
+          a.key.pid - b.key.pid
+        ),
+        children.map((pid) => ({
+          key: { pid, comm: "rt-maps-probe" },
+          value: { exits: 1, kind: "KIND_EXIT" },
+        })),
+      );
+      assert.match(r.stderr, /^tracer: 2 events, 0 lost \(ring buffer rb: /m);
+    });
+  },
+);
 
 test("run vfsstat: programs the kernel refuses are named, the others run", kernelTest(), () => {
   withDir((dir) => {
