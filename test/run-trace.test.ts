@@ -1,13 +1,15 @@
 // `tracer run OBJECT` (attach and print) on objects from Debian's libbpf-tools binaries, each
 // with `-- CMD` running a workload whose every exec, open or stat is known (the shell prints
-// its own pid and each child's): exactly the workload's records, every field checked (execsnoop
-// through a perf buffer; opensnoop, statsnoop and mountsnoop, through a ring buffer, with their
-// 0.26 event structs from test/fixtures/run/events-0.26.bpf.o, as their own BTF lacks them;
+// its own pid and each child's): exactly the workload's records, every field checked (execsnoop,
+// opensnoop and statsnoop through perf buffers, mountsnoop through a ring buffer; all but
+// execsnoop with their 0.26 event structs from test/fixtures/run/events-0.26.bpf.o, as their own
+// BTF lacks them;
 // statsnoop's trace_failed_only set with --set); runqlat's histogram map at exit; vfsstat's
 // programs refused where the kernel refuses them (libbpf's load outcome, the kprobe PMU's
 // presence) and the others run; the project's own test object (test/fixtures/run/maps.bpf.c):
 // ring records, a per-CPU counter pinned to two CPUs (needs 2), a struct-keyed hash, --set of
-// a char array, --interval, -o. Cost: ~5 s on each runtime.
+// a char array, --interval, -o; SIGINT, SIGTERM and -c 1 end a run cleanly (records, maps,
+// summary, exit 0, nothing left in the kernel). Cost: ~6 s on each runtime.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,7 +28,10 @@ import { join } from "node:path";
 import { kernelTest } from "./env.ts";
 import { extractTool } from "./embedded-bpf.ts";
 import { runLibbpfLoad } from "./harness/libbpf-log.ts";
-import { mntns, ROOT, runTracer } from "./tracer-cli.ts";
+import { backgroundTracer, mntns, processIds, ROOT, runTracer } from "./tracer-cli.ts";
+import { stillLoaded } from "./loader-ids.ts";
+import { getPlatform } from "../src/platform/index.ts";
+import process from "node:process";
 import { spawnSync } from "node:child_process";
 
 const EVENTS_026 = join(ROOT, "test/fixtures/run/events-0.26.bpf.o");
@@ -365,3 +370,53 @@ test("run vfsstat: programs the kernel refuses are named, the others run", kerne
     }
   });
 });
+
+test(
+  "run: SIGINT, SIGTERM and -c 1 end a run cleanly, nothing left loaded",
+  kernelTest(),
+  async () => {
+    const p = await getPlatform();
+    const dir = mkdtempSync(join(tmpdir(), "tracer-run-trace-"));
+    try {
+      const probe = join(dir, "rt-maps-probe");
+      copyFileSync("/bin/true", probe);
+      chmodSync(probe, 0o755);
+      const endings: [string, string[], (pid: number) => void][] = [
+        ["SIGINT", [], (pid) => process.kill(pid, "SIGINT")],
+        ["SIGTERM", [], (pid) => process.kill(pid, "SIGTERM")],
+        ["-c 1", ["-c", "1"], () => {}],
+      ];
+      for (const [name, args, end] of endings) {
+        const t = backgroundTracer("run", [
+          join(ROOT, "test/fixtures/run/maps.bpf.o"),
+          "--set",
+          "targ_comm=rt-maps-probe",
+          ...args,
+        ]);
+        await t.ready;
+        const ours = processIds(t.child.pid!);
+        assert.ok(
+          ours.progs.length === 1 && ours.maps.length >= 4 && ours.links.length === 1,
+          name,
+        );
+        const child = spawnSync(probe);
+        // The record is read within a poll (100 ms); then the ending.
+        await new Promise((res) => setTimeout(res, 300));
+        end(t.child.pid!);
+        assert.equal(await t.exited, 0, `${name}: ${t.err()}`);
+        const { records } = parse(t.out());
+        assert.deepEqual(records.filter((x) => x.type === "event").map((x) => x.event.pid), [
+          child.pid,
+        ], name);
+        assert.deepEqual(records.filter((x) => x.type === "map").map((x) => x.name), [
+          "counts",
+          "by_task",
+        ], name);
+        assert.match(t.err(), /^tracer: 1 events, 0 lost/m, name);
+        assert.deepEqual(await stillLoaded(p, ours), { progs: [], maps: [], links: [] }, name);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
