@@ -273,6 +273,18 @@ test("run runqlat: a non-empty histogram map at exit", kernelTest(), () => {
       "start",
       "hists",
     ]);
+    // All six programs: each hook has two (tp_btf and raw_tp), said on stderr.
+    const all = runTracer("run", [obj, "-d", "0.1"]);
+    assert.equal(all.status, 0, all.stderr);
+    for (const hook of ["sched_wakeup", "sched_wakeup_new", "sched_switch"]) {
+      assert.match(
+        all.stderr,
+        new RegExp(
+          `^tracer: programs ${hook}, handle_${hook} all attach to ${hook} and all run; `,
+          "m",
+        ),
+      );
+    }
   });
 });
 

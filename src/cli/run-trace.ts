@@ -52,10 +52,12 @@ interface Buffer {
 /** Attaches every loaded program it can; a refusal is a line on stderr. */
 function attachAll(p: Platform, c: Collection): { links: Link[]; refused: number } {
   const links: Link[] = [];
+  const attachedNames: string[] = [];
   let refused = 0;
   for (const prog of c.programs.values()) {
     try {
       links.push(attachProgram(p, prog));
+      attachedNames.push(prog.name);
     } catch (e) {
       if (!(e instanceof TracerError)) {
         closeAll(links.reverse());
@@ -68,6 +70,20 @@ function attachAll(p: Platform, c: Collection): { links: Link[]; refused: number
         }\n`,
       );
     }
+  }
+  // Two programs on one hook both run (runqlat's tp_btf and raw_tp versions of each handler):
+  // said, as an object meant for one of them counts each event twice.
+  const byHook = new Map<string, string[]>();
+  links.forEach((l, i) => {
+    const hook = l.target.slice(l.target.lastIndexOf("/") + 1);
+    byHook.set(hook, [...byHook.get(hook) ?? [], attachedNames[i]]);
+  });
+  for (const [hook, names] of byHook) {
+    if (names.length < 2) continue;
+    process.stderr.write(
+      `tracer: programs ${names.join(", ")} all attach to ${hook} and all run; ` +
+        `to run one, choose with --program\n`,
+    );
   }
   return { links, refused };
 }
