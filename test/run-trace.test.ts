@@ -9,7 +9,8 @@
 // presence) and the others run; the project's own test object (test/fixtures/run/maps.bpf.c):
 // ring records, a per-CPU counter pinned to two CPUs (needs 2), a struct-keyed hash, --set of
 // a char array, --interval, -o; SIGINT, SIGTERM and -c 1 end a run cleanly (records, maps,
-// summary, exit 0, nothing left in the kernel). Cost: ~6 s on each runtime.
+// summary, exit 0, nothing left in the kernel); a perf buffer's losses (test/fixtures/run/
+// perf.bpf.c, the reader stopped) counted in-band where the kernel says. Cost: ~9 s per runtime.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -432,3 +433,53 @@ test(
     }
   },
 );
+
+test("run: a perf buffer's lost records counted where the kernel says", kernelTest(), async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tracer-run-trace-"));
+  try {
+    const burst = join(dir, "rt-perf-probe"), one = join(dir, "rt-perf-one");
+    for (const f of [burst, one]) {
+      copyFileSync("/bin/true", f);
+      chmodSync(f, 0o755);
+    }
+    const t = backgroundTracer("run", [
+      join(ROOT, "test/fixtures/run/perf.bpf.o"),
+      "--event",
+      "big",
+      "--set",
+      "targ_comm=rt-perf-probe",
+      "--set",
+      "one_comm=rt-perf-one",
+    ]);
+    await t.ready;
+    // Reader stopped: of the ten 60000-byte records, four fit in CPU 0's 256 KiB buffer.
+    process.kill(t.child.pid!, "SIGSTOP");
+    const a = spawnSync("taskset", ["-c", "0", burst]);
+    process.kill(t.child.pid!, "SIGCONT");
+    const until = Date.now() + 10_000;
+    while (parse(t.out()).records.length < 4 && Date.now() < until) {
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    // The next record in that buffer comes after the kernel's count of the six lost.
+    const b = spawnSync("taskset", ["-c", "0", one]);
+    await new Promise((res) => setTimeout(res, 300));
+    process.kill(t.child.pid!, "SIGINT");
+    assert.equal(await t.exited, 0, t.err());
+    const rec = (pid: number, seq: number) => ({
+      type: "event",
+      map: "events",
+      event: { pid, seq, fill: "" },
+    });
+    assert.deepEqual(parse(t.out()).records.filter((x) => x.type !== "map"), [
+      rec(a.pid!, 0),
+      rec(a.pid!, 1),
+      rec(a.pid!, 2),
+      rec(a.pid!, 3),
+      { type: "lost", map: "events", lost: 6, lost_total: 6 },
+      rec(b.pid!, 0),
+    ]);
+    assert.match(t.err(), /^tracer: 5 events, 6 lost$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

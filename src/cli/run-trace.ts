@@ -153,17 +153,20 @@ export async function traceObject(
       if (o.count !== undefined && printed >= o.count) stop = true;
     };
     const handlers = buffers.map(handler);
-    /** Perf buffers: the kernel's count of records that did not fit (PERF_RECORD_LOST). */
-    const reportLost = () => {
-      for (const b of buffers) {
-        if (!b.perf) continue;
-        const lost = (b.reader as PerfBufReader).lost;
-        if (lost === b.lostSeen) continue;
-        batch += jsonLine({ type: "lost", map: b.name, lost: lost - b.lostSeen, lost_total: lost });
-        b.lostSeen = lost;
-      }
+    /**
+     * Perf buffers: the kernel's count of records that did not fit (PERF_RECORD_LOST), in the
+     * stream where the kernel put it.
+     */
+    const onLost = (b: Buffer) => (count: number) => {
+      b.lostSeen += count;
+      batch += jsonLine({ type: "lost", map: b.name, lost: count, lost_total: b.lostSeen });
     };
-    const drain = () => buffers.forEach((b, i) => b.reader.drain(handlers[i]));
+    const drain = () =>
+      buffers.forEach((b, i) =>
+        b.perf
+          ? (b.reader as PerfBufReader).drain(handlers[i], onLost(b))
+          : (b.reader as RingBufReader).drain(handlers[i])
+      );
     const start = performance.now();
     const deadline = o.durationMs === undefined ? Infinity : start + o.durationMs;
     let nextDump = o.intervalMs === undefined ? Infinity : start + o.intervalMs;
@@ -177,7 +180,6 @@ export async function traceObject(
       if (buffers.length && !child?.done) await p.epollWait(epfd, buffers.length, wait);
       else if (!child?.done) await new Promise((res) => setTimeout(res, wait));
       drain();
-      reportLost();
       if (performance.now() >= nextDump) {
         batch += o.printer.lines();
         nextDump += o.intervalMs!;
@@ -192,7 +194,6 @@ export async function traceObject(
     closeAll(links.reverse());
     links = [];
     drain();
-    reportLost();
     batch += o.printer.lines();
     write(batch);
     let status = 0;
