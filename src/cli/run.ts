@@ -31,9 +31,9 @@ const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
   Loads a CO-RE BPF object as libbpf would, attaches its programs by their sections
   (tracepoint, raw_tp, tp_btf, fentry/fexit, lsm, kprobe/kretprobe), prints each record of its
   ring buffers and perf buffers as a JSON line decoded by the object's BTF, and its hash and
-  array maps as JSON at exit. A program the kernel refuses to attach is named on stderr with
-  the reason and the others run (libbpf's skeleton would fail the whole load or attach); so
-  is a program it refuses to load. Records:
+  array maps as JSON at exit. A program the kernel refuses to load or attach is one line on
+  stderr (name, section, reason with the errno) and the others run, where libbpf's skeleton
+  would fail as a whole; programs sharing a hook all run (said on stderr). Records:
   {"type":"event","map":M,"event":{...}}, {"type":"lost","map":M,...} (perf buffers),
   {"type":"map","name":M,"entries":[{"key":K,"value":V}]} (per-CPU: "values" per CPU, "sum").
   --load-only               load each program alone, one line per program, unload; exit 0
@@ -98,7 +98,7 @@ function unsizedMaps(spec: ObjectSpec, sized: Set<string>): MapSpec[] {
 
 export const runCommand: Command = {
   name: "run",
-  summary: "load any CO-RE BPF object as libbpf would (--load-only: one line per program)",
+  summary: "run any CO-RE BPF object: attach it, print its records and maps as JSON",
   async run(args, platform) {
     const dash = args.indexOf("--");
     const cmd = dash < 0 ? [] : args.slice(dash + 1);
