@@ -3,8 +3,8 @@
 // its own pid and each child's): exactly the workload's records, every field checked (execsnoop,
 // opensnoop and statsnoop through perf buffers, mountsnoop through a ring buffer; all but
 // execsnoop with their 0.26 event structs from test/fixtures/run/events-0.26.bpf.o, as their own
-// BTF lacks them;
-// statsnoop's trace_failed_only set with --set); runqlat's histogram map at exit; vfsstat's
+// BTF lacks them; statsnoop's trace_failed_only set with --set); tcpstates on a refused
+// loopback connect; runqlat's histogram map at exit; vfsstat's
 // programs refused where the kernel refuses them (libbpf's load outcome, the kprobe PMU's
 // presence) and the others run; the project's own test object (test/fixtures/run/maps.bpf.c):
 // ring records, a per-CPU counter pinned to two CPUs (needs 2), a struct-keyed hash, --set of
