@@ -30,7 +30,7 @@ import { join } from "node:path";
 import { kernelTest } from "./env.ts";
 import { extractTool } from "./embedded-bpf.ts";
 import { runLibbpfLoad } from "./harness/libbpf-log.ts";
-import { backgroundTracer, mntns, processIds, ROOT, runTracer } from "./tracer-cli.ts";
+import { backgroundTracer, compile, mntns, processIds, ROOT, runTracer } from "./tracer-cli.ts";
 import { stillLoaded } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import process from "node:process";
@@ -540,4 +540,43 @@ test("run: a perf buffer's lost records counted where the kernel says", kernelTe
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("run --uprobe: a uprobe and a uretprobe on a function of a test binary", kernelTest(), () => {
+  withDir((dir) => {
+    const bin = compile(join(ROOT, "test/fixtures/run/uprobe-target.c"), join(dir, "rt-uprobe"));
+    const r = runTracer("run", [
+      join(ROOT, "test/fixtures/run/uprobe.bpf.o"),
+      "--uprobe",
+      `on_add=${bin}:rt_add`,
+      "--uprobe",
+      `on_add_ret=${bin}:rt_add`,
+      "--",
+      bin,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const m = /^pid=(\d+) sum=38$/m.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    const pid = Number(m[1]);
+    const ev = (side: string, a: number, b: number, ret: number) => ({
+      type: "event",
+      map: "rb",
+      event: { pid, side, a, b, ret },
+    });
+    // rt_add(40, 2) = 42, rt_add(-7, 3) = -4: each entry's arguments, then its return value.
+    assert.deepEqual(parse(r.stdout).records.filter((x) => x.type === "event"), [
+      ev("ENTRY", 40, 2, 0),
+      ev("RETURN", 0, 0, 42),
+      ev("ENTRY", -7, 3, 0),
+      ev("RETURN", 0, 0, -4),
+    ]);
+    assert.match(r.stderr, /\(2 programs attached\), running /);
+    // Without --uprobe a bare "uprobe" section has nowhere to attach: said per program.
+    const bare = runTracer("run", [join(ROOT, "test/fixtures/run/uprobe.bpf.o"), "-d", "0.1"]);
+    assert.equal(bare.status, 1);
+    assert.match(
+      bare.stderr,
+      /^tracer: program on_add \(uprobe\) not attached: .*give them with --uprobe on_add=PATH:FUNCTION$/m,
+    );
+  });
 });

@@ -32,6 +32,8 @@ export interface TraceOptions {
   intervalMs?: number;
   cmd: string[];
   asRoot?: boolean;
+  /** --uprobe PROG=PATH:FUNCTION: where uprobe programs attach, by program name. */
+  uprobes?: Map<string, string>;
   /** Programs the kernel refused to load (said on stderr already). */
   notLoaded?: number;
 }
@@ -50,13 +52,17 @@ interface Buffer {
 }
 
 /** Attaches every loaded program it can; a refusal is a line on stderr. */
-function attachAll(p: Platform, c: Collection): { links: Link[]; refused: number } {
+function attachAll(
+  p: Platform,
+  c: Collection,
+  uprobes: Map<string, string>,
+): { links: Link[]; refused: number } {
   const links: Link[] = [];
   const attachedNames: string[] = [];
   let refused = 0;
   for (const prog of c.programs.values()) {
     try {
-      links.push(attachProgram(p, prog));
+      links.push(attachProgram(p, prog, uprobes.get(prog.name)));
       attachedNames.push(prog.name);
     } catch (e) {
       if (!(e instanceof TracerError)) {
@@ -74,12 +80,16 @@ function attachAll(p: Platform, c: Collection): { links: Link[]; refused: number
   // Two programs on one hook both run (runqlat's tp_btf and raw_tp versions of each handler):
   // said, as an object meant for one of them counts each event twice.
   const byHook = new Map<string, string[]>();
+  // A tracepoint, its raw_tp and its tp_btf are one hook; a uprobe and a uretprobe are two.
+  const TRACEPOINTS = ["tracepoint", "raw_tp", "tp_btf"];
   links.forEach((l, i) => {
-    const hook = l.target.slice(l.target.lastIndexOf("/") + 1);
-    byHook.set(hook, [...byHook.get(hook) ?? [], attachedNames[i]]);
+    const kind = TRACEPOINTS.includes(l.kind) ? "tracepoint" : l.kind;
+    const key = `${kind} ${l.target.slice(l.target.lastIndexOf("/") + 1)}`;
+    byHook.set(key, [...byHook.get(key) ?? [], attachedNames[i]]);
   });
-  for (const [hook, names] of byHook) {
+  for (const [key, names] of byHook) {
     if (names.length < 2) continue;
+    const hook = key.slice(key.indexOf(" ") + 1);
     process.stderr.write(
       `tracer: programs ${names.join(", ")} all attach to ${hook} and all run; ` +
         `to run one, choose with --program\n`,
@@ -126,7 +136,7 @@ export async function traceObject(
         : new RingBufReader(p, map);
       buffers.push({ name, reader, decoder, perf, lostSeen: 0 });
     }
-    const attached = attachAll(p, c);
+    const attached = attachAll(p, c, o.uprobes ?? new Map());
     links = attached.links;
     const notRunning = attached.refused + (o.notLoaded ?? 0);
     if (links.length === 0) {

@@ -29,9 +29,9 @@ import process from "node:process";
 
 const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
   Loads a CO-RE BPF object as libbpf would, attaches its programs by their sections
-  (tracepoint, raw_tp, tp_btf, fentry/fexit, lsm, kprobe/kretprobe), prints each record of its
-  ring buffers and perf buffers as a JSON line decoded by the object's BTF, and its hash and
-  array maps as JSON at exit. A program the kernel refuses to load or attach is one line on
+  (tracepoint, raw_tp, tp_btf, fentry/fexit, lsm, kprobe/kretprobe, uprobe/uretprobe), prints
+  each record of its ring buffers and perf buffers as a JSON line decoded by the object's BTF,
+  and its hash and array maps as JSON at exit. A program the kernel refuses to load or attach is one line on
   stderr (name, section, reason with the errno) and the others run, where libbpf's skeleton
   would fail as a whole; programs sharing a hook all run (said on stderr). Records:
   {"type":"event","map":M,"event":{...}}, {"type":"lost","map":M,...} (perf buffers),
@@ -46,6 +46,9 @@ const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
   --event [MAP=]TYPE[@FILE] the struct the records of buffer MAP (or of every buffer) are,
                             from the object's BTF or FILE's (a BPF object or raw BTF: for
                             an object whose BTF lacks it); default: the struct "event"
+  --uprobe PROG=PATH:FUNC   attach uprobe program PROG to function FUNC (or FUNC+OFF, or
+                            0xOFF, a file offset) of the executable or library PATH
+                            (repeatable; default: its section's uprobe/PATH:FUNC)
   --interval SECS           print the maps every SECS seconds too
   -o, --output FILE         write the JSON lines to FILE
   -d, --duration SECS       stop after SECS seconds
@@ -61,6 +64,7 @@ const OPTIONS = {
   set: { type: "string", multiple: true },
   "map-size": { type: "string", multiple: true },
   event: { type: "string", multiple: true },
+  uprobe: { type: "string", multiple: true },
   interval: { type: "string" },
   output: { type: "string", short: "o" },
   duration: { type: "string", short: "d" },
@@ -304,6 +308,14 @@ async function traceRun(
   const durationMs = seconds("duration");
   const intervalMs = seconds("interval");
   const count = intOption("run", "count", str("count"), { min: 1 });
+  const uprobes = new Map<string, string>();
+  for (const [prog, where] of pairs("uprobe", values.uprobe as string[] | undefined)) {
+    const kind = spec.programs.find((x) => x.name === prog)?.attach.kind;
+    if (kind !== "uprobe" && kind !== "uretprobe") {
+      throw new UsageError(`run: --uprobe ${prog}=...: the object has no uprobe program ${prog}`);
+    }
+    uprobes.set(prog, where);
+  }
   const types = eventTypes(spec, (values.event as string[] | undefined) ?? [], platform);
   const events = new Map([...types].map(([m, t]) => [m, jsonDecoder(t.btf, t.id)]));
   let notLoaded = 0;
@@ -332,6 +344,7 @@ async function traceRun(
       cmd,
       asRoot: !!values["as-root"],
       notLoaded,
+      uprobes,
     });
   } finally {
     c.close();

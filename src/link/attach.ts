@@ -7,9 +7,14 @@ import { AttachError, attachTracepoint } from "./tracepoint.ts";
 import { attachRawTracepoint } from "./raw-tracepoint.ts";
 import { attachTracing } from "./tracing.ts";
 import { attachKprobe, kprobesMissing } from "./kprobe.ts";
+import { attachUprobe } from "./uprobe.ts";
 import type { ProgramSpec } from "../object/types.ts";
 
-export function attachProgram(p: Platform, prog: LoadedProgram): Link {
+/**
+ * `uprobe`: for a uprobe program, where to attach ("PATH:SYMBOL[+OFF]" or "PATH:0xOFF"),
+ * instead of its section's target (libbpf's "uprobe/PATH:SYMBOL"; a bare "uprobe" has none).
+ */
+export function attachProgram(p: Platform, prog: LoadedProgram, uprobe?: string): Link {
   const a = prog.spec.attach;
   const fd = prog.program.fd;
   switch (a.kind) {
@@ -25,6 +30,25 @@ export function attachProgram(p: Platform, prog: LoadedProgram): Link {
     case "kprobe":
     case "kretprobe":
       return attachKprobe(p, fd, prog.name, a.target, a.kind === "kretprobe");
+    case "uprobe":
+    case "uretprobe": {
+      const where = uprobe ?? a.target;
+      const colon = where.lastIndexOf(":");
+      if (colon <= 0) {
+        throw new AttachError(
+          `program ${prog.name}: section ${prog.spec.section} names no binary and function ` +
+            `(uprobe/PATH:FUNCTION); give them with --uprobe ${prog.name}=PATH:FUNCTION`,
+        );
+      }
+      return attachUprobe(
+        p,
+        fd,
+        prog.name,
+        where.slice(0, colon),
+        where.slice(colon + 1),
+        a.kind === "uretprobe",
+      );
+    }
     default:
       throw new AttachError(
         `program ${prog.name}: section ${prog.spec.section} has no attach point`,
