@@ -17,7 +17,6 @@ import type { JsonDecoder } from "../events/btf-json.ts";
 import { MapType } from "../kernel/constants.ts";
 import { jsonLine, type JsonValue } from "../output/json.ts";
 import { type ChildState, commandUser, runCommand } from "../tracers/session-command.ts";
-import { missingPrivilege } from "../tracers/session.ts";
 import { PERF_BUFFER_BYTES } from "../tracers/run.ts";
 import { MapPrinter } from "./run-maps.ts";
 
@@ -104,8 +103,6 @@ export async function traceObject(
   c: Collection,
   o: TraceOptions,
 ): Promise<number> {
-  const missing = missingPrivilege(p.identity().capEff);
-  if (missing) throw new TracerError(missing);
   let stop = false;
   let child: ChildState | null = null;
   // As every tracer session: Ctrl-C stops, unless CMD runs (it gets the signal too, and the

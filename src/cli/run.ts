@@ -24,6 +24,7 @@ import type { Platform } from "../platform/types.ts";
 import { jsonDecoder } from "../events/btf-json.ts";
 import { isDumpedMap, MapPrinter } from "./run-maps.ts";
 import { traceObject } from "./run-trace.ts";
+import { missingPrivilege } from "../tracers/session.ts";
 import { readObject } from "./inspect.ts";
 import process from "node:process";
 
@@ -318,6 +319,8 @@ async function traceRun(
   }
   const types = eventTypes(spec, (values.event as string[] | undefined) ?? [], platform);
   const events = new Map([...types].map(([m, t]) => [m, jsonDecoder(t.btf, t.id)]));
+  const missing = missingPrivilege(platform.identity().capEff);
+  if (missing) throw new TracerError(missing);
   let notLoaded = 0;
   const c = loadCollection(platform, spec, {
     ...opts,
