@@ -33,6 +33,8 @@ export interface TraceOptions {
   asRoot?: boolean;
   /** --uprobe PROG=PATH:FUNCTION: where uprobe programs attach, by program name. */
   uprobes?: Map<string, string>;
+  /** perf_event programs: samples per second on each CPU. */
+  sampleFreq?: number;
   /** Programs the kernel refused to load (said on stderr already). */
   notLoaded?: number;
 }
@@ -55,13 +57,14 @@ function attachAll(
   p: Platform,
   c: Collection,
   uprobes: Map<string, string>,
+  sampleFreq: number | undefined,
 ): { links: Link[]; refused: number } {
   const links: Link[] = [];
   const attachedNames: string[] = [];
   let refused = 0;
   for (const prog of c.programs.values()) {
     try {
-      links.push(attachProgram(p, prog, uprobes.get(prog.name)));
+      links.push(attachProgram(p, prog, { uprobe: uprobes.get(prog.name), sampleFreq }));
       attachedNames.push(prog.name);
     } catch (e) {
       if (!(e instanceof TracerError)) {
@@ -133,7 +136,7 @@ export async function traceObject(
         : new RingBufReader(p, map);
       buffers.push({ name, reader, decoder, perf, lostSeen: 0 });
     }
-    const attached = attachAll(p, c, o.uprobes ?? new Map());
+    const attached = attachAll(p, c, o.uprobes ?? new Map(), o.sampleFreq);
     links = attached.links;
     const notRunning = attached.refused + (o.notLoaded ?? 0);
     if (links.length === 0) {

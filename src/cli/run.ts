@@ -30,11 +30,12 @@ import process from "node:process";
 
 const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
   Loads a CO-RE BPF object as libbpf would, attaches its programs by their sections
-  (tracepoint, raw_tp, tp_btf, fentry/fexit, lsm, kprobe/kretprobe, uprobe/uretprobe), prints
-  each record of its ring buffers and perf buffers as a JSON line decoded by the object's BTF,
-  and its hash and array maps as JSON at exit. A program the kernel refuses to load or attach is one line on
-  stderr (name, section, reason with the errno) and the others run, where libbpf's skeleton
-  would fail as a whole; programs sharing a hook all run (said on stderr). Records:
+  (tracepoint, raw_tp, tp_btf, fentry/fexit, lsm, kprobe/kretprobe, uprobe/uretprobe,
+  perf_event sampling), prints each record of its ring buffers and perf buffers as a JSON
+  line decoded by the object's BTF, and its hash and array maps as JSON at exit. A program
+  the kernel refuses to load or attach is one line on stderr (name, section, reason with the
+  errno) and the others run, where libbpf's skeleton would fail as a whole; programs sharing
+  a hook all run (said on stderr). Records:
   {"type":"event","map":M,"event":{...}}, {"type":"lost","map":M,...} (perf buffers),
   {"type":"map","name":M,"entries":[{"key":K,"value":V}]} (per-CPU: "values" per CPU, "sum").
   --load-only               load each program alone, one line per program, unload; exit 0
@@ -50,6 +51,8 @@ const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
   --uprobe PROG=PATH:FUNC   attach uprobe program PROG to function FUNC (or FUNC+OFF, or
                             0xOFF, a file offset) of the executable or library PATH
                             (repeatable; default: its section's uprobe/PATH:FUNC)
+  --sample-freq HZ          perf_event programs: sample every CPU HZ times a second (cpu-clock;
+                            default 49)
   --interval SECS           print the maps every SECS seconds too
   -o, --output FILE         write the JSON lines to FILE
   -d, --duration SECS       stop after SECS seconds
@@ -66,6 +69,7 @@ const OPTIONS = {
   "map-size": { type: "string", multiple: true },
   event: { type: "string", multiple: true },
   uprobe: { type: "string", multiple: true },
+  "sample-freq": { type: "string" },
   interval: { type: "string" },
   output: { type: "string", short: "o" },
   duration: { type: "string", short: "d" },
@@ -348,6 +352,7 @@ async function traceRun(
       asRoot: !!values["as-root"],
       notLoaded,
       uprobes,
+      sampleFreq: intOption("run", "sample-freq", str("sample-freq"), { min: 1, max: 100000 }),
     });
   } finally {
     c.close();
