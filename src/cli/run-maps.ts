@@ -80,7 +80,7 @@ export class MapPrinter {
     const entries: JsonValue[] = [];
     const keys: Iterable<Uint8Array> = ARRAYS.has(m.spec.type)
       ? arrayKeys(m.map.maxEntries)
-      : [...m.map.keys()];
+      : hashKeys(m.map);
     for (const k of keys) {
       const v = m.map.lookup(k);
       if (!v) continue; // deleted since its key was read
@@ -111,4 +111,23 @@ function* arrayKeys(n: number): Generator<Uint8Array> {
     new DataView(k.buffer).setUint32(0, i, true);
     yield k;
   }
+}
+
+/**
+ * A hash map's keys, each once. While programs run (--interval), a key deleted under the walk
+ * makes the kernel start again from the first key: keys already seen are skipped, and the walk
+ * stops after twice max_entries keys read, so a busy map cannot hold it forever.
+ */
+function hashKeys(map: BpfMap): Uint8Array[] {
+  const seen = new Set<string>();
+  const out: Uint8Array[] = [];
+  let reads = 0;
+  for (const k of map.keys()) {
+    if (++reads > 2 * map.maxEntries) break;
+    const id = k.join(",");
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push(k);
+  }
+  return out;
 }
