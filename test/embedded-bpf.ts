@@ -2,7 +2,7 @@
 // /usr/sbin). A skeleton embeds its object as a whole ELF image; each is found by its magic
 // and e_machine 247 (EM_BPF), and its size is where its section header table ends.
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const EM_BPF = 247;
@@ -55,4 +55,16 @@ export function embeddedObjectsIn(dir: string, binaries: string[]): EmbeddedObje
     );
   }
   return out;
+}
+
+/**
+ * Writes the object embedded in /usr/sbin/TOOL (Debian's libbpf-tools, installed by
+ * scripts/setup.sh) into `dir`; its path.
+ */
+export function extractTool(dir: string, tool: string): string {
+  const [o] = embeddedObjectsIn("/usr/sbin", [tool]);
+  if (!o) throw new Error(`/usr/sbin/${tool} (libbpf-tools, scripts/setup.sh) has no object`);
+  const path = join(dir, o.name);
+  writeFileSync(path, o.bytes);
+  return path;
 }

@@ -5,22 +5,13 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelTest } from "./env.ts";
-import { embeddedObjectsIn } from "./embedded-bpf.ts";
+import { extractTool as extract } from "./embedded-bpf.ts";
 import { runLibbpfLoad } from "./harness/libbpf-log.ts";
 import { runTracer } from "./tracer-cli.ts";
-
-/** Writes the object embedded in /usr/sbin/NAME into `dir`; its path. */
-function extract(dir: string, tool: string): string {
-  const [o] = embeddedObjectsIn("/usr/sbin", [tool]);
-  assert.ok(o, `/usr/sbin/${tool} (libbpf-tools, installed by scripts/setup.sh) has no object`);
-  const path = join(dir, o.name);
-  writeFileSync(path, o.bytes);
-  return path;
-}
 
 /** "NAME loaded|FAILED ..." lines -> {name: loaded}. */
 function outcomes(stdout: string): Record<string, boolean> {

@@ -23,6 +23,8 @@ export interface Section {
   name: string;
   type: number;
   flags: bigint;
+  /** sh_addr: the section's address in memory (0 in a relocatable object; a vmlinux's is past 2^53). */
+  addr: bigint;
   offset: number;
   size: number;
   link: number;
@@ -186,6 +188,7 @@ export function parseElf(
       name: "",
       type: secType,
       flags: view.getBigUint64(h + 8, true),
+      addr: view.getBigUint64(h + 16, true),
       offset,
       size,
       link: view.getUint32(h + 40, true),

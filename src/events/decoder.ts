@@ -47,7 +47,7 @@ export interface EventDecoder {
 
 export class DecoderError extends TracerError {}
 
-type Reader = (dv: DataView, off: number, end: number) => unknown;
+export type Reader = (dv: DataView, off: number, end: number) => unknown;
 
 const TWO32 = 4294967296;
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -132,7 +132,11 @@ function u64Reader(mode: "auto" | "bigint", signed: boolean): Reader {
   };
 }
 
-function intReader(size: number, signed: boolean, opts: Required<DecodeOptions>): Reader {
+export function intReader(
+  size: number,
+  signed: boolean,
+  opts: Required<DecodeOptions>,
+): Reader {
   switch (size) {
     case 1:
       return signed ? (dv, o) => dv.getInt8(o) : (dv, o) => dv.getUint8(o);
@@ -154,7 +158,7 @@ function intReader(size: number, signed: boolean, opts: Required<DecodeOptions>)
 }
 
 /** A bitfield member: `bits` bits starting `bitOff` bits into the struct. */
-function bitfieldReader(bitOff: number, bits: number, signed: boolean): Reader {
+export function bitfieldReader(bitOff: number, bits: number, signed: boolean): Reader {
   const first = Math.floor(bitOff / 8);
   const shift = bitOff % 8;
   const nbytes = Math.ceil((shift + bits) / 8);

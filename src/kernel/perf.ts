@@ -80,6 +80,28 @@ export function kprobeEvent(
   }, { pid: -1, cpu: 0, what: `${opts.retprobe ? "kretprobe" : "kprobe"} ${func}` });
 }
 
+/**
+ * A uprobe through the uprobe PMU (`pmuType` from /sys/bus/event_source/devices/uprobe/type) at
+ * byte `offset` of the file `path`, in every process that maps it.
+ */
+export function uprobeEvent(
+  p: Platform,
+  pmuType: number,
+  path: string,
+  offset: bigint,
+  opts: { retprobe?: boolean; retprobeBit?: number } = {},
+): PerfEvent {
+  const kind = opts.retprobe ? "uretprobe" : "uprobe";
+  return perfEventOpen(p, {
+    type: pmuType,
+    config: opts.retprobe ? 1n << BigInt(opts.retprobeBit ?? 0) : 0n,
+    samplePeriod: 1n,
+    wakeupEvents: 1,
+    config1: cString(path),
+    config2: offset,
+  }, { pid: -1, cpu: 0, what: `${kind} ${path}+0x${offset.toString(16)}` });
+}
+
 /** A software event (e.g. PerfSwConfig.BPF_OUTPUT for perf event arrays) on one CPU. */
 export function softwareEvent(p: Platform, config: number, cpu: number, what: string): PerfEvent {
   return perfEventOpen(p, {

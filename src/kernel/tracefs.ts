@@ -70,7 +70,16 @@ export function tracepointId(category: string, name: string, root = tracefsRoot(
 
 /** The kprobe PMU type and its retprobe bit, or null when the kernel has no kprobe PMU. */
 export function kprobePmu(): { type: number; retprobeBit: number } | null {
-  const dir = "/sys/bus/event_source/devices/kprobe";
+  return probePmu("kprobe");
+}
+
+/** The uprobe PMU type and its retprobe bit, or null when the kernel has no uprobe PMU. */
+export function uprobePmu(): { type: number; retprobeBit: number } | null {
+  return probePmu("uprobe");
+}
+
+function probePmu(name: string): { type: number; retprobeBit: number } | null {
+  const dir = `/sys/bus/event_source/devices/${name}`;
   try {
     const type = Number(readFileSync(`${dir}/type`, "utf8").trim());
     const fmt = readFileSync(`${dir}/format/retprobe`, "utf8").trim(); // "config:0"

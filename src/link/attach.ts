@@ -7,9 +7,22 @@ import { AttachError, attachTracepoint } from "./tracepoint.ts";
 import { attachRawTracepoint } from "./raw-tracepoint.ts";
 import { attachTracing } from "./tracing.ts";
 import { attachKprobe, kprobesMissing } from "./kprobe.ts";
+import { attachUprobe } from "./uprobe.ts";
+import { attachPerfEvent } from "./perf-event.ts";
 import type { ProgramSpec } from "../object/types.ts";
 
-export function attachProgram(p: Platform, prog: LoadedProgram): Link {
+/** Where programs whose section does not say it all attach (tracer run's options). */
+export interface AttachOptions {
+  /**
+   * For a uprobe program, where to attach ("PATH:SYMBOL[+OFF]" or "PATH:0xOFF"), instead of its
+   * section's target (libbpf's "uprobe/PATH:SYMBOL"; a bare "uprobe" has none).
+   */
+  uprobe?: string;
+  /** perf_event programs: samples per second on each CPU (default 49, as profile's). */
+  sampleFreq?: number;
+}
+
+export function attachProgram(p: Platform, prog: LoadedProgram, o: AttachOptions = {}): Link {
   const a = prog.spec.attach;
   const fd = prog.program.fd;
   switch (a.kind) {
@@ -25,6 +38,27 @@ export function attachProgram(p: Platform, prog: LoadedProgram): Link {
     case "kprobe":
     case "kretprobe":
       return attachKprobe(p, fd, prog.name, a.target, a.kind === "kretprobe");
+    case "uprobe":
+    case "uretprobe": {
+      const where = o.uprobe ?? a.target;
+      const colon = where.lastIndexOf(":");
+      if (colon <= 0) {
+        throw new AttachError(
+          `program ${prog.name}: section ${prog.spec.section} names no binary and function ` +
+            `(uprobe/PATH:FUNCTION); give them with --uprobe ${prog.name}=PATH:FUNCTION`,
+        );
+      }
+      return attachUprobe(
+        p,
+        fd,
+        prog.name,
+        where.slice(0, colon),
+        where.slice(colon + 1),
+        a.kind === "uretprobe",
+      );
+    }
+    case "perf_event":
+      return attachPerfEvent(p, fd, prog.name, o.sampleFreq ?? 49);
     default:
       throw new AttachError(
         `program ${prog.name}: section ${prog.spec.section} has no attach point`,

@@ -83,6 +83,11 @@ export interface LoadOptions {
   logLevel?: number;
   /** Start-up phases to mark (maps, kernel BTF, CO-RE, verifier). */
   phases?: Phases;
+  /**
+   * Called for a program the kernel refuses to load (or that cannot be loaded), which is then
+   * left out while the others load (tracer run); without it the first refusal fails the load.
+   */
+  onRefused?: (program: string, error: TracerError) => void;
 }
 
 export interface LoadedProgram {
@@ -463,6 +468,7 @@ function refuseLockedDownEarly(
   wanted: ProgramSpec[],
   opts: LoadOptions,
   kernel: KsymSource,
+  refused: Set<string>,
 ): void {
   const accepted = new Set<string>();
   for (const prog of wanted) {
@@ -478,8 +484,11 @@ function refuseLockedDownEarly(
         ...attachTarget(p, prog, opts, kernel),
       });
     } catch (e) {
-      const refused = trampolineRefusal(prog, e);
-      if (refused) throw refused;
+      const refusal = trampolineRefusal(prog, e);
+      if (refusal && opts.onRefused) {
+        opts.onRefused(prog.name, refusal);
+        refused.add(prog.name);
+      } else if (refusal) throw refusal;
       continue;
     }
     trial.close();
@@ -574,7 +583,8 @@ export function loadCollection(
     const kernel = opts.ksyms ??
       runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
     // A kernel that refuses the programs' kind says so before anything is created.
-    refuseLockedDownEarly(p, wanted, opts, kernel);
+    const refused = new Set<string>();
+    refuseLockedDownEarly(p, wanted, opts, kernel, refused);
     c.btf = loadObjectBtf(p, c);
     createMaps(p, c, opts, initial);
     opts.phases?.mark("object BTF + maps");
@@ -626,7 +636,15 @@ export function loadCollection(
       relocateMaps(fn, resolver);
     }
     opts.phases?.mark("CO-RE + relocations");
-    for (const prog of wanted) loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? [], kernel);
+    for (const prog of wanted) {
+      if (refused.has(prog.name)) continue;
+      try {
+        loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? [], kernel);
+      } catch (e) {
+        if (!opts.onRefused || !(e instanceof TracerError)) throw e;
+        opts.onRefused(prog.name, e);
+      }
+    }
     opts.phases?.mark("verifier (program loads)");
     return c;
   } catch (e) {
