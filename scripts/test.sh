@@ -83,17 +83,18 @@ smoke() (
 step "compiled binary smoke test" smoke
 
 # The compiled binary traces the exec, open and connect workloads (and all three at once, with
-# watch), and the container workloads: exactly the records the suites expect of src/main.ts (the
-# tests run it through TRACER_BIN).
+# watch), the container workloads, `-- CMD` under sudo and `tracer run`'s objects: exactly the
+# records the suites expect of src/main.ts (the tests run it through TRACER_BIN).
 binary_workloads() (
   dir=$(mktemp -d)
   $DENO run -A build.ts --out "$dir/tracer" >/dev/null 2>&1 || exit 1
   TRACER_BIN="$dir/tracer" $DENO test -A --no-check --filter "exactly the workload" \
     test/exec-e2e.test.ts test/open-e2e.test.ts test/connect-e2e.test.ts test/watch-e2e.test.ts &&
     TRACER_BIN="$dir/tracer" $DENO test -A --no-check test/container-records.test.ts &&
-    TRACER_BIN="$dir/tracer" $DENO test -A --no-check --filter "under sudo" test/privilege.test.ts
+    TRACER_BIN="$dir/tracer" $DENO test -A --no-check --filter "under sudo" test/privilege.test.ts &&
+    TRACER_BIN="$dir/tracer" $DENO test -A --no-check test/run-trace.test.ts
 )
-step "compiled binary: exec, open, connect, watch and container workloads, exact records" \
+step "compiled binary: exec, open, connect, watch, container and tracer run workloads, exact records" \
   binary_workloads
 
 # Other kernels under qemu (x86-64: Debian 11's 5.10 generic and cloud, Debian 12's 6.1 generic on
