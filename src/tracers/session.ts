@@ -410,7 +410,10 @@ async function session(
     say(
       p,
       `tracer: ${summary}` +
-        (unplaced > 0 ? `, ${unplaced} of cgroups gone before their path was read` : "") + "\n",
+        (unplaced > 0
+          ? `, ${unplaced} records of cgroups gone before their path was read (dropped)`
+          : "") +
+        "\n",
     );
     if (o.timings) say(p, `tracer: memory: ${memoryLine(process.memoryUsage())}\n`);
   } finally {
