@@ -57,14 +57,6 @@ export function userEnvironment(
   return { ...out, HOME: entry[5], USER: entry[0], LOGNAME: entry[0] };
 }
 
-function readPasswd(): string {
-  try {
-    return readFileSync("/etc/passwd", "utf8");
-  } catch {
-    return "";
-  }
-}
-
 /**
  * The groups of user `name` as a login gives them (initgroups): the primary group `gid` and
  * every group of /etc/group (`groupText`) that lists the user as a member.
@@ -164,7 +156,7 @@ export function runCommand(
   const state: ChildState = { done: false, status: 0 };
   // As another user (startLauncher does it with the user's groups too): its uid and gid (the
   // runtimes' spawn drops every supplementary group then, root's included) and its HOME.
-  const as = user ? { ...user, env: userEnvironment(user.uid, readPasswd(), process.env) } : {};
+  const as = user ? { ...user, env: userEnvironment(user.uid, readText("/etc/passwd"), process.env) } : {};
   const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...as });
   proc.on("error", (e: NodeJS.ErrnoException) => {
     process.stderr.write(`tracer ${name}: cannot run ${cmd[0]}: ${e.code ?? e.message}\n`);
