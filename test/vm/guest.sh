@@ -75,6 +75,24 @@ optional regular ./tracer-regular --version
 optional avx2 grep -cw avx2 /proc/cpuinfo
 # fentry, fexit, kprobe and kretprobe links on the fixture objects (vmtest.sh --links).
 optional links env BUN_BE_BUN=1 ./tracer /work/links.js
+# Loader parity (vmtest.sh --parity): each object listed (test/vm/parity-objects.ts), every program
+# loaded alone by libbpf (the harness: "HARNESS: prog NAME errno N" lines) and by
+# `tracer run --load-only`, between "--- OBJECT" and "--- OBJECT exit=N uptime T0 T1 T2" lines
+# (the guest's uptime before libbpf, before the tracer, after).
+parity() {
+  echo "objects $(wc -l < parity/list)"
+  while IFS='|' read -r obj harness tracer; do
+    read t0 _ < /proc/uptime
+    echo "--- $obj"
+    ./core_harness --load parity/$obj $harness
+    read t1 _ < /proc/uptime
+    ./tracer run parity/$obj --load-only $tracer
+    rc=$?
+    read t2 _ < /proc/uptime
+    echo "--- $obj exit=$rc uptime $t0 $t1 $t2"
+  done < parity/list
+}
+optional runparity parity
 section exec_tp ./tracer exec --hooks tracepoint -v --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x -v --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
 # The open workload's directory, as test/open-workload.ts expects it.
