@@ -13,9 +13,9 @@
 # --arch arm64 boots Debian 12's arm64 kernel under qemu-system-aarch64 with ./tracer built for
 # bun-linux-arm64 (what differs per architecture: scripts/vmtest-arch.sh). --cpu sets qemu's CPU
 # model (x86_64 default: max). --with-regular adds the regular x86-64 build as
-# ./tracer-regular. --links adds the link tests' bundle (/work/links.js). --parity (x86_64)
-# adds the loader-parity material: the distinct objects of Debian's libbpf-tools with their
-# map sizes (/work/parity/, test/vm/parity-objects.ts) and the libbpf harness
+# ./tracer-regular. --links adds the link tests' bundle (/work/links.js). --parity adds the
+# loader-parity material: objects of Debian's libbpf-tools with their map sizes
+# (/work/parity/, test/vm/parity-objects.ts: a subset covering every program type) and the libbpf harness
 # (test/harness/core_harness.c) linked statically against Debian's libbpf 1.1.2 as
 # /work/core_harness. --sections limits
 # test/vm/guest.sh to the named sections ("all": every section that always runs, plus the
@@ -83,10 +83,10 @@ if [ $links -eq 1 ]; then
 fi
 # --parity: the guest's runparity section loads each program of these objects with libbpf (the
 # harness; libbpf-dev ships libbpf.a, and its dependencies libelf-dev and zlib1g-dev libelf.a
-# and libz.a) and with `tracer run --load-only`. No arm64 libbpf.a here: x86_64 only.
+# and libz.a; arm64's come from scripts/fetch-arm64.sh) and with `tracer run --load-only`.
 if [ $parity -eq 1 ]; then
-  [ "$arch" = x86_64 ] || { echo "vmtest: --parity needs an x86_64 guest (no arm64 libbpf.a)" >&2; exit 1; }
-  $cc -static -O1 -o "$init/work/core_harness" test/harness/core_harness.c -lbpf -lelf -lz ||
+  $cc -static -O1 "${harness_flags[@]}" -o "$init/work/core_harness" test/harness/core_harness.c \
+    -lbpf -lelf -lz ||
     { echo "vmtest: linking test/harness/core_harness.c statically failed" >&2; exit 1; }
   node_modules/.bin/deno run -A test/vm/parity-objects.ts "$init/work/parity" >"$work/build.log" 2>&1 ||
     { echo "vmtest: test/vm/parity-objects.ts failed:" >&2; cat "$work/build.log" >&2; exit 1; }

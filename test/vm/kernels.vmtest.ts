@@ -3,7 +3,9 @@
 // 6.1 PREEMPT_RT and 6.12 kernels, whose task_struct layouts differ from each other and from
 // the host's, and which (unlike this host) have kprobes and fentry. Each kernel's rows of the
 // matrix (section, pass/fail, how it attached, buffer, fallbacks) are printed on stdout: the
-// README's "Supported kernels" table. Run by scripts/test.sh as
+// README's "Supported kernels" table. Every guest also loads each program of 12 libbpf-tools
+// objects alone with libbpf (a static harness) and with `tracer run --load-only` (section
+// runparity): the same outcome per program, totals per kernel printed. Run by scripts/test.sh as
 //   deno test -A test/vm/kernels.vmtest.ts
 // Needs root (qemu, apt-get download on first use); fails under CI=true when it cannot run.
 
@@ -797,8 +799,9 @@ function arm64Guest(): [string, string[]] {
   return [arm64Package, [
     "--arch",
     "arm64",
+    "--parity",
     "--sections",
-    "check exec exec_nocore open connect_auto",
+    "check exec exec_nocore open connect_auto runparity",
   ]];
 }
 
@@ -844,6 +847,13 @@ async function checkArm64(again: boolean) {
     false,
     why,
   );
+
+  // Loader parity with libbpf (arm64's libbpf.a, linked statically), as on the x86-64 guests.
+  const runparity = s.get("runparity");
+  assert.ok(runparity, "no runparity section in the guest output");
+  assert.equal(runparity.exit, 0, why(runparity));
+  parity.push({ kernel: "6.1 arm64", ...checkParity(runparity.out, why(runparity)) });
+  printParity(parity.filter((r) => r.kernel === "6.1 arm64"));
 }
 
 /**
