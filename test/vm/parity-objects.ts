@@ -38,7 +38,7 @@ export const GUEST_SUBSET = [
 ].map((t) => `${t}.bpf.o`);
 
 // --all, or PARITY_ALL=1 in the environment (through scripts/vmtest.sh --parity, for a one-off
-// run of every object: with a guest script whose section watchdog allows ~5 minutes).
+// run of every object: ~5 min of guest time, so with VMTEST_TIMEOUT=1500).
 const [dir, all] = process.argv.slice(2);
 if (!dir) throw new Error("usage: parity-objects.ts DIR [--all]");
 const everyObject = all === "--all" || process.env.PARITY_ALL === "1";
