@@ -6,7 +6,7 @@
 tracer_cache=${TRACER_CACHE:-/var/cache/tracer}
 { mkdir -p "$tracer_cache" 2>/dev/null && [ -w "$tracer_cache" ]; } || tracer_cache=$HOME/.cache/tracer
 mkdir -p .cache
-for name in kernels apt apt-arm64 arm64-root bun-targets; do
+for name in kernels apt apt-arm64 arm64-root arm64-dev bun-targets; do
   mkdir -p "$tracer_cache/$name"
   [ -e ".cache/$name" ] || ln -s "$tracer_cache/$name" ".cache/$name"
 done

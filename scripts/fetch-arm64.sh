@@ -5,7 +5,8 @@
 #   .cache/kernels/<version>/Image       e.g. <version> = 6.1.0-56-cloud-arm64 (gzip'd Image)
 #   .cache/arm64-root/bin/busybox        busybox-static:arm64
 #   .cache/arm64-root/lib/...            libc6:arm64 (ld-linux-aarch64.so.1, libc, libm, ...)
-# Prints two lines: the kernel's directory, then the root directory. Idempotent: what is cached
+#   .cache/arm64-dev/usr/...             libbpf-dev, libelf-dev, zlib1g-dev:arm64 (static libs)
+# Prints three lines: the kernel's directory, the root directory, the static libraries' root. Idempotent: what is cached
 # is not fetched again.
 # usage: scripts/fetch-arm64.sh [KERNEL_PACKAGE]   (default: the newest 6.1 cloud-arm64 kernel)
 set -euo pipefail
@@ -67,5 +68,19 @@ if [ ! -x "$root/bin/busybox" ] || [ ! -e "$root/lib/ld-linux-aarch64.so.1" ]; t
   rm -rf "$root" && mv "$root.new" "$root"
   rm -rf "$work"
 fi
+# The libbpf harness's static libraries for arm64 (vmtest.sh --parity): libbpf-dev, libelf-dev
+# and zlib1g-dev (libbpf.a, libelf.a, libz.a and their headers).
+dev=$cache/arm64-dev
+if [ ! -e "$dev/usr/lib/aarch64-linux-gnu/libbpf.a" ]; then
+  work=$(mktemp -d "$cache/.fetch-arm64.XXXXXX")
+  (cd "$work" && apt-get "${apt_opts[@]}" download libbpf-dev:arm64 libelf-dev:arm64 zlib1g-dev:arm64 >/dev/null 2>&1)
+  # $dev is a link into the shared cache (scripts/cache-dirs.sh): filled in place, libbpf.a last.
+  mkdir -p "$dev" && find "$dev/" -mindepth 1 -delete
+  for deb in "$work"/libelf-dev*.deb "$work"/zlib1g-dev*.deb "$work"/libbpf-dev*.deb; do
+    dpkg-deb -x "$deb" "$dev/"
+  done
+  rm -rf "$work"
+fi
 echo "$kdir"
 echo "$root"
+echo "$dev"

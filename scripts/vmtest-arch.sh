@@ -5,6 +5,7 @@
 #   kimage       the kernel image's file name in it
 #   bun_target   the Bun compile target of ./tracer in the guest
 #   busybox cc   the guest's static busybox and the C compiler for its static workloads
+#   harness_flags  that compiler's flags to link the libbpf harness statically (libbpf.a ...)
 #   kernel_args  the kernel command line's console settings
 #   guest_tty    the guest device the guest script's output goes to
 #   qemu         the qemu command, machine, CPU, console and serial ports (an array; vmtest.sh
@@ -19,6 +20,7 @@ case $arch in
     bun_target=bun-linux-x64-baseline
     busybox=/bin/busybox
     cc=cc
+    harness_flags=()
     # The kernel console is ttyS0; the script's output goes to the second serial port, so a
     # kernel message can never land in the middle of it.
     guest_tty=/dev/ttyS1
@@ -35,11 +37,12 @@ case $arch in
     ;;
   arm64)
     # Debian 12's arm64 kernel, busybox-static and libc6 (scripts/fetch-arm64.sh).
-    { read -r kdir && read -r arm64_root; } < <(bash scripts/fetch-arm64.sh $kernel_pkg)
+    { read -r kdir && read -r arm64_root && read -r arm64_dev; } < <(bash scripts/fetch-arm64.sh $kernel_pkg)
     kimage=Image
     bun_target=bun-linux-arm64
     busybox=$arm64_root/bin/busybox
     cc=aarch64-linux-gnu-gcc
+    harness_flags=(-I"$arm64_dev/usr/include" -L"$arm64_dev/usr/lib/aarch64-linux-gnu")
     # qemu's virt machine has one serial port (the console): the script's output shares it;
     # loglevel=1 keeps all but emergency kernel messages off it.
     guest_tty=/dev/ttyAMA0

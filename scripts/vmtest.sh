@@ -2,7 +2,7 @@
 # Runs the compiled tracer on other kernels under qemu (software emulation, no KVM needed).
 #
 #   bash scripts/vmtest.sh [--kernel PKG] [--arch x86_64|arm64] [--cpu MODEL] [--with-regular]
-#                          [--links] [--sections "NAME..."] [--keep] GUEST_SCRIPT
+#                          [--links] [--parity] [--sections "NAME..."] [--keep] GUEST_SCRIPT
 #
 # PKG is a Debian kernel package name (default: linux-image-6.1.0-<newest>-amd64-unsigned).
 # The kernel is fetched once by scripts/fetch-kernels.sh into .cache/kernels/. The guest
@@ -13,14 +13,18 @@
 # --arch arm64 boots Debian 12's arm64 kernel under qemu-system-aarch64 with ./tracer built for
 # bun-linux-arm64 (what differs per architecture: scripts/vmtest-arch.sh). --cpu sets qemu's CPU
 # model (x86_64 default: max). --with-regular adds the regular x86-64 build as
-# ./tracer-regular. --links adds the link tests' bundle (/work/links.js). --sections limits
+# ./tracer-regular. --links adds the link tests' bundle (/work/links.js). --parity adds the
+# loader-parity material: objects of Debian's libbpf-tools with their map sizes
+# (/work/parity/, test/vm/parity-objects.ts: a subset covering every program type) and the libbpf harness
+# (test/harness/core_harness.c) linked statically against Debian's libbpf 1.1.2 as
+# /work/core_harness. --sections limits
 # test/vm/guest.sh to the named sections ("all": every section that always runs, plus the
 # optional ones named).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kernel_pkg=""
 keep=0
-arch=x86_64 cpu="" with_regular=0 sections="" links=0
+arch=x86_64 cpu="" with_regular=0 sections="" links=0 parity=0
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel) kernel_pkg=$2; shift 2 ;;
@@ -28,6 +32,7 @@ while [ $# -gt 0 ]; do
     --cpu) cpu=$2; shift 2 ;;
     --with-regular) with_regular=1; shift ;;
     --links) links=1; shift ;;
+    --parity) parity=1; shift ;;
     --sections) sections=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     *) break ;;
@@ -75,6 +80,16 @@ if [ $links -eq 1 ]; then
     --define "GETPID_B64=\"$(base64 -w0 test/fixtures/loader/getpid.bpf.o)\"" \
     --outfile "$init/work/links.js" >"$work/build.log" 2>&1 ||
     { echo "vmtest: bundling test/link-vmtest-guest.ts failed:" >&2; cat "$work/build.log" >&2; exit 1; }
+fi
+# --parity: the guest's runparity section loads each program of these objects with libbpf (the
+# harness; libbpf-dev ships libbpf.a, and its dependencies libelf-dev and zlib1g-dev libelf.a
+# and libz.a; arm64's come from scripts/fetch-arm64.sh) and with `tracer run --load-only`.
+if [ $parity -eq 1 ]; then
+  $cc -static -O1 "${harness_flags[@]}" -o "$init/work/core_harness" test/harness/core_harness.c \
+    -lbpf -lelf -lz ||
+    { echo "vmtest: linking test/harness/core_harness.c statically failed" >&2; exit 1; }
+  node_modules/.bin/deno run -A test/vm/parity-objects.ts "$init/work/parity" >"$work/build.log" 2>&1 ||
+    { echo "vmtest: test/vm/parity-objects.ts failed:" >&2; cat "$work/build.log" >&2; exit 1; }
 fi
 if [ $with_regular -eq 1 ]; then
   node_modules/.bin/deno run -A build.ts --no-bpf --out "$init/work/tracer-regular" >"$work/build.log" 2>&1 ||

@@ -2,8 +2,11 @@
 // /usr/sbin). A skeleton embeds its object as a whole ELF image; each is found by its magic
 // and e_machine 247 (EM_BPF), and its size is where its section header table ends.
 
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { ObjectSpec } from "../src/object/types.ts";
+import { MapType } from "../src/kernel/constants.ts";
 
 const EM_BPF = 247;
 const MAGIC = [0x7f, 0x45, 0x4c, 0x46]; // "\x7fELF"
@@ -67,4 +70,47 @@ export function extractTool(dir: string, tool: string): string {
   const path = join(dir, o.name);
   writeFileSync(path, o.bytes);
   return path;
+}
+
+/** The libbpf-tools executables (dpkg's list), or [] when the package is not installed. */
+export function toolBinaries(): string[] {
+  try {
+    return execFileSync("dpkg", ["-L", "libbpf-tools"], { encoding: "utf8" }).split("\n")
+      .filter((l) => l.startsWith("/usr/sbin/")).map((l) => l.slice("/usr/sbin/".length));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The distinct objects of Debian's libbpf-tools (several tools share one object: kept once,
+ * under the first tool's name), in dpkg's order; [] when the package is not installed.
+ */
+export function distinctToolObjects(): EmbeddedObject[] {
+  const seen = new Set<string>();
+  return embeddedObjectsIn("/usr/sbin", toolBinaries()).filter((o) => {
+    const key = Array.from(o.bytes.subarray(0, 4096)).join(",") + o.bytes.length;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** The entries of a map the tools size at run time (max_entries 0): the tools' default. */
+export const RUNTIME_ENTRIES = 10240;
+/** The value size of a stack-trace map left at 0: 127 frames of 8 bytes (the tools' default). */
+export const STACK_VALUE_SIZE = 127 * 8;
+
+/**
+ * Sizes for the maps the object leaves to user space: {name: [max_entries, value_size]}, 0
+ * keeping the object's (the libbpf harness's MAP=N:V arguments).
+ */
+export function runtimeSizes(spec: ObjectSpec): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  for (const m of spec.maps) {
+    const entries = m.maxEntries === 0 && m.type !== MapType.PERF_EVENT_ARRAY ? RUNTIME_ENTRIES : 0;
+    const value = m.type === MapType.STACK_TRACE && m.valueSize === 0 ? STACK_VALUE_SIZE : 0;
+    if (entries || value) out[m.name] = [entries, value];
+  }
+  return out;
 }

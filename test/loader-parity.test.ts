@@ -16,12 +16,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kernelTest } from "./env.ts";
-import { embeddedObjectsIn } from "./embedded-bpf.ts";
+import { distinctToolObjects, runtimeSizes, toolBinaries } from "./embedded-bpf.ts";
 import { compareWithLibbpf } from "./harness/core-compare.ts";
 import { type LibbpfLoadRun, runLibbpfLoad } from "./harness/libbpf-log.ts";
 import { getPlatform } from "../src/platform/index.ts";
@@ -30,7 +29,6 @@ import { loadObjectSpec } from "../src/object/load.ts";
 import type { ObjectSpec } from "../src/object/types.ts";
 import { loadCollection } from "../src/loader/collection.ts";
 import { mapInfo } from "../src/kernel/bpf.ts";
-import { MapType } from "../src/kernel/constants.ts";
 import { errnoName } from "../src/errors.ts";
 
 const FIXTURES = [
@@ -40,30 +38,6 @@ const FIXTURES = [
   "sections.bpf.o",
   "getpid.bpf.o",
 ];
-const RUNTIME_ENTRIES = 10240;
-const STACK_VALUE_SIZE = 127 * 8;
-
-/** The libbpf-tools executables (dpkg's list), or [] when the package is not installed. */
-function toolBinaries(): string[] {
-  try {
-    return execFileSync("dpkg", ["-L", "libbpf-tools"], { encoding: "utf8" }).split("\n")
-      .filter((l) => l.startsWith("/usr/sbin/")).map((l) => l.slice("/usr/sbin/".length));
-  } catch {
-    return [];
-  }
-}
-
-/** Sizes for the maps the object leaves to user space: {name: [max_entries, value_size]}. */
-function runtimeSizes(spec: ObjectSpec): Record<string, [number, number]> {
-  const out: Record<string, [number, number]> = {};
-  for (const m of spec.maps) {
-    const entries = m.maxEntries === 0 && m.type !== MapType.PERF_EVENT_ARRAY ? RUNTIME_ENTRIES : 0;
-    const value = m.type === MapType.STACK_TRACE && m.valueSize === 0 ? STACK_VALUE_SIZE : 0;
-    if (entries || value) out[m.name] = [entries, value];
-  }
-  return out;
-}
-
 interface Row {
   object: string;
   programs: number;
@@ -122,13 +96,7 @@ function loadOurs(p: Platform, spec: ObjectSpec, sizes: Record<string, [number, 
 test("loader parity with libbpf on Debian's libbpf-tools objects", kernelTest(), async () => {
   const binaries = toolBinaries();
   assert.ok(binaries.length > 0, "libbpf-tools is not installed (scripts/setup.sh installs it)");
-  const seen = new Map<string, string>();
-  const objects = embeddedObjectsIn("/usr/sbin", binaries).filter((o) => {
-    const key = Array.from(o.bytes.subarray(0, 4096)).join(",") + o.bytes.length;
-    if (seen.has(key)) return false;
-    seen.set(key, o.name);
-    return true;
-  });
+  const objects = distinctToolObjects();
   assert.ok(objects.length >= 40, `${objects.length} objects found in libbpf-tools`);
   // The project's own extern fixtures (kconfig of every type, kfuncs, ksyms), compared too.
   for (const f of FIXTURES) {

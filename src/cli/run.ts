@@ -1,15 +1,14 @@
 // `tracer run OBJECT`: loads a BPF developer's CO-RE object as libbpf would (every program by
 // its section, .kconfig/.ksyms externs, .rodata constants set by name, CO-RE against the running
 // kernel's or --btf BTF). With --load-only: one program at a time, one line per program (loaded,
-// or the error that stopped it), exit status 0 only if every program loaded. Without it: all
+// or FAILED with the errno and the error that stopped it), exit status 0 only if every program loaded. Without it: all
 // selected programs in one collection, attached by their sections, events and maps printed as
 // JSON (run-trace.ts, run-maps.ts). Maps whose size the object leaves to user space
 // (max_entries 0, a stack-trace map's value size 0) need --map-size, else they are refused by
 // name.
 
 import { basename } from "node:path";
-import { UsageError } from "../errors.ts";
-import { TracerError } from "../errors.ts";
+import { errnoName, TracerError, UsageError } from "../errors.ts";
 import { btfFromBytes, fileBytes, KERNEL_BTF_PATH, readKernelBtfFile } from "../btf/source.ts";
 import type { Btf } from "../btf/reader.ts";
 import { hostArchitecture } from "../btf/arch.ts";
@@ -194,7 +193,11 @@ export const runCommand: Command = {
         if (!(e instanceof TracerError)) throw e;
         failed++;
         const [first, ...rest] = e.message.split("\n");
-        out(platform, `${prog.padEnd(width)}  FAILED  ${section}  ${first}\n`);
+        // The errno libbpf would return for this failure, as a column of its own (the qemu
+        // guests compare it with libbpf's: test/vm/kernels.vmtest.ts runparity); "-" for none.
+        const errno = (e as { errno?: unknown }).errno;
+        const code = typeof errno === "number" ? errnoName(errno).replace(" ", "") : "-";
+        out(platform, `${prog.padEnd(width)}  FAILED  ${code}  ${section}  ${first}\n`);
         // A verifier rejection: its log's last lines, indented.
         for (const l of rest.slice(-12)) out(platform, `    ${l}\n`);
       }

@@ -156,7 +156,9 @@ export function runCommand(
   const state: ChildState = { done: false, status: 0 };
   // As another user (startLauncher does it with the user's groups too): its uid and gid (the
   // runtimes' spawn drops every supplementary group then, root's included) and its HOME.
-  const as = user ? { ...user, env: userEnvironment(user.uid, readText("/etc/passwd"), process.env) } : {};
+  const as = user
+    ? { ...user, env: userEnvironment(user.uid, readText("/etc/passwd"), process.env) }
+    : {};
   const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...as });
   proc.on("error", (e: NodeJS.ErrnoException) => {
     process.stderr.write(`tracer ${name}: cannot run ${cmd[0]}: ${e.code ?? e.message}\n`);

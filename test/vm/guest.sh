@@ -1,11 +1,12 @@
 # Runs inside the qemu guest of scripts/vmtest.sh (busybox sh, as root, /work holds ./tracer).
 # Each section starts with a "=== name" line and ends with "=== name exit=N". A section that
-# runs past its watchdog (150 s) is killed (exit=124) after its threads' kernel stacks and the
-# kernel's last messages are printed, so a hang is a readable failure, not a qemu timeout.
+# runs past its watchdog (150 s; $limit fifths of a second when set) is killed (exit=124) after
+# its threads' kernel stacks and the kernel's last messages are printed, so a hang is a
+# readable failure, not a qemu timeout.
 
 # dump PID: where each thread of PID is, and what else is running.
 dump() {
-  echo "--- still running after 150 s; loadavg $(cat /proc/loadavg)"
+  echo "--- still running after $((${limit:-750} / 5)) s; loadavg $(cat /proc/loadavg)"
   for t in /proc/$1/task/*; do
     echo "thread ${t##*/} $(cat $t/comm): $(cat $t/stat)"
     cat $t/stack 2>/dev/null | head -20
@@ -26,11 +27,11 @@ section() {
   "$@" > /tmp/$name.out 2>&1 &
   pid=$!
   n=0
-  while [ -d /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null && [ $n -lt 750 ]; do
+  while [ -d /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null && [ $n -lt ${limit:-750} ]; do
     sleep 0.2
     n=$((n + 1))
   done
-  if [ $n -ge 750 ]; then
+  if [ $n -ge ${limit:-750} ]; then
     cat /tmp/$name.out
     dump $pid
     kill -9 $pid
@@ -75,6 +76,28 @@ optional regular ./tracer-regular --version
 optional avx2 grep -cw avx2 /proc/cpuinfo
 # fentry, fexit, kprobe and kretprobe links on the fixture objects (vmtest.sh --links).
 optional links env BUN_BE_BUN=1 ./tracer /work/links.js
+# Loader parity (vmtest.sh --parity): each object listed (test/vm/parity-objects.ts), every program
+# loaded alone by libbpf (the harness: "HARNESS: prog NAME errno N" lines) and by
+# `tracer run --load-only`, between "--- OBJECT" and "--- OBJECT exit=N uptime T0 T1 T2" lines
+# (the guest's uptime before libbpf, before the tracer, after).
+parity() {
+  echo "objects $(wc -l < parity/list)"
+  while IFS='|' read -r obj harness tracer; do
+    read t0 _ < /proc/uptime
+    echo "--- $obj"
+    ./core_harness --load parity/$obj $harness
+    read t1 _ < /proc/uptime
+    ./tracer run parity/$obj --load-only $tracer
+    rc=$?
+    read t2 _ < /proc/uptime
+    echo "--- $obj exit=$rc uptime $t0 $t1 $t2"
+  done < parity/list
+}
+# 27-64 s of guest time for the 12 objects on an idle host (the tracer's start-up under TCG is
+# most of it), ~5 min for all 52: a watchdog of 25 s per object, for a loaded CI host.
+[ -f parity/list ] && limit=$(($(wc -l < parity/list) * 125))
+optional runparity parity
+limit=750
 section exec_tp ./tracer exec --hooks tracepoint -v --json -- /bin/true x
 section exec_perf ./tracer exec --buffer perf -x -v --json -- /bin/sh -c '/bin/true perf; /nonexistent/y'
 # The open workload's directory, as test/open-workload.ts expects it.

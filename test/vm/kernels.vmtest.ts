@@ -3,7 +3,9 @@
 // 6.1 PREEMPT_RT and 6.12 kernels, whose task_struct layouts differ from each other and from
 // the host's, and which (unlike this host) have kprobes and fentry. Each kernel's rows of the
 // matrix (section, pass/fail, how it attached, buffer, fallbacks) are printed on stdout: the
-// README's "Supported kernels" table. Run by scripts/test.sh as
+// README's "Supported kernels" table. Every guest also loads each program of 12 libbpf-tools
+// objects alone with libbpf (a static harness) and with `tracer run --load-only` (section
+// runparity): the same outcome per program, totals per kernel printed. Run by scripts/test.sh as
 //   deno test -A test/vm/kernels.vmtest.ts
 // Needs root (qemu, apt-get download on first use); fails under CI=true when it cannot run.
 
@@ -14,6 +16,7 @@ import { kernelTest } from "../env.ts";
 import { expectedOpenRecords, steps } from "../open-workload.ts";
 import { readFileSync } from "node:fs";
 import { targetExecutable } from "../../scripts/bun-targets.ts";
+import { errnoName } from "../../src/errors.ts";
 
 /** Debian's kernel packages under test, as package-name patterns (newest match wins). */
 const KERNELS = {
@@ -170,8 +173,8 @@ interface GuestExtras {
 
 /** The kernel's package and the vmtest.sh options its guest runs with. */
 function kernelGuest(kernel: KernelName, extras: GuestExtras): [string, string[]] {
-  const sections = ["all", ...extras.links ? ["links"] : []];
-  const args = extras.links ? ["--links"] : [];
+  const sections = ["all", "runparity", ...extras.links ? ["links"] : []];
+  const args = ["--parity", ...extras.links ? ["--links"] : []];
   if (extras.baseline) {
     sections.push("exec_nocore", "regular", "avx2");
     args.push("--cpu", "Nehalem", "--with-regular");
@@ -389,6 +392,12 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
       assert.doesNotMatch(links.out, /^FAIL/m, why(links));
     });
   }
+  // Loader parity: each program of the listed libbpf-tools objects loaded alone by libbpf and
+  // by `tracer run --load-only`, the same outcome (loaded, or the same errno) on this kernel.
+  part("runparity", (section) => {
+    assert.equal(section.exit, 0, why(section));
+    parity.push({ kernel, ...checkParity(section.out, why(section)) });
+  });
   if (extras.baseline) {
     // The guest's CPU has no AVX2 (grep -c finds no line: prints 0, exits 1).
     part("avx2", (avx2) => assert.deepEqual([avx2.out.trim(), avx2.exit], ["0", 1], why(avx2)));
@@ -396,7 +405,96 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
     part("regular", (regular) => checkRegular(regular, why));
   }
   printMatrix(matrix.filter((r) => r.kernel === kernel));
+  printParity(parity.filter((r) => r.kernel === kernel));
   assert.deepEqual(failures, [], `${pkg}:\n${failures.join("\n\n")}`);
+}
+
+/** A kernel's loader-parity totals (the guest's runparity section). */
+interface ParityRow {
+  kernel: string;
+  objects: number;
+  programs: number;
+  libbpf: number;
+  tracer: number;
+  /** Seconds of guest time: libbpf's loads, the tracer's (start-up included). */
+  seconds: { libbpf: number; tracer: number };
+}
+
+/** Every kernel's parity totals in this run. */
+const parity: ParityRow[] = [];
+
+/**
+ * The runparity section (test/vm/guest.sh parity): for each object, the harness's
+ * "HARNESS: prog NAME errno N" lines and `tracer run --load-only`'s "NAME loaded ..." /
+ * "NAME FAILED ERRNO ..." lines name the same programs in the same order with the same outcome,
+ * the tracer's status is 0 exactly when every program loaded, and every listed object is there.
+ */
+function checkParity(out: string, why: string): Omit<ParityRow, "kernel"> {
+  const listed = Number(/^objects (\d+)$/m.exec(out)?.[1]);
+  assert.ok(listed > 0, `no object list in the guest\n${why}`);
+  const row = { objects: 0, programs: 0, libbpf: 0, tracer: 0, seconds: { libbpf: 0, tracer: 0 } };
+  const problems: string[] = [];
+  const blocks = out.matchAll(
+    /^--- (\S+)\n([\s\S]*?)^--- \1 exit=(\d+) uptime ([\d.]+) ([\d.]+) ([\d.]+)$/gm,
+  );
+  for (const [, object, body, exit, t0, t1, t2] of blocks) {
+    row.objects++;
+    row.seconds.libbpf += Number(t1) - Number(t0);
+    row.seconds.tracer += Number(t2) - Number(t1);
+    const lib: [string, string][] = [];
+    const ours: [string, string][] = [];
+    for (const l of body.split("\n")) {
+      let m: RegExpExecArray | null;
+      if ((m = /^HARNESS: prog (\S+) errno (\d+)$/.exec(l))) {
+        lib.push([m[1], m[2] === "0" ? "loaded" : errnoName(Number(m[2])).replace(" ", "")]);
+      } else if (l.startsWith("HARNESS: prog") || /^HARNESS: (open|bad)/.test(l)) {
+        problems.push(`${object}: harness: ${l}`);
+      } else if ((m = /^(\S+)\s+(?:(loaded)|FAILED\s+(\S+))\s/.exec(l))) {
+        ours.push([m[1], m[2] ?? m[3]]);
+      }
+    }
+    assert.ok(lib.length > 0, `${object}: libbpf loaded no program\n${why}`);
+    assert.deepEqual(ours.map((p) => p[0]), lib.map((p) => p[0]), `${object}: programs\n${why}`);
+    lib.forEach(([name, want], i) => {
+      if (ours[i][1] !== want) {
+        problems.push(`${object} ${name}: libbpf ${want}, tracer ${ours[i][1]}`);
+      }
+    });
+    const loaded = (x: [string, string][]) => x.filter((p) => p[1] === "loaded").length;
+    assert.equal(Number(exit), loaded(ours) === ours.length ? 0 : 1, `${object}: exit\n${why}`);
+    row.programs += lib.length;
+    row.libbpf += loaded(lib);
+    row.tracer += loaded(ours);
+  }
+  assert.equal(row.objects, listed, `objects in the guest's output\n${why}`);
+  assert.deepEqual(problems, [], `outcomes differ from libbpf:\n${problems.join("\n")}`);
+  return row;
+}
+
+/** The parity totals per kernel, aligned, on stdout. */
+function printParity(rows: ParityRow[]): void {
+  const head = [
+    "kernel",
+    "objects",
+    "programs",
+    "loaded by libbpf",
+    "by tracer",
+    "guest s (libbpf/tracer)",
+  ];
+  const cells = rows.map((r) => [
+    r.kernel,
+    String(r.objects),
+    String(r.programs),
+    String(r.libbpf),
+    String(r.tracer),
+    `${r.seconds.libbpf.toFixed(1)} / ${r.seconds.tracer.toFixed(1)}`,
+  ]);
+  const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((x, i) => x.padEnd(width[i])).join("  ").trimEnd();
+  console.log(
+    ["vmtest loader parity (tracer run --load-only vs libbpf):", line(head), ...cells.map(line)]
+      .join("\n"),
+  );
 }
 
 /** The matrix rows as an aligned table on stdout (the README's "Supported kernels" table). */
@@ -713,8 +811,9 @@ function arm64Guest(): [string, string[]] {
   return [arm64Package, [
     "--arch",
     "arm64",
+    "--parity",
     "--sections",
-    "cgroups check exec exec_nocore open connect_auto",
+    "cgroups check exec exec_nocore open connect_auto runparity",
   ]];
 }
 
@@ -760,6 +859,13 @@ async function checkArm64(again: boolean) {
     false,
     why,
   );
+
+  // Loader parity with libbpf (arm64's libbpf.a, linked statically), as on the x86-64 guests.
+  const runparity = s.get("runparity");
+  assert.ok(runparity, "no runparity section in the guest output");
+  assert.equal(runparity.exit, 0, why(runparity));
+  parity.push({ kernel: "6.1 arm64", ...checkParity(runparity.out, why(runparity)) });
+  printParity(parity.filter((r) => r.kernel === "6.1 arm64"));
 }
 
 /**
