@@ -169,12 +169,21 @@ function howItRan(out: string): Pick<MatrixRow, "attach" | "buffer" | "fallbacks
 interface GuestExtras {
   links?: boolean;
   baseline?: boolean;
+  /**
+   * Without the loader-parity section (runparity): the PREEMPT_RT guest, the slowest under
+   * emulation, ran past its 600 s with it (twice in one CI run); its loads are 6.1's.
+   */
+  noParity?: boolean;
 }
 
 /** The kernel's package and the vmtest.sh options its guest runs with. */
 function kernelGuest(kernel: KernelName, extras: GuestExtras): [string, string[]] {
-  const sections = ["all", "runparity", ...extras.links ? ["links"] : []];
-  const args = ["--parity", ...extras.links ? ["--links"] : []];
+  const sections = [
+    "all",
+    ...extras.noParity ? [] : ["runparity"],
+    ...extras.links ? ["links"] : [],
+  ];
+  const args = [...extras.noParity ? [] : ["--parity"], ...extras.links ? ["--links"] : []];
   if (extras.baseline) {
     sections.push("exec_nocore", "regular", "avx2");
     args.push("--cpu", "Nehalem", "--with-regular");
@@ -394,10 +403,12 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
   }
   // Loader parity: each program of the listed libbpf-tools objects loaded alone by libbpf and
   // by `tracer run --load-only`, the same outcome (loaded, or the same errno) on this kernel.
-  part("runparity", (section) => {
-    assert.equal(section.exit, 0, why(section));
-    parity.push({ kernel, ...checkParity(section.out, why(section)) });
-  });
+  if (!extras.noParity) {
+    part("runparity", (section) => {
+      assert.equal(section.exit, 0, why(section));
+      parity.push({ kernel, ...checkParity(section.out, why(section)) });
+    });
+  }
   if (extras.baseline) {
     // The guest's CPU has no AVX2 (grep -c finds no line: prints 0, exits 1).
     part("avx2", (avx2) => assert.deepEqual([avx2.out.trim(), avx2.exit], ["0", 1], why(avx2)));
@@ -744,7 +755,7 @@ const X86_GUESTS: [KernelName, GuestExtras][] = [
   ["5.10", {}],
   ["5.10-cloud", {}],
   ["6.1", { links: true, baseline: true }],
-  ["6.1-rt", { links: true }],
+  ["6.1-rt", { links: true, noParity: true }],
   ["6.12", { links: true }],
 ];
 
