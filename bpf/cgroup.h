@@ -6,7 +6,7 @@
  * On a pure cgroup v2 host that is the v2 cgroup (bpf_get_current_cgroup_id). On hybrid and v1
  * hosts, where container runtimes create their cgroups in the v1 controllers' hierarchies, it
  * is the task's cgroup in one v1 hierarchy: cgroup_v1_subsys is that controller's index in the
- * kernel's enum cgroup_subsys_id (set by the tracer from the kernel's BTF). Either way the id
+ * kernel's enum cgroup_subsys_id (set by the tracer from /proc/cgroups' order). Either way the id
  * is the cgroup directory's inode number, which the tracer maps to a path in user space.
  *
  * The filter is a verdict per cgroup id, decided by the tracer from the cgroup's path and
