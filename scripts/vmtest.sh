@@ -2,7 +2,8 @@
 # Runs the compiled tracer on other kernels under qemu (software emulation, no KVM needed).
 #
 #   bash scripts/vmtest.sh [--kernel PKG] [--arch x86_64|arm64] [--cpu MODEL] [--with-regular]
-#                          [--links] [--parity] [--sections "NAME..."] [--keep] GUEST_SCRIPT
+#                          [--links] [--parity] [--tcg-single] [--sections "NAME..."] [--keep]
+#                          GUEST_SCRIPT
 #
 # PKG is a Debian kernel package name (default: linux-image-6.1.0-<newest>-amd64-unsigned).
 # The kernel is fetched once by scripts/fetch-kernels.sh into .cache/kernels/. The guest
