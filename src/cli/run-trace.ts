@@ -16,7 +16,12 @@ import { PerfBufReader } from "../events/perfbuf.ts";
 import type { JsonDecoder } from "../events/btf-json.ts";
 import { MapType } from "../kernel/constants.ts";
 import { jsonLine, type JsonValue } from "../output/json.ts";
-import { type ChildState, commandUser, runCommand } from "../tracers/session-command.ts";
+import {
+  type ChildState,
+  commandUser,
+  runCommand,
+  StopOnSignal,
+} from "../tracers/session-command.ts";
 import { PERF_BUFFER_BYTES } from "../tracers/run.ts";
 import { MapPrinter } from "./run-maps.ts";
 
@@ -106,15 +111,9 @@ export async function traceObject(
   c: Collection,
   o: TraceOptions,
 ): Promise<number> {
-  let stop = false;
   let child: ChildState | null = null;
-  // As every tracer session: Ctrl-C stops, unless CMD runs (it gets the signal too, and the
-  // run stops when it exits).
-  const removers = (["SIGINT", "SIGTERM"] as const).map((sig) =>
-    p.onSignal(sig, () => {
-      if (!child) stop = true;
-    })
-  );
+  // As every tracer session: Ctrl-C stops, unless CMD runs.
+  const signals = new StopOnSignal(p);
   let fd = 1;
   const buffers: Buffer[] = [];
   let links: Link[] = [];
@@ -160,7 +159,7 @@ export async function traceObject(
       b.decoder.put(rec, "event", view, off, len);
       batch += jsonLine(rec);
       printed++;
-      if (o.count !== undefined && printed >= o.count) stop = true;
+      if (o.count !== undefined && printed >= o.count) signals.stopped = true;
     };
     const handlers = buffers.map(handler);
     /**
@@ -182,9 +181,9 @@ export async function traceObject(
     let nextDump = o.intervalMs === undefined ? Infinity : start + o.intervalMs;
     if (o.cmd.length) {
       const user = o.asRoot ? null : commandUser(p.identity().euid, process.env);
-      child = runCommand("run", o.cmd, user);
+      child = signals.child = runCommand("run", o.cmd, user);
     }
-    while (!stop) {
+    while (!signals.stopped) {
       const now = performance.now();
       const wait = Math.ceil(Math.max(0, Math.min(POLL_MS, deadline - now, nextDump - now)));
       if (buffers.length && !child?.done) await p.epollWait(epfd, buffers.length, wait);
@@ -223,7 +222,7 @@ export async function traceObject(
     );
     return status;
   } finally {
-    for (const remove of removers) remove();
+    signals.remove();
     closeAll(links.reverse());
     if (epfd >= 0) p.close(epfd);
     for (const b of buffers) b.reader.close();

@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { readFileSync } from "node:fs";
+import type { Platform } from "../platform/types.ts";
 
 const SIGNALS: Record<string, number> = {
   SIGHUP: 1,
@@ -13,6 +14,30 @@ const SIGNALS: Record<string, number> = {
   SIGKILL: 9,
   SIGTERM: 15,
 };
+
+/**
+ * Ctrl-C and SIGTERM for a run that may start `-- CMD` (every tracer session, tracer run): they
+ * stop it, unless CMD runs (CMD gets the signal too, and the run stops when CMD exits).
+ * Installed before anything is loaded: a signal during start-up lets start-up finish.
+ */
+export class StopOnSignal {
+  stopped = false;
+  /** The running `-- CMD`, once started. */
+  child: ChildState | null = null;
+  readonly #removers: (() => void)[];
+
+  constructor(p: Platform) {
+    this.#removers = (["SIGINT", "SIGTERM"] as const).map((sig) =>
+      p.onSignal(sig, () => {
+        if (!this.child) this.stopped = true;
+      })
+    );
+  }
+
+  remove(): void {
+    for (const remove of this.#removers) remove();
+  }
+}
 
 /** A running `-- CMD`: whether it has exited, and its exit status then. */
 export interface ChildState {

@@ -19,7 +19,13 @@ import type { ContextRecord, TracerDescription } from "./types.ts";
 import { sessionContext } from "./session-context.ts";
 import { say } from "./say.ts";
 import { LostWarning } from "./lost-warning.ts";
-import { type ChildState, commandUser, runCommand, startLauncher } from "./session-command.ts";
+import {
+  type ChildState,
+  commandUser,
+  runCommand,
+  startLauncher,
+  StopOnSignal,
+} from "./session-command.ts";
 import { startAll, type Started, startupTimings } from "./session-start.ts";
 import { singleStream, type StreamFormat, StreamMerge } from "./stream.ts";
 import { sessionSummary } from "./summary.ts";
@@ -149,25 +155,15 @@ export async function runSession(
   plan: SessionPlan,
   o: SessionOptions,
 ): Promise<number> {
-  // The first phase runs from the runtime's time origin (its start) to here.
-  let stop = false;
-  let child: ChildState | null = null;
-  // Ctrl-C: without CMD, stop; with CMD, the child gets it too and we stop when it exits.
-  // Installed before anything is loaded: a signal during start-up lets start-up finish, then
-  // the session ends at once like any other (summary, everything closed, exit 0).
-  const removers = (["SIGINT", "SIGTERM"] as const).map((sig) =>
-    p.onSignal(sig, () => {
-      if (!child) stop = true;
-    })
-  );
+  const signals = new StopOnSignal(p);
   try {
     return await session(p, plan, o, {
-      stopped: () => stop,
-      stop: () => stop = true,
-      startChild: (c) => child = c,
+      stopped: () => signals.stopped,
+      stop: () => signals.stopped = true,
+      startChild: (c) => signals.child = c,
     });
   } finally {
-    for (const remove of removers) remove();
+    signals.remove();
   }
 }
 
