@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 allow_skip=0
 [ "${1:-}" = "--allow-skip" ] && allow_skip=1
 bash scripts/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+echo "setup: $SECONDS s"
 export NO_COLOR=1
 DENO=node_modules/.bin/deno
 BUN=node_modules/.bin/bun
@@ -18,15 +19,15 @@ passed=0 failed=0 skipped=0
 log=$(mktemp -d)
 
 step() { # name, command...: a check that counts as one test; exit 77 means it was skipped
-  local name=$1; shift
+  local name=$1 start=$SECONDS; shift
   "$@" >"$log/step.out" 2>&1
-  local rc=$?
+  local rc=$? took="($((SECONDS - start)) s)"
   if [ $rc -eq 0 ]; then
-    passed=$((passed + 1)); echo "ok   $name"
+    passed=$((passed + 1)); echo "ok   $name $took"
   elif [ $rc -eq 77 ]; then
-    skipped=$((skipped + 1)); echo "SKIP $name"; tail -n 5 "$log/step.out"
+    skipped=$((skipped + 1)); echo "SKIP $name $took"; tail -n 5 "$log/step.out"
   else
-    failed=$((failed + 1)); echo "FAIL $name"; tail -n 40 "$log/step.out"
+    failed=$((failed + 1)); echo "FAIL $name $took"; tail -n 40 "$log/step.out"
   fi
 }
 
@@ -36,7 +37,7 @@ step "deno check" $DENO check src/ test/ scripts/ build.ts
 
 # Deno: "ok | 12 passed | 0 failed | 1 ignored (...)"
 deno_suite() { # name, files...
-  local name=$1; shift
+  local name=$1 start=$SECONDS; shift
   $DENO test -A --no-check "$@" 2>&1 | sed -E 's/\x1b\[[0-9;]*m//g' >"$log/deno.out"
   grep -E '^(FAILED|ERRORS|.* => |error)|\.\.\. (FAILED|ignored)' "$log/deno.out" || true
   # A vmtest that passed only on its retry: its first failure, in full.
@@ -54,12 +55,13 @@ deno_suite() { # name, files...
   fi
   count() { grep -oE "[0-9]+ $1" <<<"$line" | awk '{print $1}' | head -n 1; }
   p=$(count passed); f=$(count failed); i=$(count ignored); p=${p:-0} f=${f:-0} i=${i:-0}
-  echo "$name: $p passed, $f failed, $i ignored"
+  echo "$name: $p passed, $f failed, $i ignored ($((SECONDS - start)) s)"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + i))
 }
 deno_suite "deno test" test/
 
 # Bun: " 12 pass", " 1 skip", " 0 fail"
+bun_start=$SECONDS
 $BUN test --timeout 120000 test/ >"$log/bun.out" 2>&1
 # Each failure with the 30 lines before it (Bun prints a test's error above its "(fail)" line).
 grep -B 30 -E '^\(fail\)' "$log/bun.out" | grep -vE '^ +at ' || true
@@ -68,7 +70,7 @@ bp=$(grep -E '^ *[0-9]+ pass$' "$log/bun.out" | awk '{print $1}')
 bf=$(grep -E '^ *[0-9]+ fail$' "$log/bun.out" | awk '{print $1}')
 bs=$(grep -E '^ *[0-9]+ skip$' "$log/bun.out" | awk '{print $1}')
 if [ -n "$bp$bf" ]; then
-  echo "bun test: ${bp:-0} passed, ${bf:-0} failed, ${bs:-0} skipped"
+  echo "bun test: ${bp:-0} passed, ${bf:-0} failed, ${bs:-0} skipped ($((SECONDS - bun_start)) s)"
   passed=$((passed + ${bp:-0})); failed=$((failed + ${bf:-0})); skipped=$((skipped + ${bs:-0}))
 else
   echo "bun test: no summary line"; tail -n 30 "$log/bun.out"; failed=$((failed + 1))
