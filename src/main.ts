@@ -1,6 +1,5 @@
 // CLI entry: picks the command, runs it, turns errors into one clear line and an exit status.
 
-import process from "node:process";
 import { writeSync } from "node:fs";
 import { TracerError, UsageError } from "./errors.ts";
 import type { Command } from "./cli/command.ts";

@@ -1,6 +1,6 @@
 // What every CLI command looks like, and the shared argument-parsing wrapper.
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ArgsError, type OptionSpecs, parseArgs } from "./args.ts";
 import { UsageError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 
@@ -11,22 +11,18 @@ export interface Command {
   run(args: string[], platform: Platform): Promise<number>;
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
-
-/**
- * node:util parseArgs, with its errors turned into UsageError (one line, exit status 2).
- */
-export function parse<O extends Options>(
+/** parseArgs (strict), with its errors turned into UsageError (one line, exit status 2). */
+export function parse<const O extends OptionSpecs>(
   command: string,
   args: string[],
   options: O,
   allowPositionals = false,
 ) {
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true, tokens: false });
+    return parseArgs(args, options, allowPositionals);
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
-    throw new UsageError(`${command}: ${msg}`);
+    if (e instanceof ArgsError) throw new UsageError(`${command}: ${e.message}`);
+    throw e;
   }
 }
 

@@ -6,7 +6,6 @@
 // directory in turn): its own start-up is never traced, CMD's exec and everything after is.
 // Not listed in `tracer --help`.
 
-import process from "node:process";
 import { errnoName } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { say } from "../tracers/say.ts";

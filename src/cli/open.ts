@@ -1,6 +1,5 @@
 // `tracer open`: trace file opens, like opensnoop.
 
-import process from "node:process";
 import { intOption } from "./command.ts";
 import { TracerError, UsageError } from "../errors.ts";
 import { type Arch, parseFlagFilter } from "../tracers/open-flags.ts";

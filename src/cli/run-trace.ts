@@ -4,7 +4,6 @@
 // once attached. A program the kernel refuses to load or attach is one line on stderr and the
 // others run (libbpf's skeleton would fail the whole load or attach). CLI-level: uses node:fs.
 
-import process from "node:process";
 import { closeSync, openSync } from "node:fs";
 import { TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";

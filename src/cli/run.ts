@@ -25,7 +25,6 @@ import { isDumpedMap, MapPrinter } from "./run-maps.ts";
 import { traceObject } from "./run-trace.ts";
 import { missingPrivilege } from "../tracers/session.ts";
 import { readObject } from "./inspect.ts";
-import process from "node:process";
 
 const USAGE = `usage: tracer run OBJECT [options] [-- CMD ARGS...]
   Loads a CO-RE BPF object as libbpf would, attaches its programs by their sections

@@ -4,11 +4,9 @@
 import { type Command, intOption, out, parse } from "./command.ts";
 import { UsageError } from "../errors.ts";
 import { runSession, type SessionOptions, type SessionTracer } from "../tracers/session.ts";
-import type { ParseArgsConfig } from "node:util";
+import type { OptionSpecs } from "./args.ts";
 import type { Platform } from "../platform/types.ts";
 import type { ContextRecord } from "../tracers/types.ts";
-
-type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export const SESSION_OPTIONS = {
   uid: { type: "string", short: "u" },
@@ -82,7 +80,7 @@ export interface ParsedSession<V> {
  * Parses a tracer command's arguments: its own `options` plus SESSION_OPTIONS, and
  * `-- CMD ARGS`. Returns null for --help.
  */
-export function parseSessionArgs<O extends Options>(
+export function parseSessionArgs<const O extends OptionSpecs>(
   command: string,
   args: string[],
   options: O,

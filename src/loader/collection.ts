@@ -33,7 +33,6 @@ import { POISON_CALL_KFUNC_BASE, relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
 import { explainVerifierLog } from "../core/explain.ts";
 import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
-import process from "node:process";
 import type { Phases } from "../phases.ts";
 import { attachProgram } from "../link/attach.ts";
 import { closeAll, type Link } from "../link/link.ts";

@@ -1,7 +1,6 @@
 // Bun back end: libc through bun:ffi. bun:ffi is imported by a specifier held in a variable
 // so that `deno check` does not try to resolve it; the few types we use are declared here.
 
-import process from "node:process";
 import { decodeEpollEvents, EINTR, epollEventSize, syscallNumbers } from "./libc.ts";
 import { createPlatform } from "./common.ts";
 import type { RawLibc } from "./raw.ts";

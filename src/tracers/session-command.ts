@@ -2,8 +2,6 @@
 // that user's groups), its environment, and running it with its exit status recorded.
 // CLI-level: uses node:child_process and node:fs.
 
-import { spawn } from "node:child_process";
-import process from "node:process";
 import { readFileSync } from "node:fs";
 import type { Platform } from "../platform/types.ts";
 
@@ -14,6 +12,11 @@ const SIGNALS: Record<string, number> = {
   SIGKILL: 9,
   SIGTERM: 15,
 };
+
+/** node:child_process, loaded only when a command is run: importing it costs every start ~2 ms. */
+function spawn(...args: Parameters<typeof import("node:child_process").spawn>) {
+  return process.getBuiltinModule("node:child_process").spawn(...args);
+}
 
 /**
  * Ctrl-C and SIGTERM for a run that may start `-- CMD` (every tracer session, tracer run): they

@@ -1,7 +1,6 @@
 // The container context of a session: this host's cgroup hierarchy, the paths of its cgroups,
 // and the --cgroup/--container filters checked against it before anything is loaded.
 
-import process from "node:process";
 import { UsageError } from "../errors.ts";
 import { CgroupPaths, hostHierarchy } from "../kernel/cgroupfs.ts";
 import { containerOfBytes } from "./container.ts";

@@ -3,7 +3,6 @@
 // all. With `partial` (tracer watch), a tracer the kernel refuses is said in one line and left
 // out while the others run; otherwise its error ends the session.
 
-import process from "node:process";
 import type { Btf } from "../btf/reader.ts";
 import { readKernelBtfFile } from "../btf/source.ts";
 import { hostArchitecture } from "../btf/arch.ts";

@@ -6,7 +6,6 @@
 // formatter (SessionTracer), the command the stream's formatter (StreamFormat).
 // CLI-level: uses node:fs.
 
-import process from "node:process";
 import { closeSync, existsSync, openSync } from "node:fs";
 import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
