@@ -1,9 +1,9 @@
 // CLI entry: picks the command, runs it, turns errors into one clear line and an exit status.
 
-import { writeSync } from "node:fs";
 import { TracerError, UsageError } from "./errors.ts";
 import type { Command } from "./cli/command.ts";
 import { getPlatform } from "./platform/index.ts";
+import { writeFile } from "./platform/files.ts";
 import { VERSION } from "./version.ts";
 import { checkCommand } from "./cli/check.ts";
 import { btfCommand } from "./cli/btf.ts";
@@ -35,7 +35,7 @@ function write(fd: number, text: string): void {
   let bytes = new TextEncoder().encode(text);
   while (bytes.length > 0) {
     try {
-      bytes = bytes.subarray(writeSync(fd, bytes));
+      bytes = bytes.subarray(writeFile(fd, bytes));
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "EAGAIN") continue; // a non-blocking descriptor: until it drains
@@ -62,6 +62,9 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // The platform first, even for --version: its libc calls then do every file call (writes
+  // included), and the runtime's node:fs is never loaded (see platform/files.ts).
+  const platform = await getPlatform().catch(() => undefined);
   if (name === undefined || name === "-h" || name === "--help" || name === "help") {
     write(1, usage());
     return name === undefined ? 2 : 0;
@@ -70,15 +73,14 @@ export async function main(argv: string[]): Promise<number> {
     write(1, `tracer ${VERSION}\n`);
     return 0;
   }
-  if (name === "__exec-as") return execAs(rest, await getPlatform());
+  if (name === "__exec-as") return execAs(rest, platform ?? await getPlatform());
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
     write(2, `tracer: unknown command '${name}' (see 'tracer --help')\n`);
     return 2;
   }
   try {
-    const platform = await getPlatform();
-    return await command.run(rest, platform);
+    return await command.run(rest, platform ?? await getPlatform());
   } catch (e) {
     if (e instanceof UsageError) {
       write(2, `tracer ${e.message}\n`);

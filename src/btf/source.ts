@@ -1,8 +1,8 @@
 // Where BTF comes from: a raw BTF file, the .BTF section of an ELF file (a BPF object or a
 // vmlinux), split BTF over a base, and the running kernel's BTF (cached). Reads files with
-// node:fs; the parsing itself is pure.
+// the platform's file calls; the parsing itself is pure.
 
-import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { closeFile, openFile, readFile, stat } from "../platform/files.ts";
 import { FormatError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { parseElf } from "../elf/reader.ts";
@@ -13,7 +13,7 @@ export const KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux";
 
 function readBytes(path: string, what: string): Uint8Array {
   try {
-    return readFileSync(path);
+    return readFile(path);
   } catch (e) {
     const code = (e as { code?: string }).code ?? String(e);
     throw new TracerError(`reading ${what} ${path}: ${code}`, { cause: e });
@@ -86,15 +86,15 @@ const MAP_PRIVATE = 2;
 function mapFile(path: string, platform: Platform): Uint8Array | null {
   let fd = -1;
   try {
-    fd = openSync(path, "r");
-    const size = fstatSync(fd).size;
+    const size = stat(path).size;
+    fd = openFile(path, "r");
     if (size === 0) return null;
     const addr = platform.mmap(size, PROT_READ, MAP_PRIVATE, fd, 0, `mmap ${path}`);
     return new Uint8Array(platform.view(addr, size));
   } catch {
     return null;
   } finally {
-    if (fd >= 0) closeSync(fd);
+    if (fd >= 0) closeFile(fd);
   }
 }
 

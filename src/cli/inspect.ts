@@ -2,7 +2,7 @@
 // CO-RE relocation as the tracer would apply it against the running kernel (or --btf).
 // OBJECT may also name an object embedded in the binary ("exec").
 
-import { existsSync, readFileSync } from "node:fs";
+import { exists, readFile } from "../platform/files.ts";
 import { type Command, out, parse } from "./command.ts";
 import { TracerError, UsageError } from "../errors.ts";
 import { KERNEL_BTF_PATH, kernelBtf, readBtfFile } from "../btf/source.ts";
@@ -34,7 +34,7 @@ const OPTIONS = {
 } as const;
 
 export function readObject(arg: string): { bytes: Uint8Array; name: string } {
-  if (existsSync(arg)) return { bytes: new Uint8Array(readFileSync(arg)), name: arg };
+  if (exists(arg)) return { bytes: readFile(arg), name: arg };
   const bare = arg.replace(/\.bpf\.o$/, "");
   if (embeddedObjectNames().includes(bare)) {
     return { bytes: embeddedObject(bare), name: `${bare}.bpf.o (embedded)` };

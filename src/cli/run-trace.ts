@@ -4,7 +4,7 @@
 // once attached. A program the kernel refuses to load or attach is one line on stderr and the
 // others run (libbpf's skeleton would fail the whole load or attach). CLI-level: uses node:fs.
 
-import { closeSync, openSync } from "node:fs";
+import { closeFile, openFile } from "../platform/files.ts";
 import { TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import type { Collection } from "../loader/collection.ts";
@@ -120,7 +120,7 @@ export async function traceObject(
   try {
     if (o.output) {
       try {
-        fd = openSync(o.output, "w");
+        fd = openFile(o.output, "w");
       } catch (e) {
         throw new TracerError(`cannot open output file ${o.output}: ${(e as Error).message}`);
       }
@@ -225,6 +225,6 @@ export async function traceObject(
     closeAll(links.reverse());
     if (epfd >= 0) p.close(epfd);
     for (const b of buffers) b.reader.close();
-    if (fd !== 1) closeSync(fd);
+    if (fd !== 1) closeFile(fd);
   }
 }

@@ -7,7 +7,6 @@
 // (max_entries 0, a stack-trace map's value size 0) need --map-size, else they are refused by
 // name.
 
-import { basename } from "node:path";
 import { errnoName, TracerError, UsageError } from "../errors.ts";
 import { btfFromBytes, fileBytes, KERNEL_BTF_PATH, readKernelBtfFile } from "../btf/source.ts";
 import type { Btf } from "../btf/reader.ts";
@@ -125,7 +124,7 @@ export const runCommand: Command = {
       throw new UsageError("run: --load-only runs no command");
     }
     const { bytes, name } = readObject(positionals[0]);
-    const spec = loadObjectSpec(bytes, basename(name));
+    const spec = loadObjectSpec(bytes, name.slice(name.lastIndexOf("/") + 1));
     const constants: Record<string, ConstantValue> = {};
     for (const [k, v] of pairs("set", values.set)) constants[k] = constantValue(v);
     // A bad --set is one error, before any load (not one per program).

@@ -6,7 +6,7 @@
 // first v1 controller mounted. A cgroup's id (bpf_get_current_cgroup_id, kernfs_node.id) is its
 // directory's inode number, so a walk of the mounted hierarchy maps ids to paths.
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readDir, readTextOrNull, stat } from "../platform/files.ts";
 
 export interface CgroupHierarchy {
   version: 1 | 2;
@@ -63,14 +63,10 @@ export function chooseHierarchy(mounts: string, procCgroups: string): CgroupHier
 
 /** This host's hierarchy (see chooseHierarchy), or null. */
 export function hostHierarchy(): CgroupHierarchy | null {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch {
-      return "";
-    }
-  };
-  return chooseHierarchy(read("/proc/self/mounts"), read("/proc/cgroups"));
+  return chooseHierarchy(
+    readTextOrNull("/proc/self/mounts") ?? "",
+    readTextOrNull("/proc/cgroups") ?? "",
+  );
 }
 
 const SLASH = 0x2f;
@@ -93,18 +89,11 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** The directories in `dir`, by raw name (cgroup names may be any bytes but "/" and NUL). */
 function subdirectories(dir: Uint8Array): Uint8Array[] {
-  // deno-lint-ignore no-explicit-any
-  const entries = readdirSync(dir as any, { encoding: "buffer", withFileTypes: true }) as any[];
-  if (entries.length && typeof entries[0].isDirectory === "function") {
-    return entries.filter((e) => e.isDirectory()).map((e) => new Uint8Array(e.name));
-  }
-  // A runtime that gives names only: a stat each.
   const out: Uint8Array[] = [];
   const prefix = concat(dir, new Uint8Array([SLASH]));
-  for (const e of entries) {
-    const name = new Uint8Array(e);
-    // deno-lint-ignore no-explicit-any
-    if (statSync(concat(prefix, name) as any).isDirectory()) out.push(name);
+  for (const e of readDir(dir)) {
+    // A file system that does not say the entry's type: a stat.
+    if (e.isDirectory ?? stat(concat(prefix, e.name)).isDirectory) out.push(e.name);
   }
   return out;
 }
@@ -152,9 +141,8 @@ export class CgroupPaths {
   idOf(path: Uint8Array): bigint | null {
     try {
       const full = path.length === 1 ? this.mount : concat(this.mount, path);
-      // deno-lint-ignore no-explicit-any
-      const st = statSync(full as any, { bigint: true });
-      return st.isDirectory() ? st.ino : null;
+      const st = stat(full);
+      return st.isDirectory ? st.ino : null;
     } catch {
       return null;
     }
@@ -173,14 +161,13 @@ export class CgroupPaths {
     const visit = (rel: Uint8Array, full: Uint8Array) => {
       let st;
       try {
-        // deno-lint-ignore no-explicit-any
-        st = statSync(full as any, { bigint: true });
+        st = stat(full);
       } catch {
         return;
       }
       seen.set(st.ino, rel);
       // A kernfs directory's link count is 2 + its subdirectories: a leaf needs no listing.
-      if (st.nlink <= 2n) return;
+      if (st.nlink <= 2) return;
       let names: Uint8Array[];
       try {
         names = subdirectories(full);

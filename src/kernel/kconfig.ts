@@ -4,7 +4,7 @@
 // (asked of the kernel, as libbpf does), and the kernel configuration text
 // (/boot/config-$(uname -r), else /proc/config.gz). Each is read once, when first asked.
 
-import { readFileSync } from "node:fs";
+import { readFile, readTextOrNull } from "../platform/files.ts";
 import { asm, encode } from "../asm/insn.ts";
 import { SysError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
@@ -56,22 +56,14 @@ export function versionFrom(
   return triple(release);
 }
 
-function readText(path: string): string | null {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return null;
-  }
-}
-
 /** The kernel configuration: /boot/config-RELEASE (plain), else /proc/config.gz; null if neither. */
 function readKernelConfig(release: string): string | null {
-  const boot = readText(`/boot/config-${release}`);
+  const boot = readTextOrNull(`/boot/config-${release}`);
   if (boot !== null) return boot;
   try {
     // node:zlib is loaded only here: importing it at the top costs every start ~5 ms of CPU.
     const { gunzipSync } = process.getBuiltinModule("node:zlib");
-    return new TextDecoder().decode(gunzipSync(readFileSync("/proc/config.gz")));
+    return new TextDecoder().decode(gunzipSync(readFile("/proc/config.gz")));
   } catch {
     return null;
   }
@@ -124,7 +116,7 @@ function probeSyscallWrapper(p: Platform): boolean {
 
 /** This kernel's answers to kconfig externs, each computed on first use. */
 export function runningKernelKconfig(p: Platform): KconfigSource {
-  const release = (readText("/proc/sys/kernel/osrelease") ?? "").trim();
+  const release = (readTextOrNull("/proc/sys/kernel/osrelease") ?? "").trim();
   const once = <T>(f: () => T) => {
     let v: { value: T } | undefined;
     return () => (v ??= { value: f() }).value;
@@ -132,8 +124,8 @@ export function runningKernelKconfig(p: Platform): KconfigSource {
   return {
     kernelVersion: once(() =>
       versionFrom(
-        readText("/proc/version_signature"),
-        readText("/proc/sys/kernel/version") ?? "",
+        readTextOrNull("/proc/version_signature"),
+        readTextOrNull("/proc/sys/kernel/version") ?? "",
         release,
       )
     ),

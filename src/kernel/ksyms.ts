@@ -3,7 +3,7 @@
 // objects by name, opened only when a symbol is found there) and /proc/kallsyms addresses.
 // The fds opened are handed to `keep` (the collection closes them).
 
-import { closeSync, openSync, readdirSync, readSync } from "node:fs";
+import { readDir, readText } from "../platform/files.ts";
 import type { Btf } from "../btf/reader.ts";
 import { readBtfFile } from "../btf/source.ts";
 import type { Platform } from "../platform/types.ts";
@@ -41,32 +41,11 @@ function moduleBtfFd(p: Platform, name: string): FdObject | null {
 /** The modules with BTF in /sys/kernel/btf (none when it does not exist). */
 function moduleNames(): string[] {
   try {
-    return readdirSync(BTF_DIR).filter((n) => n !== "vmlinux").sort();
+    const decoder = new TextDecoder();
+    return readDir(BTF_DIR).map((e) => decoder.decode(e.name)).filter((n) => n !== "vmlinux")
+      .sort();
   } catch {
     return [];
-  }
-}
-
-/** A /proc file read whole, in large chunks (it reports size 0, and it is generated per read). */
-function readProcFile(path: string): string {
-  const fd = openSync(path, "r");
-  try {
-    const chunks: Uint8Array[] = [];
-    const buf = new Uint8Array(1 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      chunks.push(buf.slice(0, n));
-    }
-    const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return new TextDecoder().decode(out);
-  } finally {
-    closeSync(fd);
   }
 }
 
@@ -77,7 +56,7 @@ function readProcFile(path: string): string {
 export function readKallsyms(names: string[]): Map<string, bigint[]> {
   const wanted = new Set(names);
   const out = new Map<string, bigint[]>();
-  const text = readProcFile("/proc/kallsyms");
+  const text = readText("/proc/kallsyms");
   // "ADDR TYPE NAME[\t[MODULE]]" per line.
   for (let at = 0; at < text.length;) {
     let end = text.indexOf("\n", at);

@@ -1,7 +1,7 @@
 // Feature probes: each one asks the kernel by loading (and where cheap, attaching) a tiny
 // hand-assembled program, and reports what happened. Nothing is guessed from versions.
 
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { exists, readText, stat } from "../platform/files.ts";
 import { asm, encode } from "../asm/insn.ts";
 import { BPF_PSEUDO_FUNC, BPF_PSEUDO_MAP_FD } from "../asm/opcodes.ts";
 import * as op from "../asm/opcodes.ts";
@@ -138,11 +138,11 @@ export function probePrivileges(p: Platform): ProbeResult {
 
 export function probeKernelBtf(p: Platform): ProbeResult {
   const f = "kernel BTF";
-  if (!existsSync(KERNEL_BTF_PATH)) {
+  if (!exists(KERNEL_BTF_PATH)) {
     return no(f, `${KERNEL_BTF_PATH} missing: needs a kernel built with CONFIG_DEBUG_INFO_BTF=y`);
   }
   try {
-    const size = statSync(KERNEL_BTF_PATH).size;
+    const size = stat(KERNEL_BTF_PATH).size;
     const t0 = performance.now();
     const btf = kernelBtf(undefined, p);
     const ms = performance.now() - t0;
@@ -371,9 +371,9 @@ export function probeKprobeTracefs(p: Platform): ProbeResult {
   }
   if (!root) return no(f, "tracefs not mounted");
   const path = `${root}/kprobe_events`;
-  if (!existsSync(path)) return no(f, `${path} missing: kernel built without CONFIG_KPROBE_EVENTS`);
+  if (!exists(path)) return no(f, `${path} missing: kernel built without CONFIG_KPROBE_EVENTS`);
   try {
-    readFileSync(path, "utf8");
+    readText(path);
   } catch (e) {
     const code = (e as { code?: string }).code ?? "error";
     return no(f, `${path}: ${code}`, code);
@@ -474,9 +474,9 @@ export function hasBootClockHelper(p: Platform): boolean {
 /** The active LSMs (securityfs' lsm file, mounting securityfs if needed), or null if unknown. */
 export function activeLsms(p: Platform): string[] | null {
   const path = "/sys/kernel/security/lsm";
-  if (!existsSync(path)) mountFs(p, "securityfs", "/sys/kernel/security");
+  if (!exists(path)) mountFs(p, "securityfs", "/sys/kernel/security");
   try {
-    return readFileSync(path, "utf8").trim().split(",").filter((x) => x !== "");
+    return readText(path).trim().split(",").filter((x) => x !== "");
   } catch {
     return null;
   }

@@ -1,7 +1,7 @@
 // The readiness verdict of `tracer check`: every probe in order, and what the exec/open/connect
 // tracers need that this host lacks.
 
-import { readFileSync } from "node:fs";
+import { readText } from "../platform/files.ts";
 import type { Platform } from "../platform/types.ts";
 import {
   no,
@@ -35,7 +35,7 @@ export interface CheckReport {
 
 function kernelRelease(): string {
   try {
-    return readFileSync("/proc/sys/kernel/osrelease", "utf8").trim();
+    return readText("/proc/sys/kernel/osrelease").trim();
   } catch {
     return "unknown";
   }

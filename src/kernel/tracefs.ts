@@ -1,6 +1,6 @@
 // tracefs: where it is, mounting it if needed, and tracepoint ids.
 
-import { readFileSync, statSync } from "node:fs";
+import { readText, stat } from "../platform/files.ts";
 import { TracerError } from "../errors.ts";
 import { mountFs } from "./mount.ts";
 import type { Platform } from "../platform/types.ts";
@@ -23,7 +23,7 @@ export class TracefsAccessError extends TracerError {
 /** stat(2) of a path: "ok", or the error code ("ENOENT", "EACCES" ...). */
 function statCode(path: string): string {
   try {
-    statSync(path);
+    stat(path);
     return "ok";
   } catch (e) {
     return (e as { code?: string }).code ?? "error";
@@ -60,7 +60,7 @@ export function tracepointId(category: string, name: string, root = tracefsRoot(
   if (!root) return null;
   const path = `${root}/events/${category}/${name}/id`;
   try {
-    const n = Number(readFileSync(path, "utf8").trim());
+    const n = Number(readText(path).trim());
     return Number.isInteger(n) ? n : null;
   } catch (e) {
     if ((e as { code?: string }).code === "EACCES") throw new TracefsAccessError(path);
@@ -81,8 +81,8 @@ export function uprobePmu(): { type: number; retprobeBit: number } | null {
 function probePmu(name: string): { type: number; retprobeBit: number } | null {
   const dir = `/sys/bus/event_source/devices/${name}`;
   try {
-    const type = Number(readFileSync(`${dir}/type`, "utf8").trim());
-    const fmt = readFileSync(`${dir}/format/retprobe`, "utf8").trim(); // "config:0"
+    const type = Number(readText(`${dir}/type`).trim());
+    const fmt = readText(`${dir}/format/retprobe`).trim(); // "config:0"
     const m = /config:(\d+)/.exec(fmt);
     return { type, retprobeBit: m ? Number(m[1]) : 0 };
   } catch {

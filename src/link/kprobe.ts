@@ -3,7 +3,7 @@
 // kprobe_events (a named probe created, then opened as a tracepoint and removed on close).
 // Then BPF_LINK_CREATE, or PERF_EVENT_IOC_SET_BPF on older kernels.
 
-import { existsSync, writeFileSync } from "node:fs";
+import { appendText, exists } from "../platform/files.ts";
 import { SysError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { linkCreate } from "../kernel/bpf.ts";
@@ -26,7 +26,7 @@ function checkSymbol(func: string): void {
 function kprobeEventsFile(): string | null {
   const root = tracefsRoot();
   const file = root ? `${root}/kprobe_events` : null;
-  return file && existsSync(file) ? file : null;
+  return file && exists(file) ? file : null;
 }
 
 function noKprobes(func: string, retprobe: boolean): AttachError {
@@ -58,13 +58,13 @@ function openViaTracefs(
   const event = `${retprobe ? "r" : "p"}_${func.replace(/\./g, "_")}_${pid}`;
   const def = `${retprobe ? "r" : "p"}:${group}/${event} ${func}\n`;
   try {
-    writeFileSync(file, def, { flag: "a" });
+    appendText(file, def);
   } catch (e) {
     throw new AttachError(`kprobe ${func}: writing ${file} failed: ${(e as Error).message}`);
   }
   const remove = () => {
     try {
-      writeFileSync(file, `-:${group}/${event}\n`, { flag: "a" });
+      appendText(file, `-:${group}/${event}\n`);
     } catch {
       // already gone
     }

@@ -3,7 +3,7 @@
 // sh_offset of its section) or by offset, through the uprobe PMU (perf_event_open), then
 // BPF_LINK_CREATE, or PERF_EVENT_IOC_SET_BPF on kernels without perf-event links.
 
-import { readFileSync } from "node:fs";
+import { readFile } from "../platform/files.ts";
 import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { parseElf } from "../elf/reader.ts";
@@ -61,7 +61,7 @@ export function attachUprobe(
   }
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(readFileSync(path));
+    bytes = readFile(path);
   } catch (e) {
     throw new TracerError(`${kind} ${target}: cannot read ${path}: ${(e as Error).message}`);
   }

@@ -1,7 +1,7 @@
 // Bun back end: libc through bun:ffi. bun:ffi is imported by a specifier held in a variable
 // so that `deno check` does not try to resolve it; the few types we use are declared here.
 
-import { decodeEpollEvents, EINTR, epollEventSize, syscallNumbers } from "./libc.ts";
+import { AT_FDCWD, decodeEpollEvents, EINTR, epollEventSize, syscallNumbers } from "./libc.ts";
 import { createPlatform } from "./common.ts";
 import type { RawLibc } from "./raw.ts";
 import type { Platform, ReadyEvent } from "./types.ts";
@@ -54,6 +54,10 @@ export async function createBunPlatform(): Promise<Platform> {
   const perf = ffi.dlopen("libc.so.6", {
     syscall: { args: ["i64", "ptr", "i64", "i64", "i64", "i64"], returns: "i64" },
   }).symbols.syscall;
+  // openat and statx: a directory fd, then a path.
+  const atPath = ffi.dlopen("libc.so.6", {
+    syscall: { args: ["i64", "i64", "ptr", "i64", "i64", "ptr"], returns: "i64" },
+  }).symbols.syscall;
   const arch = process.arch;
   const nr = syscallNumbers(arch);
   const errnoPtr = dl.__errno_location() as number;
@@ -83,6 +87,12 @@ export async function createBunPlatform(): Promise<Platform> {
       BigInt(dl.mmap(0n, BigInt(length), prot, flags, fd, BigInt(offset))),
     munmap: (addr, length) => num(dl.munmap(addr, BigInt(length))),
     close: (fd) => num(dl.close(fd)),
+    openat: (path, flags, mode) =>
+      num(atPath(BigInt(nr.openat), BigInt(AT_FDCWD), path, BigInt(flags), BigInt(mode), null)),
+    statx: (path, mask, buf) =>
+      num(atPath(BigInt(nr.statx), BigInt(AT_FDCWD), path, 0n, BigInt(mask), buf)),
+    getdents64: (fd, buf, length) =>
+      num(dl.syscall(BigInt(nr.getdents64), BigInt(fd), buf, BigInt(length))),
     read: (fd, buf, length) => num(dl.read(fd, buf, BigInt(length))),
     write: (fd, buf, length) => num(dl.write(fd, buf, BigInt(length))),
     epollCreate1: (flags) => num(dl.epoll_create1(flags)),

@@ -3,6 +3,8 @@
 import { SysError } from "../errors.ts";
 import { EAGAIN, EINTR, EPIPE, MAP_FAILED } from "./libc.ts";
 import { identity, possibleCpus } from "./procfs.ts";
+import { useFiles } from "./files.ts";
+import { libcFiles } from "./files-libc.ts";
 import type { RawLibc } from "./raw.ts";
 import type { Address, Platform, ReadyEvent } from "./types.ts";
 import { encodeEpollEvent, EPOLL_CLOEXEC, EPOLL_CTL_ADD } from "./libc.ts";
@@ -14,6 +16,8 @@ function check(libc: RawLibc, result: number, step: string): number {
 }
 
 export function createPlatform(libc: RawLibc): Platform {
+  // Every file call from now on goes through this libc (no node:fs: see files.ts).
+  useFiles(libcFiles(libc));
   return {
     runtime: libc.runtime,
 

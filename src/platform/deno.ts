@@ -1,6 +1,6 @@
 // Deno back end: libc through Deno.dlopen (needs --allow-ffi, plus --allow-read for /proc).
 
-import { decodeEpollEvents, EINTR, epollEventSize, syscallNumbers } from "./libc.ts";
+import { AT_FDCWD, decodeEpollEvents, EINTR, epollEventSize, syscallNumbers } from "./libc.ts";
 import { createPlatform } from "./common.ts";
 import type { RawLibc } from "./raw.ts";
 import type { Platform, ReadyEvent } from "./types.ts";
@@ -11,6 +11,12 @@ const SYMBOLS = {
   syscall_perf: {
     name: "syscall",
     parameters: ["i64", "buffer", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
+  // openat and statx: a directory fd, then a path.
+  syscall_at: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "i64", "i64", "buffer"],
     result: "i64",
   },
   ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" },
@@ -74,6 +80,21 @@ export function createDenoPlatform(): Platform {
       BigInt(lib.mmap(0n, BigInt(length), prot, flags, fd, BigInt(offset))),
     munmap: (addr, length) => lib.munmap(addr, BigInt(length)),
     close: (fd) => lib.close(fd),
+    openat: (path, flags, mode) =>
+      num(
+        lib.syscall_at(
+          BigInt(nr.openat),
+          BigInt(AT_FDCWD),
+          path,
+          BigInt(flags),
+          BigInt(mode),
+          null,
+        ),
+      ),
+    statx: (path, mask, buf) =>
+      num(lib.syscall_at(BigInt(nr.statx), BigInt(AT_FDCWD), path, 0n, BigInt(mask), buf)),
+    getdents64: (fd, buf, length) =>
+      num(lib.syscall_bpf(BigInt(nr.getdents64), BigInt(fd), buf, BigInt(length))),
     read: (fd, buf, length) => num(lib.read(fd, buf, BigInt(length))),
     write: (fd, buf, length) => num(lib.write(fd, buf, BigInt(length))),
     epollCreate1: (flags) => lib.epoll_create1(flags),

@@ -1,16 +1,23 @@
 // libc facts shared by both FFI back ends: syscall numbers, epoll layout, errno values.
 // Pure data: imports nothing from a runtime.
 
-/** Syscall numbers of bpf(2) and perf_event_open(2) per CPU architecture. */
-const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number }> = {
-  x64: { bpf: 321, perfEventOpen: 298 },
-  x86_64: { bpf: 321, perfEventOpen: 298 },
-  arm64: { bpf: 280, perfEventOpen: 241 },
-  aarch64: { bpf: 280, perfEventOpen: 241 },
-};
+/** Syscall numbers per CPU architecture (the ones called through syscall(2)). */
+interface Syscalls {
+  bpf: number;
+  perfEventOpen: number;
+  openat: number;
+  statx: number;
+  getdents64: number;
+}
+const X64: Syscalls = { bpf: 321, perfEventOpen: 298, openat: 257, statx: 332, getdents64: 217 };
+const ARM64: Syscalls = { bpf: 280, perfEventOpen: 241, openat: 56, statx: 291, getdents64: 61 };
+const SYSCALLS: Record<string, Syscalls> = { x64: X64, x86_64: X64, arm64: ARM64, aarch64: ARM64 };
+
+/** openat(2)'s and statx(2)'s dirfd for "relative to the working directory". */
+export const AT_FDCWD = -100;
 
 /** Syscall numbers for `arch` (Node/Bun `process.arch` or Deno `Deno.build.arch` spelling). */
-export function syscallNumbers(arch: string): { bpf: number; perfEventOpen: number } {
+export function syscallNumbers(arch: string): Syscalls {
   const n = SYSCALLS[arch];
   if (!n) throw new Error(`tracer: unsupported CPU architecture '${arch}'`);
   return n;

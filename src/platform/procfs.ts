@@ -1,6 +1,6 @@
-// Facts read from /proc and /sys, shared by both back ends (node:fs works in Deno and Bun).
+// Facts read from /proc and /sys, shared by both back ends.
 
-import { readFileSync } from "node:fs";
+import { readText } from "./files.ts";
 
 /** Parses a CPU list such as "0-3,8-11" (as in /sys/devices/system/cpu/possible). */
 export function parseCpuList(text: string): number[] {
@@ -18,7 +18,7 @@ export function parseCpuList(text: string): number[] {
 
 /** Number of possible CPUs: the highest possible CPU id + 1 (what per-CPU maps size by). */
 export function possibleCpus(): number {
-  const cpus = parseCpuList(readFileSync("/sys/devices/system/cpu/possible", "utf8"));
+  const cpus = parseCpuList(readText("/sys/devices/system/cpu/possible"));
   return cpus.length === 0 ? 1 : Math.max(...cpus) + 1;
 }
 
@@ -34,5 +34,5 @@ export function parseStatus(status: string): { uid: number; euid: number; capEff
 }
 
 export function identity(): { uid: number; euid: number; capEff: bigint } {
-  return parseStatus(readFileSync("/proc/self/status", "utf8"));
+  return parseStatus(readText("/proc/self/status"));
 }

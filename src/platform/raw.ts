@@ -17,6 +17,12 @@ export interface RawLibc {
   mmap(length: number, prot: number, flags: number, fd: number, offset: number): Address;
   munmap(addr: Address, length: number): number;
   close(fd: number): number;
+  /** openat(AT_FDCWD, path, flags, mode): `path` NUL-terminated. */
+  openat(path: Uint8Array, flags: number, mode: number): number;
+  /** statx(AT_FDCWD, path, 0, mask, buf): `path` NUL-terminated, `buf` 256 bytes. */
+  statx(path: Uint8Array, mask: number, buf: Uint8Array): number;
+  /** getdents64(2): linux_dirent64 records into `buf`. */
+  getdents64(fd: number, buf: Uint8Array, length: number): number;
   read(fd: number, buf: Uint8Array, length: number): number;
   write(fd: number, buf: Uint8Array, length: number): number;
   epollCreate1(flags: number): number;

@@ -1,8 +1,8 @@
 // `-- CMD` of every tracer session: who CMD runs as (under sudo, the user who ran sudo, with
 // that user's groups), its environment, and running it with its exit status recorded.
-// CLI-level: uses node:child_process and node:fs.
+// CLI-level: uses node:child_process (loaded when a command runs).
 
-import { readFileSync } from "node:fs";
+import { readTextOrNull } from "../platform/files.ts";
 import type { Platform } from "../platform/types.ts";
 
 const SIGNALS: Record<string, number> = {
@@ -101,14 +101,6 @@ export function userGroups(name: string | null, gid: number, groupText: string):
   return out;
 }
 
-function readText(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return "";
-  }
-}
-
 /** `-- CMD` under sudo, started before the tracer loads: see src/cli/exec-as.ts. */
 export interface Launcher {
   /** Its pid, CMD's once it runs. */
@@ -130,10 +122,10 @@ export function startLauncher(
   cmd: string[],
   user: { uid: number; gid: number },
 ): Launcher {
-  const passwd = readText("/etc/passwd");
+  const passwd = readTextOrNull("/etc/passwd") ?? "";
   const name = passwd.split("\n").map((l) => l.split(":"))
     .find((f) => f.length >= 7 && f[2] === String(user.uid))?.[0] ?? null;
-  const groups = userGroups(name, user.gid, readText("/etc/group"));
+  const groups = userGroups(name, user.gid, readTextOrNull("/etc/group") ?? "");
   const proc = spawn(self[0], [
     ...self.slice(1),
     "__exec-as",
@@ -185,7 +177,7 @@ export function runCommand(
   // As another user (startLauncher does it with the user's groups too): its uid and gid (the
   // runtimes' spawn drops every supplementary group then, root's included) and its HOME.
   const as = user
-    ? { ...user, env: userEnvironment(user.uid, readText("/etc/passwd"), process.env) }
+    ? { ...user, env: userEnvironment(user.uid, readTextOrNull("/etc/passwd") ?? "", process.env) }
     : {};
   const proc = spawn(cmd[0], cmd.slice(1), { stdio: "inherit", ...as });
   proc.on("error", (e: NodeJS.ErrnoException) => {

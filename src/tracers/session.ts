@@ -6,7 +6,7 @@
 // formatter (SessionTracer), the command the stream's formatter (StreamFormat).
 // CLI-level: uses node:fs.
 
-import { closeSync, existsSync, openSync } from "node:fs";
+import { closeFile, exists, openFile } from "../platform/files.ts";
 import { SysError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { measureBootClock } from "./boot-clock.ts";
@@ -142,7 +142,7 @@ export function missingPrivilege(capEff: bigint): string | null {
 function openOutput(path: string | undefined): number {
   if (!path) return 1;
   try {
-    return openSync(path, "w");
+    return openFile(path, "w");
   } catch (e) {
     throw new TracerError(`cannot open output file ${path}: ${(e as Error).message}`);
   }
@@ -221,7 +221,7 @@ async function session(
   phases.mark("runtime start");
   const missing = missingPrivilege(p.identity().capEff);
   if (missing) throw new TracerError(missing);
-  if (!o.btf && !existsSync(KERNEL_BTF)) {
+  if (!o.btf && !exists(KERNEL_BTF)) {
     throw new TracerError(
       `this kernel has no BTF at ${KERNEL_BTF}: give one with --btf FILE ` +
         "(raw BTF, or a vmlinux ELF with a .BTF section, e.g. from the kernel's debug package)",
@@ -239,7 +239,7 @@ async function session(
     begun = startAll(p, plan.tracers, o, phases, combined, context);
   } catch (e) {
     launcher?.abort();
-    if (fd !== 1) closeSync(fd);
+    if (fd !== 1) closeFile(fd);
     throw e;
   }
   const { started, refused } = begun;
@@ -415,7 +415,7 @@ async function session(
     if (!child) launcher?.abort(); // stopped before CMD could run
     if (waitFd >= 0) p.close(waitFd);
     for (const s of started.reverse()) s.tracer.close();
-    if (fd !== 1) closeSync(fd);
+    if (fd !== 1) closeFile(fd);
   }
   return status;
 }
