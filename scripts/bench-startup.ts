@@ -265,6 +265,48 @@ if (!values["no-phases"]) {
   }
 }
 
+// The pure start-up work cold (the first time in a process, as every start of the tracer runs
+// it) and warm (the same work again in that process): scripts/bench/cold-warm.ts, compiled as
+// the tracer is, medians of RUNS processes. What the second pass saves is what running cold costs.
+if (!values["no-phases"] && KINDS.length) {
+  const bin = `${idleDir}/cold-warm`;
+  const bun = spawnSync("node_modules/.bin/bun", [
+    "build",
+    ...COMPILE_OPTIONS,
+    "scripts/bench/cold-warm.ts",
+    "--outfile",
+    bin,
+  ], { stdio: "ignore" });
+  if (bun.status !== 0) throw new Error("cannot compile scripts/bench/cold-warm.ts");
+  const runs = new Map<string, { cold: Record<string, number>; warm: Record<string, number> }[]>();
+  for (let i = 0; i < RUNS; i++) {
+    for (const kind of KINDS) {
+      const r = spawnSync(bin, [kind], { encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`cold-warm ${kind} failed:\n${r.stderr}`);
+      const line = JSON.parse(r.stdout);
+      if (!runs.has(kind)) runs.set(kind, []);
+      runs.get(kind)!.push(line);
+    }
+  }
+  console.log(
+    `\nThe pure start-up work, cold (first pass in a process) / warm (second pass), medians of ${RUNS} processes, ms:\n`,
+  );
+  const steps = Object.keys(runs.get(KINDS[0])![0].cold);
+  console.log(`| kind | ${steps.join(" | ")} | total |`);
+  console.log(`|---|${steps.map(() => "---").join("|")}|---|`);
+  for (const [kind, list] of runs) {
+    const cell = (step: string) =>
+      `${fmt(median(list.map((l) => l.cold[step])))} / ${
+        fmt(median(list.map((l) => l.warm[step])))
+      }`;
+    const total = (w: "cold" | "warm") =>
+      fmt(median(list.map((l) => Object.values(l[w]).reduce((a, b) => a + b, 0))));
+    console.log(
+      `| ${kind} | ${steps.map(cell).join(" | ")} | ${total("cold")} / ${total("warm")} |`,
+    );
+  }
+}
+
 // Peak RSS during an exec storm, each exec tool in turn (output to a file), with the resident
 // pages by kind sampled every 50 ms (the sample with the largest total is shown).
 if (!values["no-rss"] && KINDS.includes("exec")) {

@@ -77,10 +77,18 @@ function truth(btf: Btf): (q: NameQuery) => number[] {
 const ask = (btf: Btf, q: NameQuery) =>
   q.flavored ? btf.candidates(q.name, q.kind) : btf.byName(q.name, q.kind);
 
-/** lookUp's answers, and the answers of a BTF asked name by name, equal the truth. */
-function check(what: string, parse: () => Btf, queries: NameQuery[]): number {
+/**
+ * lookUp's answers, the index pass's (Btf.parse with the queries), and the answers of a BTF
+ * asked name by name, equal the truth.
+ */
+function check(
+  what: string,
+  parse: (lookUp?: NameQuery[]) => Btf,
+  queries: NameQuery[],
+): number {
   const ahead = parse();
   ahead.lookUp(queries);
+  const during = parse(queries);
   const byOne = parse();
   const want = truth(byOne);
   let found = 0;
@@ -88,10 +96,18 @@ function check(what: string, parse: () => Btf, queries: NameQuery[]): number {
     const w = want(q);
     const label = `${what}: ${q.flavored ? "candidates" : "byName"}(${q.name}, ${Kind[q.kind]})`;
     assert.deepEqual(ask(ahead, q), w, `${label} after lookUp`);
+    assert.deepEqual(ask(during, q), w, `${label} from the index pass`);
     assert.deepEqual(ask(byOne, q), w, `${label} by one scan`);
     found += w.length;
   }
   return found;
+}
+
+/** A file's BTF: raw, or an ELF file's .BTF section. */
+function btfBytes(path: string): Uint8Array {
+  const bytes = new Uint8Array(readFileSync(path));
+  if (bytes[0] !== 0x7f) return bytes;
+  return parseElf(bytes, path, { anyMachine: true }).sectionByName(".BTF")!.data;
 }
 
 function kernelBtfs(): { name: string; path: string; modules: string[] }[] {
@@ -125,11 +141,15 @@ test(
     let found = 0;
     let targets = 0;
     for (const k of kernelBtfs()) {
-      found += check(k.name, () => readBtfFile(k.path), queries);
+      found += check(k.name, (lookUp) => Btf.parse(btfBytes(k.path), { lookUp }), queries);
       targets++;
       const base = readBtfFile(k.path);
       for (const m of k.modules) {
-        found += check(`${k.name} ${m}`, () => readBtfFile(m, base), queries);
+        found += check(
+          `${k.name} ${m}`,
+          (lookUp) => Btf.parse(btfBytes(m), { base, lookUp }),
+          queries,
+        );
         targets++;
       }
     }
@@ -173,8 +193,8 @@ test("lookUp: flavored, one-byte and split names, kinds without a list of their 
       });
     }
   }
-  check("built", () => Btf.parse(b.build(), { what: "base" }), queries);
-  check("split", () => Btf.parse(splitBytes, { base, what: "split" }), queries);
+  check("built", (lookUp) => Btf.parse(b.build(), { what: "base", lookUp }), queries);
+  check("split", (lookUp) => Btf.parse(splitBytes, { base, what: "split", lookUp }), queries);
   const btf = Btf.parse(splitBytes, { base, what: "split" });
   btf.lookUp(queries);
   assert.deepEqual(btf.candidates("task_struct", Kind.STRUCT), [2, 3, 11]);

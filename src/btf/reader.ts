@@ -42,6 +42,34 @@ export interface BtfParseOptions {
   base?: Btf;
   /** What is being read, for error messages ("kernel BTF", "probe.bpf.o .BTF" ...). */
   what?: string;
+  /**
+   * Name look-ups to answer during the index pass (see Btf.lookUp): the pass looks at each
+   * type's name anyway, so the kernel's ~127k types are walked once, not twice.
+   */
+  lookUp?: readonly NameQuery[];
+}
+
+/** What a name look-up pass compares: the queries' kinds, names and two-byte name prefixes. */
+interface LookUpPlan {
+  todo: NameQuery[];
+  names: Uint8Array[];
+  /** 1 at each queried kind. */
+  wantKind: Uint8Array;
+  /** 1 at each queried name's first two bytes (b0 | b1 << 8; a one-byte name: any b1). */
+  prefix: Uint8Array;
+}
+
+function lookUpPlan(todo: NameQuery[]): LookUpPlan {
+  const names = todo.map((q) => encoder.encode(q.name));
+  const wantKind = new Uint8Array(32);
+  const prefix = new Uint8Array(65536);
+  for (let j = 0; j < todo.length; j++) {
+    wantKind[todo[j].kind & 0x1f] = 1;
+    const b = names[j];
+    if (b.length > 1) prefix[b[0] | (b[1] << 8)] = 1;
+    else for (let b1 = 0; b1 < 256; b1++) prefix[b[0] | (b1 << 8)] = 1;
+  }
+  return { todo, names, wantKind, prefix };
 }
 
 export class Btf {
@@ -193,19 +221,20 @@ export class Btf {
       : new Uint32Array(bytes.slice(typeStart, typeStart + typeLen).buffer);
 
     // One pass: word offset and kind of every type. Kept minimal: it runs cold, once per
-    // process, over ~150k kernel types. Names are checked when decoded. The kinds looked up
-    // by name (CO-RE candidates, attach targets) get lists of their own on the way, so a
-    // look-up walks only its kind.
+    // process, over ~150k kernel types. Names are checked when decoded. The look-ups given
+    // (opts.lookUp) are answered on the way: a type of a queried kind whose name starts with
+    // a queried name's first two bytes is a hit, compared in full after the pass.
     const max = Math.floor(words.length / 3);
     const offsets = new Uint32Array(max);
     const kinds = new Uint8Array(max);
-    const structs = new Uint32Array(max);
-    const unions = new Uint32Array(max);
-    const enums = new Uint32Array(max);
-    const enum64s = new Uint32Array(max);
-    const typedefs = new Uint32Array(max);
-    const funcs = new Uint32Array(max);
-    let nStructs = 0, nUnions = 0, nEnums = 0, nEnum64s = 0, nTypedefs = 0, nFuncs = 0;
+    const firstId = base ? base.count : 1;
+    const plan = opts.lookUp?.length
+      ? lookUpPlan(Btf.pending(opts.lookUp, new Map(), base))
+      : undefined;
+    const wantKind = plan?.wantKind ?? new Uint8Array(32);
+    const prefix = plan?.prefix;
+    const strBase = base ? base.stringsEnd : 0;
+    const hits: number[] = [];
     const end = words.length;
     let p = 0;
     let n = 0;
@@ -216,17 +245,20 @@ export class Btf {
       const kind = (info >>> 24) & 0x1f;
       offsets[n] = p;
       kinds[n++] = kind;
+      if (wantKind[kind] !== 0) {
+        const off = words[p] - strBase;
+        if (off < 0) {
+          hits.push(n - 1); // a split BTF type named with a base string: compared below
+        } else if (off < strLen) {
+          const b0 = strings[off];
+          if (prefix![b0 | (strings[off + 1] << 8)] !== 0) hits.push(n - 1);
+        }
+      }
       switch (kind) {
-        case 12: // FUNC
-          funcs[nFuncs++] = n - 1;
-          p += 3;
-          break;
-        case 8: // TYPEDEF
-          typedefs[nTypedefs++] = n - 1;
-          p += 3;
-          break;
         case 2: // PTR
+        case 8: // TYPEDEF
         case 10: // CONST
+        case 12: // FUNC
         case 7: // FWD
         case 9: // VOLATILE
         case 11: // RESTRICT
@@ -235,24 +267,12 @@ export class Btf {
           p += 3;
           break;
         case 13: // FUNC_PROTO: params of 2 words
-          p += 3 + 2 * (info & 0xffff);
-          break;
         case 6: // ENUM: values of 2 words
-          enums[nEnums++] = n - 1;
           p += 3 + 2 * (info & 0xffff);
           break;
         case 4: // STRUCT: members of 3 words
-          structs[nStructs++] = n - 1;
-          p += 3 + 3 * (info & 0xffff);
-          break;
         case 5: // UNION: members of 3 words
-          unions[nUnions++] = n - 1;
-          p += 3 + 3 * (info & 0xffff);
-          break;
         case 19: // ENUM64: values of 3 words
-          enum64s[nEnum64s++] = n - 1;
-          p += 3 + 3 * (info & 0xffff);
-          break;
         case 15: // DATASEC: var_secinfos of 3 words
           p += 3 + 3 * (info & 0xffff);
           break;
@@ -269,7 +289,7 @@ export class Btf {
       }
     }
     if (p !== end) {
-      Btf.diagnose(what, words, typeStart, offsets[n - 1], (base ? base.count : 1) + n - 1);
+      Btf.diagnose(what, words, typeStart, offsets[n - 1], firstId + n - 1);
     }
     const btf = new Btf(
       bytes,
@@ -282,12 +302,7 @@ export class Btf {
       strings,
       typeStart,
     );
-    btf.kindLists[Kind.STRUCT] = structs.slice(0, nStructs);
-    btf.kindLists[Kind.UNION] = unions.slice(0, nUnions);
-    btf.kindLists[Kind.ENUM] = enums.slice(0, nEnums);
-    btf.kindLists[Kind.ENUM64] = enum64s.slice(0, nEnum64s);
-    btf.kindLists[Kind.TYPEDEF] = typedefs.slice(0, nTypedefs);
-    btf.kindLists[Kind.FUNC] = funcs.slice(0, nFuncs);
+    if (plan) btf.answer(plan, hits);
     return btf;
   }
 
@@ -474,53 +489,67 @@ export class Btf {
    * the ones whose name starts with the first two bytes of some queried name are compared.
    */
   lookUp(queries: readonly NameQuery[]): void {
+    const todo = Btf.pending(queries, this.found, this.base);
+    if (todo.length === 0) return;
+    const plan = lookUpPlan(todo);
+    const { words, offsets, strings, kinds } = this;
+    const { wantKind, prefix } = plan;
+    const strBase = this.strBase;
+    // Only the queried kinds' own lists where earlier scans made them, else every type.
+    const wanted = [...new Set(todo.map((q) => q.kind))];
+    const lists = wanted.every((k) => this.kindLists[k])
+      ? wanted.map((k) => this.kindLists[k]!)
+      : [];
+    const hits: number[] = [];
+    const visit = (i: number) => {
+      if (wantKind[kinds[i]] === 0) return;
+      const nameOff = words[offsets[i]];
+      if (nameOff === 0) return;
+      const off = nameOff - strBase;
+      if (
+        off >= 0 && prefix[strings[off] | (strings[off] === 0 ? 0 : strings[off + 1] << 8)] === 0
+      ) {
+        return;
+      }
+      hits.push(i);
+    };
+    if (lists.length) {
+      for (const list of lists) for (let k = 0; k < list.length; k++) visit(list[k]);
+      hits.sort((a, b) => a - b);
+    } else {
+      for (let i = 0; i < kinds.length; i++) visit(i);
+    }
+    this.answer(plan, hits);
+  }
+
+  /** The queries not answered yet (named, not found before, once each); the base's answered. */
+  private static pending(
+    queries: readonly NameQuery[],
+    found: Map<string, number[]>,
+    base: Btf | undefined,
+  ): NameQuery[] {
     const todo: NameQuery[] = [];
     const keys = new Set<string>();
     for (const q of queries) {
       const key = lookupKey(q.name, q.kind, q.flavored);
-      if (q.name === "" || this.found.has(key) || keys.has(key)) continue;
+      if (q.name === "" || found.has(key) || keys.has(key)) continue;
       keys.add(key);
       todo.push(q);
     }
-    if (todo.length === 0) return;
-    this.base?.lookUp(todo);
-    const names = todo.map((q) => encoder.encode(q.name));
-    const wantKind = new Uint8Array(32);
-    // Two-byte prefixes of the queried names (a one-byte name: any second byte).
-    const prefix = new Uint8Array(65536);
-    for (let j = 0; j < todo.length; j++) {
-      wantKind[todo[j].kind & 0x1f] = 1;
-      const b = names[j];
-      if (b.length > 1) prefix[b[0] | (b[1] << 8)] = 1;
-      else for (let b1 = 0; b1 < 256; b1++) prefix[b[0] | (b1 << 8)] = 1;
-    }
-    const hits: number[][] = todo.map(() => []);
-    const { words, offsets, strings, kinds } = this;
-    const strBase = this.strBase;
-    // Only the queried kinds' own lists where the index made them (a query has one kind, so
-    // its hits still come in ascending order), else every type.
-    const wanted = [...new Set(todo.map((q) => q.kind))];
-    let only: Uint32Array | undefined;
-    if (wanted.every((k) => this.kindLists[k])) {
-      only = new Uint32Array(wanted.reduce((sum, k) => sum + this.kindLists[k]!.length, 0));
-      let at = 0;
-      for (const k of wanted) {
-        only.set(this.kindLists[k]!, at);
-        at += this.kindLists[k]!.length;
-      }
-    }
-    const total = only ? only.length : kinds.length;
-    for (let k = 0; k < total; k++) {
-      const i = only ? only[k] : k;
-      const kind = kinds[i];
-      if (wantKind[kind] === 0) continue;
-      const nameOff = words[offsets[i]];
-      if (nameOff === 0) continue;
-      const off = nameOff - strBase;
-      if (off >= 0) {
-        const b0 = strings[off];
-        if (prefix[b0 | (b0 === 0 ? 0 : strings[off + 1] << 8)] === 0) continue;
-      }
+    if (todo.length) base?.lookUp(todo);
+    return todo;
+  }
+
+  /**
+   * Compares each hit (local indexes, ascending, of types of a queried kind whose name passed
+   * the prefix test) with the queries in full and stores every query's ids.
+   */
+  private answer(plan: LookUpPlan, hits: readonly number[]): void {
+    const { todo, names } = plan;
+    const ids: number[][] = todo.map(() => []);
+    for (const i of hits) {
+      const kind = this.kinds[i];
+      const nameOff = this.words[this.offsets[i]];
       for (let j = 0; j < todo.length; j++) {
         const q = todo[j];
         if (q.kind !== kind) continue;
@@ -531,17 +560,16 @@ export class Btf {
           next === 0 ||
           (q.flavored && next === 0x5f && essentialName(this.string(nameOff)) === q.name)
         ) {
-          hits[j].push(i + this.firstId);
+          ids[j].push(i + this.firstId);
         }
       }
     }
     for (let j = 0; j < todo.length; j++) {
       const q = todo[j];
-      const own = hits[j];
       const base = this.base
         ? q.flavored ? this.base.candidates(q.name, q.kind) : this.base.byName(q.name, q.kind)
         : [];
-      this.found.set(lookupKey(q.name, q.kind, q.flavored), base.concat(own));
+      this.found.set(lookupKey(q.name, q.kind, q.flavored), base.concat(ids[j]));
     }
   }
 

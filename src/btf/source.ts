@@ -6,7 +6,7 @@ import { closeFile, openFile, readFile, stat } from "../platform/files.ts";
 import { FormatError, TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import { parseElf } from "../elf/reader.ts";
-import { Btf } from "./reader.ts";
+import { Btf, type NameQuery } from "./reader.ts";
 import { btfArchitecture, elfMachineName } from "./arch.ts";
 
 export const KERNEL_BTF_PATH = "/sys/kernel/btf/vmlinux";
@@ -107,13 +107,18 @@ const kernelCache = new Map<string, Btf>();
 
 /**
  * The running kernel's BTF (cached per path). Given a platform, the file is mmapped when
- * the kernel allows it (else read). Module BTF: readBtfFile(path, kernelBtf()).
+ * the kernel allows it (else read). Module BTF: readBtfFile(path, kernelBtf()). `lookUp`: the
+ * name look-ups the caller will make, answered by the index pass if this call makes it.
  */
-export function kernelBtf(path = KERNEL_BTF_PATH, platform?: Platform): Btf {
+export function kernelBtf(
+  path = KERNEL_BTF_PATH,
+  platform?: Platform,
+  lookUp?: readonly NameQuery[],
+): Btf {
   let btf = kernelCache.get(path);
   if (!btf) {
     const bytes = fileBytes(path, platform, "kernel BTF");
-    btf = Btf.parse(bytes, { what: `kernel BTF ${path}` });
+    btf = Btf.parse(bytes, { what: `kernel BTF ${path}`, lookUp });
     kernelCache.set(path, btf);
   }
   return btf;

@@ -62,7 +62,7 @@ export interface LoadOptions {
    * The BTF CO-RE relocates against and tp_btf / fentry attach ids come from: the running
    * kernel's by default (/sys/kernel/btf/vmlinux, read only when needed).
    */
-  kernelBtf?: () => Btf;
+  kernelBtf?: (lookUp?: readonly NameQuery[]) => Btf;
   /** Per-map overrides, e.g. a ring buffer size chosen on the command line. */
   mapSizes?: Record<string, number>;
   /** Per-map value sizes (a stack-trace map's, which the object leaves to user space). */
@@ -256,8 +256,9 @@ function createMaps(
   }
 }
 
-function requireKernelBtf(p: Platform, opts: LoadOptions): Btf {
-  return opts.kernelBtf ? opts.kernelBtf() : kernelBtf(undefined, p);
+/** The kernel's BTF; `lookUp`: names the caller looks up next (see kernelBtf). */
+function requireKernelBtf(p: Platform, opts: LoadOptions, lookUp?: NameQuery[]): Btf {
+  return opts.kernelBtf ? opts.kernelBtf(lookUp) : kernelBtf(undefined, p, lookUp);
 }
 
 /**
@@ -621,13 +622,11 @@ export function loadCollection(
         r.insnOff >= f.offset && r.insnOff < f.offset + f.insns.length
       )
     );
-    const target = hasCore ? requireKernelBtf(p, opts) : null;
     // Every name the loads look up in the kernel's BTF (CO-RE candidates, attach targets),
-    // found in one pass over its types.
-    target?.lookUp([
-      ...coreLookups(spec, pool),
-      ...wanted.flatMap((w) => attachBtfName(w) ?? []),
-    ]);
+    // found in one pass over its types: its index pass when this reads it.
+    const lookUps = [...coreLookups(spec, pool), ...wanted.flatMap((w) => attachBtfName(w) ?? [])];
+    const target = hasCore ? requireKernelBtf(p, opts, lookUps) : null;
+    target?.lookUp(lookUps);
     opts.phases?.mark("kernel BTF");
     if (target && SKIP_CORE) c.warnings.push("CO-RE relocation skipped (TRACER_NO_CORE=1)");
     for (const fn of pool) {

@@ -4,7 +4,7 @@
 // into records with the description's decoder. Owns every kernel object it creates; close()
 // releases them all.
 
-import type { Btf } from "../btf/reader.ts";
+import type { Btf, NameQuery } from "../btf/reader.ts";
 import { kernelBtf } from "../btf/source.ts";
 import { TracerError } from "../errors.ts";
 import { type Collection, loadCollection } from "../loader/collection.ts";
@@ -149,7 +149,7 @@ export function startTracer<R extends ContextRecord>(
     const refused = prog && !desc.optional?.includes(name) ? attachRefusedUpFront(prog) : null;
     if (refused) throw refused;
   }
-  const target = () => opts.btf ?? kernelBtf(undefined, p);
+  const target = (lookUp?: readonly NameQuery[]) => opts.btf ?? kernelBtf(undefined, p, lookUp);
   const layout = eventLayout(spec.btf, desc.eventType);
   const decode = desc.decoder(layout);
   const flag = desc.perfBufferFlag;

@@ -1,6 +1,6 @@
 # Runs inside the qemu guest of scripts/vmtest.sh (busybox sh, as root, /work holds ./tracer).
 # Each section starts with a "=== name" line and ends with "=== name exit=N". A section that
-# runs past its watchdog (150 s; $limit fifths of a second when set) is killed (exit=124) after
+# runs past its watchdog (150 s of guest uptime; $limit fifths of a second when set) is killed (exit=124) after
 # its threads' kernel stacks and the kernel's last messages are printed, so a hang is a
 # readable failure, not a qemu timeout.
 
@@ -26,12 +26,20 @@ section() {
   echo "=== $name"
   "$@" > /tmp/$name.out 2>&1 &
   pid=$!
-  n=0
-  while [ -d /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null && [ $n -lt ${limit:-750} ]; do
+  # The watchdog counts the guest's uptime, not its own turns: under emulation on a loaded host
+  # each turn (a sleep, a grep) can take far longer than its 0.2 s.
+  read up _ < /proc/uptime
+  deadline=$((${up%.*} + ${limit:-750} / 5))
+  late=0
+  while [ -d /proc/$pid ] && ! grep -q ') Z' /proc/$pid/stat 2>/dev/null; do
+    read up _ < /proc/uptime
+    if [ ${up%.*} -ge $deadline ]; then
+      late=1
+      break
+    fi
     sleep 0.2
-    n=$((n + 1))
   done
-  if [ $n -ge ${limit:-750} ]; then
+  if [ $late -eq 1 ]; then
     cat /tmp/$name.out
     dump $pid
     kill -9 $pid
