@@ -78,8 +78,8 @@ const ask = (btf: Btf, q: NameQuery) =>
   q.flavored ? btf.candidates(q.name, q.kind) : btf.byName(q.name, q.kind);
 
 /**
- * lookUp's answers, the index pass's (Btf.parse with the queries), and the answers of a BTF
- * asked name by name, equal the truth.
+ * lookUp's answers (in one look-up, and in two), the index pass's (Btf.parse with the queries),
+ * and the answers of a BTF asked name by name, equal the truth.
  */
 function check(
   what: string,
@@ -89,6 +89,10 @@ function check(
   const ahead = parse();
   ahead.lookUp(queries);
   const during = parse(queries);
+  // Half the queries first, then the rest: the second look-up walks the lists the first made.
+  const twice = parse();
+  twice.lookUp(queries.filter((_, i) => i % 2 === 0));
+  twice.lookUp(queries.filter((_, i) => i % 2 === 1));
   const byOne = parse();
   const want = truth(byOne);
   let found = 0;
@@ -97,6 +101,7 @@ function check(
     const label = `${what}: ${q.flavored ? "candidates" : "byName"}(${q.name}, ${Kind[q.kind]})`;
     assert.deepEqual(ask(ahead, q), w, `${label} after lookUp`);
     assert.deepEqual(ask(during, q), w, `${label} from the index pass`);
+    assert.deepEqual(ask(twice, q), w, `${label} in two look-ups`);
     assert.deepEqual(ask(byOne, q), w, `${label} by one scan`);
     found += w.length;
   }

@@ -104,7 +104,8 @@ export class Btf {
   /** Byte offset of the type section within `bytes`, for error messages. */
   private readonly typeStart: number;
   private readonly cache = new Map<number, BtfType>();
-  private readonly kindLists: (Uint32Array | undefined)[] = [];
+  /** Local indexes of one kind's types, ascending: made by the first look-up walking every type. */
+  private readonly kindLists: (ArrayLike<number> | undefined)[] = [];
   /** Results of byName (with a kind) and candidates, filled by lookUp() ahead of the asking. */
   private readonly found = new Map<string, number[]>();
 
@@ -517,7 +518,18 @@ export class Btf {
       for (const list of lists) for (let k = 0; k < list.length; k++) visit(list[k]);
       hits.sort((a, b) => a - b);
     } else {
-      for (let i = 0; i < kinds.length; i++) visit(i);
+      // Every type, once: the queried kinds' lists are kept on the way, so the next look-up
+      // of these kinds (another object's load in the same process) walks only them.
+      const collect = wanted.map(() => [] as number[]);
+      const slot = new Int8Array(32).fill(-1);
+      wanted.forEach((k, j) => slot[k] = j);
+      for (let i = 0; i < kinds.length; i++) {
+        const j = slot[kinds[i]];
+        if (j < 0) continue;
+        collect[j].push(i);
+        visit(i);
+      }
+      wanted.forEach((k, j) => this.kindLists[k] = collect[j]);
     }
     this.answer(plan, hits);
   }
