@@ -40,8 +40,9 @@ deno_suite() { # name, files...
   local name=$1 start=$SECONDS; shift
   $DENO test -A --no-check "$@" 2>&1 | sed -E 's/\x1b\[[0-9;]*m//g' >"$log/deno.out"
   grep -E '^(FAILED|ERRORS|.* => |error)|\.\.\. (FAILED|ignored)' "$log/deno.out" || true
-  # The slow tests (20 s or more), to keep the whole run inside its time budget.
-  grep -E '\.\.\. ok \(([2-9][0-9]|[0-9]{3,})s\)$|\.\.\. ok \([0-9]+m' "$log/deno.out" | sed 's/^/slow: /' || true
+  # The slow tests (10 s or more), to keep the whole run inside its time budget.
+  grep -E '\.\.\. ok \(([1-9][0-9]|[0-9]{3,})s\)$|\.\.\. ok \([0-9]+m[0-9]+s\)$' "$log/deno.out" |
+    sed 's/^/slow: /' || true
   # A vmtest that passed only on its retry: its first failure, in full.
   if grep -q 'FIRST ATTEMPT FAILED' "$log/deno.out"; then
     grep -A 80 'FIRST ATTEMPT FAILED' "$log/deno.out" | head -n 300
