@@ -12,7 +12,7 @@ const cache = new Map<string, Uint8Array>();
 export function embeddedObject(name: string): Uint8Array {
   let bytes = cache.get(name);
   if (bytes) return bytes;
-  const b64 = OBJECTS[name];
+  const b64 = Object.hasOwn(OBJECTS, name) ? OBJECTS[name]() : undefined;
   if (b64 === undefined) {
     throw new TracerError(
       `no embedded BPF object '${name}' (have: ${Object.keys(OBJECTS).join(", ")})`,
