@@ -7,19 +7,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createServer } from "node:net";
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { kernelTest } from "./env.ts";
+import { kernelTest, scratchDir } from "./env.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import {
   assertNoLeftovers,
@@ -32,7 +23,7 @@ import {
   tracerCommandLine,
   tracerEnv,
 } from "./tracer-cli.ts";
-const dir = mkdtempSync(join(tmpdir(), "connect-e2e-"));
+const dir = scratchDir("connect-e2e-");
 const WORKLOAD = join(dir, "conn-workload");
 const MANIFEST = join(dir, "manifest");
 const NETNS = `tracer-connect-${process.pid}`;

@@ -9,10 +9,9 @@ import { containerOf } from "../src/tracers/container.ts";
 import { cgroupNames, randomIds } from "./cgroup-names.ts";
 import { cgroupArgument } from "../src/tracers/session-context.ts";
 import { ContextResolver, isUnder } from "../src/tracers/context.ts";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { kernelTest } from "./env.ts";
+import { kernelTest, scratchDir } from "./env.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { startTracer } from "../src/tracers/run.ts";
 import { openTracer } from "../src/tracers/open.ts";
@@ -90,7 +89,7 @@ test(
   kernelTest(),
   async () => {
     const p = await getPlatform();
-    const dir = mkdtempSync(join(tmpdir(), "ctr-filter-"));
+    const dir = scratchDir("ctr-filter-");
     const file = join(dir, "f");
     writeFileSync(file, "x");
     const sandbox = new CgroupSandbox({ only: "tracer" });
@@ -136,7 +135,7 @@ test(
   kernelTest(),
   async () => {
     const p = await getPlatform();
-    const dir = mkdtempSync(join(tmpdir(), "ctr-gone-"));
+    const dir = scratchDir("ctr-gone-");
     const file = join(dir, "f");
     writeFileSync(file, "x");
     const sandbox = new CgroupSandbox({ only: "tracer" });

@@ -2,7 +2,9 @@
 // fails the test; elsewhere it skips it with the reason.
 
 import process from "node:process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { hasBpfPrivileges } from "../src/kernel/probes.ts";
 
 export const IN_CI = process.env.CI === "true";
@@ -31,4 +33,20 @@ export function kernelTest(): { skip?: string } {
   const missing = missingKernelRequirements();
   if (missing && !IN_CI) return { skip: missing };
   return {};
+}
+
+/** A new directory under the system's temporary directory, removed when the test process exits. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const remove = () => {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // still mounted, or busy: left for the system's cleaner
+    }
+  };
+  // Bun's test runner ends with the process's "exit"; Deno's with the global "unload" event.
+  process.on("exit", remove);
+  globalThis.addEventListener?.("unload", remove);
+  return dir;
 }

@@ -4,11 +4,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { kernelTest } from "./env.ts";
+import { kernelTest, scratchDir } from "./env.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import { probeTpBtf } from "../src/kernel/probes.ts";
 
@@ -43,7 +42,7 @@ function kernelTakesTpBtf(): boolean {
 }
 const background = (args: string[]) => backgroundTracer("exec", args);
 
-const dir = mkdtempSync(join(tmpdir(), "exec-e2e-"));
+const dir = scratchDir("exec-e2e-");
 const WORKLOAD = join(dir, "exec-workload");
 const MANIFEST = join(dir, "manifest");
 const NOEXEC = join(dir, "noexec");

@@ -9,17 +9,16 @@ import {
   chmodSync,
   closeSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   realpathSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+
 import { join } from "node:path";
 import process from "node:process";
-import { kernelTest } from "./env.ts";
+import { kernelTest, scratchDir } from "./env.ts";
 import { ERRNO, expectedOpenRecords, HOSTILE_TEXT, LONG, steps, TOOLONG } from "./open-workload.ts";
 import { currentTid } from "./loader-ids.ts";
 import { getPlatform } from "../src/platform/index.ts";
@@ -40,7 +39,7 @@ import {
 const tracer = (args: string[], timeout?: number, env?: Record<string, string>) =>
   runTracer("open", args, timeout, env);
 
-const tmp = mkdtempSync(join(tmpdir(), "open-e2e-"));
+const tmp = scratchDir("open-e2e-");
 const WORKLOAD = join(tmp, "open-workload");
 /** The workload's directory: rel.txt, sub/target.txt, link -> sub, secret (0600). */
 const DIR = join(realpathSync(tmp), "d");
@@ -264,7 +263,7 @@ test(
   kernelTest(),
   () => {
     build();
-    const mnt = mkdtempSync(join(tmpdir(), "open-full-"));
+    const mnt = scratchDir("open-full-");
     const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=8k", "none", mnt], {
       encoding: "utf8",
     });

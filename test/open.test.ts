@@ -4,8 +4,7 @@
 import { DecoderError } from "../src/events/decoder.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseElf } from "../src/elf/reader.ts";
 import { Btf } from "../src/btf/reader.ts";
@@ -29,7 +28,7 @@ import { openFormatter } from "../src/tracers/open-format.ts";
 import { startTracer } from "../src/tracers/run.ts";
 import type { KernelText } from "../src/output/escape.ts";
 import { getPlatform } from "../src/platform/index.ts";
-import { kernelTest } from "./env.ts";
+import { kernelTest, scratchDir } from "./env.ts";
 import { currentTid } from "./loader-ids.ts";
 
 const u = (s: string) => new TextEncoder().encode(s);
@@ -262,7 +261,7 @@ test(
   kernelTest(),
   async () => {
     const p = await getPlatform();
-    const dir = mkdtempSync(join(tmpdir(), "open-filter-"));
+    const dir = scratchDir("open-filter-");
     const inside = join(dir, "in"), outside = join(dir, "out");
     writeFileSync(inside, "");
     writeFileSync(outside, "");

@@ -14,16 +14,15 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+
 import { join } from "node:path";
 import process from "node:process";
-import { kernelTest } from "./env.ts";
+import { kernelTest, scratchDir } from "./env.ts";
 import {
   backgroundTracer,
   jsonLines,
@@ -33,7 +32,7 @@ import {
   tracerEnv,
 } from "./tracer-cli.ts";
 
-const DIR = mkdtempSync(join(tmpdir(), "tracer-privilege-"));
+const DIR = scratchDir("tracer-privilege-");
 chmodSync(DIR, 0o755); // the unprivileged runs read FILE
 const FILE = join(DIR, "opened");
 writeFileSync(FILE, "x");

@@ -9,11 +9,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { kernelTest } from "./env.ts";
+import { kernelTest, scratchDir } from "./env.ts";
 import { buildStorms } from "./storms.ts";
 import { getPlatform } from "../src/platform/index.ts";
 import {
@@ -29,7 +28,7 @@ import {
   runTracer,
 } from "./tracer-cli.ts";
 
-const tmp = realpathSync(mkdtempSync(join(tmpdir(), "watch-e2e-")));
+const tmp = realpathSync(scratchDir("watch-e2e-"));
 const WORKLOAD = join(tmp, "watch-workload");
 const DIR = join(tmp, "d");
 const STATUS = 5; // the workload's exit status
@@ -457,7 +456,7 @@ test(
   "watch --ring-bytes 4096 over an exec storm and a connect storm at once: delivered + lost = issued per tracer, in time order",
   kernelTest(),
   () => {
-    const dir = mkdtempSync(join(tmpdir(), "watch-storm-"));
+    const dir = scratchDir("watch-storm-");
     buildStorms(dir);
     const out = join(dir, "out");
     // Both storms at once for 1 s, as children of one shell: exec /bin/true with a 1500-byte
