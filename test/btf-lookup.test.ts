@@ -20,6 +20,7 @@ import { essentialName, Kind } from "../src/btf/types.ts";
 import { coreLookups } from "../src/core/relocate.ts";
 import { embeddedObjectNames, embeddedSpec } from "../src/tracers/embedded.ts";
 import { kernelTest } from "./env.ts";
+import { intStructs } from "./btf-structs.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const KERNELS = join(ROOT, ".cache/kernels");
@@ -164,16 +165,7 @@ test(
 );
 
 test("lookUp: flavored, one-byte and split names, kinds without a list of their own", () => {
-  const b = new BtfBuilder();
-  const int = b.add({ kind: Kind.INT, name: "int", size: 4, encoding: 1, offset: 0, bits: 32 });
-  const s = (name: string) =>
-    b.add({
-      kind: Kind.STRUCT,
-      name,
-      size: 4,
-      kindFlag: false,
-      members: [{ name: "x", type: int, bitOffset: 0, bitfieldSize: 0 }],
-    });
+  const { b, struct: s } = intStructs();
   s("task_struct");
   s("task_struct___v2");
   s("task_struct___");

@@ -9,6 +9,7 @@ import { btfFromBytes } from "../src/btf/source.ts";
 import { dumpC } from "../src/btf/c-dump.ts";
 import { essentialName, Kind } from "../src/btf/types.ts";
 import { FormatError } from "../src/errors.ts";
+import { intStructs } from "./btf-structs.ts";
 
 const PROBE = new URL("./fixtures/btf/probe.bpf.o", import.meta.url);
 const probeElf = () => parseElf(new Uint8Array(readFileSync(PROBE)), "probe.bpf.o");
@@ -263,16 +264,7 @@ test("BTF: candidates() follows libbpf's flavor rule and essentialName matches i
   assert.equal(essentialName("foo____bar"), "foo____bar");
   assert.equal(essentialName("___x"), "___x");
   assert.equal(essentialName("plain"), "plain");
-  const b = new BtfBuilder();
-  const int = b.add({ kind: Kind.INT, name: "int", size: 4, encoding: 1, offset: 0, bits: 32 });
-  const s = (name: string) =>
-    b.add({
-      kind: Kind.STRUCT,
-      name,
-      size: 4,
-      kindFlag: false,
-      members: [{ name: "x", type: int, bitOffset: 0, bitfieldSize: 0 }],
-    });
+  const { b, struct: s } = intStructs();
   const a = s("task_struct");
   const v1 = s("task_struct___v1");
   s("task_struct_x");
