@@ -2,7 +2,7 @@
 // sections, each ring buffer's or perf buffer's records printed as JSON lines decoded by the
 // object's BTF, its hash and array maps printed at exit (and every --interval), `-- CMD` run
 // once attached. A program the kernel refuses to load or attach is one line on stderr and the
-// others run (libbpf's skeleton would fail the whole load or attach). CLI-level: uses node:fs.
+// others run (libbpf's skeleton would fail the whole load or attach).
 
 import { closeFile, openFile } from "../platform/files.ts";
 import { TracerError } from "../errors.ts";

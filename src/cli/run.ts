@@ -1,11 +1,11 @@
 // `tracer run OBJECT`: loads a BPF developer's CO-RE object as libbpf would (every program by
 // its section, .kconfig/.ksyms externs, .rodata constants set by name, CO-RE against the running
 // kernel's or --btf BTF). With --load-only: one program at a time, one line per program (loaded,
-// or FAILED with the errno and the error that stopped it), exit status 0 only if every program loaded. Without it: all
-// selected programs in one collection, attached by their sections, events and maps printed as
-// JSON (run-trace.ts, run-maps.ts). Maps whose size the object leaves to user space
-// (max_entries 0, a stack-trace map's value size 0) need --map-size, else they are refused by
-// name.
+// or FAILED with the errno and the error that stopped it), exit status 0 only if every program
+// loaded. Without it: all selected programs in one collection, attached by their sections,
+// events and maps printed as JSON (run-trace.ts, run-maps.ts). Maps whose size the object leaves
+// to user space (max_entries 0, a stack-trace map's value size 0) need --map-size, else they are
+// refused by name.
 
 import { errnoName, TracerError, UsageError } from "../errors.ts";
 import { btfFromBytes, fileBytes, KERNEL_BTF_PATH, readKernelBtfFile } from "../btf/source.ts";

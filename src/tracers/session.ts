@@ -4,7 +4,6 @@
 // and closing everything. A session runs one tracer (tracer exec, open, connect) or several
 // into one time-ordered stream (tracer watch): a tracer gives only its description and its
 // formatter (SessionTracer), the command the stream's formatter (StreamFormat).
-// CLI-level: uses node:fs.
 
 import { closeFile, exists, openFile } from "../platform/files.ts";
 import { SysError, TracerError } from "../errors.ts";
