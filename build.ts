@@ -10,7 +10,8 @@
 // instead with --deno where Deno's base runtime can be had.
 
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { BINARIES, COMPILE_OPTIONS, targetExecutable } from "./scripts/bun-targets.ts";
@@ -54,10 +55,31 @@ if (!values["no-bpf"]) {
 /** Without --target: the build for this machine (x86-64 with AVX2, or arm64). */
 const hostTarget = process.arch === "arm64" ? "bun-linux-arm64" : "bun-linux-x64";
 
+/**
+ * The build's id: a hash of every source file (the embedded objects included) and the target.
+ * It keys the per-boot CO-RE cache (src/version.ts BUILD_ID), so no binary ever uses what
+ * another build's code computed.
+ */
+function buildId(target: string): string {
+  const h = createHash("sha256").update(target);
+  const walk = (dir: string) => {
+    for (
+      const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name < b.name ? -1 : 1)
+    ) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(path);
+      else h.update(path).update("\0").update(readFileSync(path)).update("\0");
+    }
+  };
+  walk("src");
+  return h.digest("hex").slice(0, 32);
+}
+
 function compile(out: string, target: string): void {
   const args = [
     "build",
     ...COMPILE_OPTIONS,
+    `--define=TRACER_BUILD_ID="${buildId(target)}"`,
     "src/main.ts",
     "--outfile",
     out,

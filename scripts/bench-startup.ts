@@ -12,7 +12,9 @@
 // A peer's ready signal is its first output line. C tools buffer stdout in a pipe, so each
 // peer runs under `stdbuf -oL`; what stdbuf itself costs is measured in the same run
 // (`stdbuf -oL /bin/echo` against `/bin/echo`) and taken off the peer's figure.
-// Several --tracer binaries (name=path) compare builds (before/after) in the same run.
+// Several --tracer binaries (name=path) compare builds (before/after) in the same run. A binary
+// with the per-boot CO-RE cache (/run/tracer) is measured twice: with its cache, and with
+// --no-cache (the first start of a boot).
 
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -48,12 +50,20 @@ interface Tool {
   stdbuf: boolean;
 }
 
-const tracers = (values.tracer!.length ? values.tracer! : ["./tracer"]).map((t, i) => {
+const given = (values.tracer!.length ? values.tracer! : ["./tracer"]).map((t, i) => {
   const eq = t.indexOf("=");
   return eq > 0
-    ? { name: t.slice(0, eq), path: t.slice(eq + 1) }
-    : { name: i === 0 ? "tracer" : `tracer${i + 1}`, path: t };
+    ? { name: t.slice(0, eq), path: t.slice(eq + 1), extra: [] as string[] }
+    : { name: i === 0 ? "tracer" : `tracer${i + 1}`, path: t, extra: [] as string[] };
 });
+// A binary with the per-boot CO-RE cache runs twice per start: as is (the cache filled by its
+// earlier starts: every start of a boot but the first) and with --no-cache (the first start of
+// a boot, which also writes the cache; a write costs ~0.2 ms more than --no-cache).
+const hasCache = (path: string) =>
+  spawnSync(path, ["exec", "--help"], { encoding: "utf8" }).stdout.includes("--no-cache");
+const tracers = given.flatMap((t) =>
+  hasCache(t.path) ? [t, { ...t, name: `${t.name}, first start`, extra: ["--no-cache"] }] : [t]
+);
 const peers = values.peer!.map((p) => {
   const m = /^([a-z]+)=([^=]+)=(.+)$/.exec(p);
   if (!m) throw new Error(`--peer KIND=NAME=COMMAND, not '${p}'`);
@@ -66,7 +76,7 @@ for (const kind of KINDS) {
     tools.push({
       name: t.name,
       kind,
-      argv: [t.path, kind],
+      argv: [t.path, kind, ...t.extra],
       ready: /^tracer: tracing/m,
       stdbuf: false,
     });
@@ -84,7 +94,7 @@ for (const kind of KINDS) {
 // Floors: the runtime alone (our binary printing its version: no object, no kernel work), and
 // stdbuf's own cost.
 const floors: Tool[] = [
-  ...tracers.map((t) => ({
+  ...given.map((t) => ({
     name: `${t.name} --version`,
     kind: "floor",
     argv: [t.path, "--version"],
@@ -155,8 +165,10 @@ async function once(t: Tool): Promise<{ ms: number; cpu: number }> {
   return { ms, cpu };
 }
 
-// Start-up: in each round every tool starts RUNS times, interleaved start by start.
+// Start-up: in each round every tool starts RUNS times, interleaved start by start, after one
+// start each that is not counted (it fills the page cache, and a tracer's CO-RE cache).
 const all = [...floors, ...tools];
+for (const t of all) await once(t);
 const perRound: Map<string, number>[] = [];
 const cpuPerRound: Map<string, number>[] = [];
 for (let round = 0; round < ROUNDS; round++) {
@@ -238,7 +250,9 @@ if (!values["no-phases"]) {
     const phases = new Map<string, Map<string, number[]>>(tracers.map((t) => [t.name, new Map()]));
     for (let i = 0; i < RUNS; i++) {
       for (const t of tracers) {
-        const r = spawnSync(t.path, [kind, "--timings", "-d", "0.05"], { encoding: "utf8" });
+        const r = spawnSync(t.path, [kind, ...t.extra, "--timings", "-d", "0.05"], {
+          encoding: "utf8",
+        });
         const line = /^tracer: start-up: (.*)$/m.exec(r.stderr)?.[1];
         if (!line) throw new Error(`${t.name} ${kind} --timings: no start-up line:\n${r.stderr}`);
         const sums = new Map<string, number>();

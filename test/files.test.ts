@@ -13,6 +13,7 @@ import {
   closeFile,
   exists,
   FileError,
+  makeDir,
   openFile,
   readDir,
   readFile,
@@ -50,8 +51,15 @@ test("files: stat and directory listings agree with node:fs", () => {
       ino: want.ino,
       nlink: Number(want.nlink),
       isDirectory: want.isDirectory(),
+      uid: Number(want.uid),
+      mode: Number(want.mode) & 0o7777,
     }, path);
   }
+  // lstat: a symbolic link is itself (/proc/self is one), and stat follows it.
+  const link = fs.lstatSync("/proc/self");
+  assert.equal(stat("/proc/self", false).ino, BigInt(link.ino));
+  assert.equal(stat("/proc/self", false).isDirectory, false);
+  assert.equal(stat("/proc/self").isDirectory, true);
   for (const dir of ["/sys/fs/cgroup", "/proc", "/sys/kernel/btf", "/etc"]) {
     const got = readDir(dir).map((e) => [new TextDecoder().decode(e.name), e.isDirectory]).sort();
     const want = fs.readdirSync(dir, { withFileTypes: true })
@@ -79,6 +87,12 @@ test("files: raw-byte names, writing, appending, and node's error codes", () => 
     fs.mkdirSync(`${dir}/sub`);
     fs.writeFileSync(`${dir}/plain`, "");
     assert.equal(stat(`${dir}/sub`).isDirectory, true);
+    // mkdir with a mode (less the umask, 022 at most here); "private" files are 0600.
+    makeDir(`${dir}/made`, 0o700);
+    assert.equal(fs.statSync(`${dir}/made`).mode & 0o7777, 0o700);
+    assert.equal(stat(`${dir}/made`).mode, 0o700);
+    closeFile(openFile(`${dir}/made/p`, "private"));
+    assert.equal(fs.statSync(`${dir}/made/p`).mode & 0o7777, 0o600);
 
     const code = (f: () => unknown) => {
       try {
@@ -109,7 +123,23 @@ test("files: raw-byte names, writing, appending, and node's error codes", () => 
         () => openFile(`${dir}/no/x`, "a"),
         () => fs.openSync(`${dir}/no/x`, "a"),
       ],
+      [
+        "make an existing dir",
+        () => makeDir(`${dir}/sub`, 0o700),
+        () => fs.mkdirSync(`${dir}/sub`),
+      ],
+      [
+        "make under a missing dir",
+        () => makeDir(`${dir}/no/x`, 0o700),
+        () => fs.mkdirSync(`${dir}/no/x`),
+      ],
+      [
+        "private through a link",
+        () => openFile(`${dir}/link`, "private"),
+        () => fs.openSync(`${dir}/link`, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW),
+      ],
     ];
+    fs.symlinkSync(`${dir}/plain`, `${dir}/link`);
     for (const [what, ours, theirs] of cases) {
       const want = nodeCode(theirs);
       assert.notEqual(want, "no error", what);

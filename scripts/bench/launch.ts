@@ -71,7 +71,19 @@ export function startUntilReady(
             pid: child.pid!,
             output: () => out,
             stop: async () => {
+              // A runtime signalled in its first milliseconds may miss SIGINT: then SIGKILL.
               child.kill("SIGINT");
+              let timer: ReturnType<typeof setTimeout> | undefined;
+              await Promise.race([
+                exited,
+                new Promise<void>((r) => {
+                  timer = setTimeout(() => {
+                    child.kill("SIGKILL");
+                    r();
+                  }, 3000);
+                }),
+              ]);
+              clearTimeout(timer);
               await exited;
             },
           },

@@ -19,6 +19,7 @@ export const SESSION_OPTIONS = {
   duration: { type: "string", short: "d" },
   count: { type: "string", short: "c" },
   btf: { type: "string" },
+  "no-cache": { type: "boolean" },
   "wakeup-bytes": { type: "string" },
   "ring-bytes": { type: "string" },
   buffer: { type: "string" },
@@ -43,6 +44,8 @@ export function sessionUsage(btfNote: string): string {
                         (with -- CMD, -d and -c stop the tracing; CMD runs on and its exit
                         status is still the tracer's)
       --btf FILE        kernel BTF to relocate against (default /sys/kernel/btf/vmlinux)${btfNote}
+      --no-cache        neither read nor write the per-boot cache of CO-RE results
+                        (/run/tracer: what this build learned from this boot's kernel BTF)
       --buffer KIND     ring (the BPF ring buffer) or perf (a perf buffer per CPU); default
                         ring, and perf on kernels without ring buffers (before 5.8)
       --ring-bytes N    buffer size, a power of two >= 4096: the ring buffer's (default
@@ -129,6 +132,7 @@ export function parseSessionArgs<const O extends OptionSpecs>(
     durationMs: duration === undefined ? undefined : duration * 1000,
     count: intOption(command, "count", str("count"), { min: 1 }),
     btf: str("btf"),
+    noCache: !!v["no-cache"],
     wakeupBytes: intOption(command, "wakeup-bytes", str("wakeup-bytes")) ?? 65536,
     ringBytes,
     buffer,

@@ -31,10 +31,11 @@ import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
 import { POISON_CALL_KFUNC_BASE, relocateMaps } from "./relocate-maps.ts";
 import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
-import { explainVerifierLog } from "../core/explain.ts";
+import { explainVerifierLog, poisonedInsnFromLog } from "../core/explain.ts";
 import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
 import type { Phases } from "../phases.ts";
 import { attachProgram } from "../link/attach.ts";
+import { applyPatches, CoreCache, type CoreCacheConfig, diffInsns } from "./core-cache.ts";
 import { closeAll, type Link } from "../link/link.ts";
 
 /** A load refused before the kernel was asked; `errno` is what libbpf's load fails with. */
@@ -80,6 +81,11 @@ export interface LoadOptions {
   perfEventArrays?: string[];
   /** Verifier log level for successful loads too (the log lands on program.verifierLog). */
   logLevel?: number;
+  /**
+   * The per-boot cache of CO-RE results and attach ids (core-cache.ts): read before the
+   * kernel's BTF is, written with what this load learned. Only for the running kernel's BTF.
+   */
+  coreCache?: CoreCacheConfig;
   /** Start-up phases to mark (maps, kernel BTF, CO-RE, verifier). */
   phases?: Phases;
   /**
@@ -108,8 +114,10 @@ export class Collection {
   btf: BtfObject | null = null;
   /** Things that went wrong but did not stop the load (e.g. BTF rejected). */
   readonly warnings: string[] = [];
-  /** What CO-RE did, relocation by relocation (for `inspect` and tests). */
+  /** What CO-RE did, relocation by relocation (for `inspect` and tests); empty from the cache. */
   readonly coreResults: CoreRelocationResult[] = [];
+  /** Where CO-RE's results came from (for --verbose); null when the programs have none. */
+  coreSource: string | null = null;
 
   /** Links made with attach(), closed first by close(). */
   readonly links: Link[] = [];
@@ -291,13 +299,21 @@ function attachTarget(
   prog: ProgramSpec,
   opts: LoadOptions,
   kernel: KsymSource,
+  cache: CoreCache | null,
 ): { attachBtfId?: number; attachBtfObjFd?: number } {
   const q = attachBtfName(prog);
   if (!q) return {};
   const a = prog.attach as { kind: string; target: string };
-  const kbtf = requireKernelBtf(p, opts);
   const { name, kind } = q;
+  const cacheKey = `${kind}:${name}`;
+  const cached = cache?.attachId(cacheKey);
+  if (cached !== undefined) {
+    cache!.used = true;
+    return { attachBtfId: cached };
+  }
+  const kbtf = requireKernelBtf(p, opts);
   const ids = kbtf.byName(name, kind);
+  if (ids.length) cache?.learnAttachId(cacheKey, ids[0]);
   if (ids.length === 0) {
     for (const m of kernel.modules()) {
       const own = m.btf.byName(name, kind).find((i) => i >= m.btf.firstId);
@@ -469,6 +485,7 @@ function refuseLockedDownEarly(
   opts: LoadOptions,
   kernel: KsymSource,
   refused: Set<string>,
+  cache: CoreCache | null,
 ): void {
   const accepted = new Set<string>();
   for (const prog of wanted) {
@@ -481,7 +498,7 @@ function refuseLockedDownEarly(
         license: "GPL",
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
-        ...attachTarget(p, prog, opts, kernel),
+        ...attachTarget(p, prog, opts, kernel, cache),
       });
     } catch (e) {
       const refusal = trampolineRefusal(prog, e);
@@ -505,6 +522,7 @@ function loadProgram(
   opts: LoadOptions,
   fdArray: number[],
   kernel: KsymSource,
+  cache: CoreCache | null,
 ): void {
   const entry = pool.find((f) => f.name === prog.name && f.sectionIndex === prog.sectionIndex);
   if (!entry) throw new LoadError(`program ${prog.name}: not among the object's functions`);
@@ -518,7 +536,7 @@ function loadProgram(
         license: c.spec.license,
         name: prog.name,
         expectedAttachType: prog.expectedAttachType,
-        ...attachTarget(p, prog, opts, kernel),
+        ...attachTarget(p, prog, opts, kernel, cache),
         progFlags: prog.sleepable ? ProgFlags.SLEEPABLE : undefined,
         fdArray: fdArray.length ? new Uint8Array(new Int32Array(fdArray).buffer) : undefined,
         logLevel: opts.logLevel,
@@ -555,11 +573,57 @@ function loadProgram(
 /**
  * Loads `spec` into the kernel. On any failure everything created so far is closed and the
  * error (naming the step, the map or program, the errno, and the verifier log) propagates.
+ * With opts.coreCache, what an earlier load on this boot learned from the kernel's BTF is
+ * used instead of reading it; should the verifier reject a program so loaded at a poisoned
+ * CO-RE instruction, the load is made again the long way, whose rejection names the
+ * relocation that failed (the cached patches hold the poison, not why).
  */
 export function loadCollection(
   p: Platform,
   spec: ObjectSpec,
   opts: LoadOptions = {},
+): Collection {
+  const cache = opts.coreCache && !SKIP_CORE
+    ? CoreCache.open(opts.coreCache, spec.name, p.identity().euid)
+    : null;
+  try {
+    return loadWith(p, spec, opts, cache);
+  } catch (e) {
+    if (!cache?.used || !(e instanceof SysError) || poisonedInsnFromLog(e.detail ?? "") === null) {
+      throw e;
+    }
+    return loadWith(p, spec, opts, null);
+  } finally {
+    cache?.save();
+  }
+}
+
+/** The key of function `f` in the cache: section and name (static functions may share names). */
+const cacheName = (f: ProgramSpec) => `${f.section}/${f.name}`;
+
+/**
+ * CO-RE of `pool` from the cache, when it has every function's patches (and they fit); false
+ * when any is missing, the pool then being as it was.
+ */
+function coreFromCache(pool: ProgramSpec[], cache: CoreCache): boolean {
+  const patches = pool.map((f) => cache.patches(cacheName(f)));
+  if (patches.some((x) => x === undefined)) return false;
+  const originals = pool.map((f) => f.insns.slice());
+  for (let i = 0; i < pool.length; i++) {
+    if (!applyPatches(pool[i].insns, patches[i]!)) {
+      pool.forEach((f, j) => f.insns.set(originals[j]));
+      return false;
+    }
+  }
+  cache.used = true;
+  return true;
+}
+
+function loadWith(
+  p: Platform,
+  spec: ObjectSpec,
+  opts: LoadOptions,
+  cache: CoreCache | null,
 ): Collection {
   const initial = initialData(p, spec, opts);
   raiseMemlockIfCharged(p);
@@ -584,7 +648,7 @@ export function loadCollection(
       runningKernelKsyms(p, () => requireKernelBtf(p, opts), (fd) => c.btfFds.push(fd));
     // A kernel that refuses the programs' kind says so before anything is created.
     const refused = new Set<string>();
-    refuseLockedDownEarly(p, wanted, opts, kernel, refused);
+    refuseLockedDownEarly(p, wanted, opts, kernel, refused, cache);
     c.btf = loadObjectBtf(p, c);
     createMaps(p, c, opts, initial);
     opts.phases?.mark("object BTF + maps");
@@ -624,20 +688,37 @@ export function loadCollection(
     );
     // Every name the loads look up in the kernel's BTF (CO-RE candidates, attach targets),
     // found in one pass over its types: its index pass when this reads it.
-    const lookUps = [...coreLookups(spec, pool), ...wanted.flatMap((w) => attachBtfName(w) ?? [])];
-    const target = hasCore ? requireKernelBtf(p, opts, lookUps) : null;
-    target?.lookUp(lookUps);
+    // A cache holding every function's CO-RE patches spares reading the kernel's BTF at all.
+    const cached = hasCore && cache !== null && coreFromCache(pool, cache);
+    let target: Btf | null = null;
+    if (hasCore && !cached) {
+      const lookUps = [
+        ...coreLookups(spec, pool),
+        ...wanted.flatMap((w) => attachBtfName(w) ?? []),
+      ];
+      target = requireKernelBtf(p, opts, lookUps);
+      target.lookUp(lookUps);
+    }
     opts.phases?.mark("kernel BTF");
     if (target && SKIP_CORE) c.warnings.push("CO-RE relocation skipped (TRACER_NO_CORE=1)");
+    if (cached) c.coreSource = `from the cache ${cache!.path}`;
     for (const fn of pool) {
-      if (target && !SKIP_CORE) c.coreResults.push(...relocateCore(spec, fn, target));
+      if (target && !SKIP_CORE) {
+        const before = cache ? fn.insns.slice() : null;
+        c.coreResults.push(...relocateCore(spec, fn, target));
+        if (before) cache!.learnPatches(cacheName(fn), diffInsns(before, fn.insns));
+      }
       relocateMaps(fn, resolver);
+    }
+    if (target && !SKIP_CORE) {
+      c.coreSource = `${c.coreResults.length} relocations against the kernel's BTF` +
+        (cache ? `, saved to ${cache.path}` : "");
     }
     opts.phases?.mark("CO-RE + relocations");
     for (const prog of wanted) {
       if (refused.has(prog.name)) continue;
       try {
-        loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? [], kernel);
+        loadProgram(p, c, prog, pool, opts, ksyms?.fdArray ?? [], kernel, cache);
       } catch (e) {
         if (!opts.onRefused || !(e instanceof TracerError)) throw e;
         opts.onRefused(prog.name, e);

@@ -54,7 +54,7 @@ export async function createBunPlatform(): Promise<Platform> {
   const perf = ffi.dlopen("libc.so.6", {
     syscall: { args: ["i64", "ptr", "i64", "i64", "i64", "i64"], returns: "i64" },
   }).symbols.syscall;
-  // openat and statx: a directory fd, then a path.
+  // openat, statx and mkdirat: a directory fd, then a path.
   const atPath = ffi.dlopen("libc.so.6", {
     syscall: { args: ["i64", "i64", "ptr", "i64", "i64", "ptr"], returns: "i64" },
   }).symbols.syscall;
@@ -89,8 +89,10 @@ export async function createBunPlatform(): Promise<Platform> {
     close: (fd) => num(dl.close(fd)),
     openat: (path, flags, mode) =>
       num(atPath(BigInt(nr.openat), BigInt(AT_FDCWD), path, BigInt(flags), BigInt(mode), null)),
-    statx: (path, mask, buf) =>
-      num(atPath(BigInt(nr.statx), BigInt(AT_FDCWD), path, 0n, BigInt(mask), buf)),
+    statx: (path, flags, mask, buf) =>
+      num(atPath(BigInt(nr.statx), BigInt(AT_FDCWD), path, BigInt(flags), BigInt(mask), buf)),
+    mkdirat: (path, mode) =>
+      num(atPath(BigInt(nr.mkdirat), BigInt(AT_FDCWD), path, BigInt(mode), 0n, null)),
     getdents64: (fd, buf, length) =>
       num(dl.syscall(BigInt(nr.getdents64), BigInt(fd), buf, BigInt(length))),
     read: (fd, buf, length) => num(dl.read(fd, buf, BigInt(length))),

@@ -13,7 +13,7 @@ const SYMBOLS = {
     parameters: ["i64", "buffer", "i64", "i64", "i64", "i64"],
     result: "i64",
   },
-  // openat and statx: a directory fd, then a path.
+  // openat, statx and mkdirat: a directory fd, then a path.
   syscall_at: {
     name: "syscall",
     parameters: ["i64", "i64", "buffer", "i64", "i64", "buffer"],
@@ -91,8 +91,12 @@ export function createDenoPlatform(): Platform {
           null,
         ),
       ),
-    statx: (path, mask, buf) =>
-      num(lib.syscall_at(BigInt(nr.statx), BigInt(AT_FDCWD), path, 0n, BigInt(mask), buf)),
+    statx: (path, flags, mask, buf) =>
+      num(
+        lib.syscall_at(BigInt(nr.statx), BigInt(AT_FDCWD), path, BigInt(flags), BigInt(mask), buf),
+      ),
+    mkdirat: (path, mode) =>
+      num(lib.syscall_at(BigInt(nr.mkdirat), BigInt(AT_FDCWD), path, BigInt(mode), 0n, null)),
     getdents64: (fd, buf, length) =>
       num(lib.syscall_bpf(BigInt(nr.getdents64), BigInt(fd), buf, BigInt(length))),
     read: (fd, buf, length) => num(lib.read(fd, buf, BigInt(length))),

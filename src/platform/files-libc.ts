@@ -1,5 +1,5 @@
-// Files (files.ts) through the platform's raw libc calls: openat, statx and getdents64 through
-// syscall(2), read, write and close. The same code on Deno and on Bun.
+// Files (files.ts) through the platform's raw libc calls: openat, statx, getdents64 and mkdirat
+// through syscall(2), read, write and close. The same code on Deno and on Bun.
 
 import { FileError, type FilePath, type Files, type FileStat, pathText } from "./files.ts";
 import { EINTR } from "./libc.ts";
@@ -9,16 +9,20 @@ const O_WRONLY = 0o1;
 const O_CREAT = 0o100;
 const O_TRUNC = 0o1000;
 const O_APPEND = 0o2000;
+const O_NOFOLLOW = 0o400000;
 const O_CLOEXEC = 0o2000000;
 const FLAGS = {
   r: O_CLOEXEC,
   w: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
   a: O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+  private: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 };
+const AT_SYMLINK_NOFOLLOW = 0x100;
 
 /** struct statx: the offsets of the fields read (the layout is the same on every architecture). */
 const STATX_SIZE = 256;
 const STX_NLINK = 16;
+const STX_UID = 20;
 const STX_MODE = 28;
 const STX_INO = 32;
 const STX_SIZE = 40;
@@ -58,18 +62,26 @@ export function libcFiles(libc: RawLibc): Files {
   };
   const open = (path: FilePath, mode: keyof typeof FLAGS) => {
     const c = cPath(path);
-    return call("open", path, () => libc.openat(c, FLAGS[mode], 0o666));
+    return call(
+      "open",
+      path,
+      () => libc.openat(c, FLAGS[mode], mode === "private" ? 0o600 : 0o666),
+    );
   };
-  const stat = (path: FilePath): FileStat => {
+  const stat = (path: FilePath, follow = true): FileStat => {
     const c = cPath(path);
     const buf = new Uint8Array(STATX_SIZE);
-    call("stat", path, () => libc.statx(c, STATX_BASIC_STATS, buf));
+    const flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
+    call("stat", path, () => libc.statx(c, flags, STATX_BASIC_STATS, buf));
     const v = new DataView(buf.buffer);
+    const mode = v.getUint16(STX_MODE, true);
     return {
       size: Number(v.getBigUint64(STX_SIZE, true)),
       ino: v.getBigUint64(STX_INO, true),
       nlink: v.getUint32(STX_NLINK, true),
-      isDirectory: (v.getUint16(STX_MODE, true) & S_IFMT) === S_IFDIR,
+      isDirectory: (mode & S_IFMT) === S_IFDIR,
+      uid: v.getUint32(STX_UID, true),
+      mode: mode & 0o7777,
     };
   };
   const readAll = (fd: number, path: FilePath, sizeHint: number): Uint8Array => {
@@ -131,6 +143,10 @@ export function libcFiles(libc: RawLibc): Files {
       } finally {
         libc.close(fd);
       }
+    },
+    mkdir(path, mode) {
+      const c = cPath(path);
+      call("mkdir", path, () => libc.mkdirat(c, mode));
     },
     open,
     close(fd) {

@@ -12,6 +12,10 @@ export interface FileStat {
   ino: bigint;
   nlink: number;
   isDirectory: boolean;
+  /** The owner's user id. */
+  uid: number;
+  /** The permission bits (mode & 0o7777). */
+  mode: number;
 }
 
 /** A directory entry: its raw name, and whether it is a directory (null: the entry did not say). */
@@ -23,13 +27,19 @@ export interface DirEntry {
 /** A path as text, or as raw bytes (cgroup names may be any bytes but "/" and NUL). */
 export type FilePath = string | Uint8Array;
 
-/** How a file is opened: read, write (created, truncated), append (created). */
-export type OpenMode = "r" | "w" | "a";
+/**
+ * How a file is opened: read, write (created, truncated), append (created), or private: write
+ * (created with mode 0600, truncated) and never through a symbolic link.
+ */
+export type OpenMode = "r" | "w" | "a" | "private";
 
 export interface Files {
   readFile(path: FilePath): Uint8Array;
-  stat(path: FilePath): FileStat;
+  /** stat(2); with `follow` false, lstat(2): a symbolic link is not followed. */
+  stat(path: FilePath, follow?: boolean): FileStat;
   readDir(path: FilePath): DirEntry[];
+  /** mkdir(2) with `mode` (less the umask). */
+  mkdir(path: FilePath, mode: number): void;
   open(path: FilePath, mode: OpenMode): number;
   close(fd: number): void;
   /** write(2) once: the bytes written (a short write is the caller's to continue). */
@@ -87,8 +97,12 @@ export function readTextOrNull(path: FilePath): string | null {
   }
 }
 
-export function stat(path: FilePath): FileStat {
-  return files().stat(path);
+export function stat(path: FilePath, follow = true): FileStat {
+  return files().stat(path, follow);
+}
+
+export function makeDir(path: FilePath, mode: number): void {
+  files().mkdir(path, mode);
 }
 
 /** Whether stat(2) finds `path` (any error: false). */
@@ -151,16 +165,19 @@ function nodeFiles(): Files {
   };
   return {
     readFile: (path) => call("open", path, () => new Uint8Array(fs.readFileSync(p(path)))),
-    stat: (path) =>
+    stat: (path, follow = true) =>
       call("stat", path, () => {
-        const st = fs.statSync(p(path), { bigint: true });
+        const st = (follow ? fs.statSync : fs.lstatSync)(p(path), { bigint: true });
         return {
           size: Number(st.size),
           ino: st.ino,
           nlink: Number(st.nlink),
           isDirectory: st.isDirectory(),
+          uid: Number(st.uid),
+          mode: Number(st.mode) & 0o7777,
         };
       }),
+    mkdir: (path, mode) => call("mkdir", path, () => fs.mkdirSync(p(path), { mode })),
     readDir: (path) =>
       call(
         "open",
@@ -171,7 +188,12 @@ function nodeFiles(): Files {
             isDirectory: d.isDirectory(),
           })),
       ),
-    open: (path, mode) => call("open", path, () => fs.openSync(p(path), mode)),
+    open: (path, mode) =>
+      call("open", path, () => {
+        if (mode !== "private") return fs.openSync(p(path), mode);
+        const c = fs.constants;
+        return fs.openSync(p(path), c.O_WRONLY | c.O_CREAT | c.O_TRUNC | c.O_NOFOLLOW, 0o600);
+      }),
     close: (fd) => fs.closeSync(fd),
     write: (fd, bytes) => call("write", `fd ${fd}`, () => fs.writeSync(fd, bytes)),
   };

@@ -8,12 +8,27 @@ interface Syscalls {
   openat: number;
   statx: number;
   getdents64: number;
+  mkdirat: number;
 }
-const X64: Syscalls = { bpf: 321, perfEventOpen: 298, openat: 257, statx: 332, getdents64: 217 };
-const ARM64: Syscalls = { bpf: 280, perfEventOpen: 241, openat: 56, statx: 291, getdents64: 61 };
+const X64: Syscalls = {
+  bpf: 321,
+  perfEventOpen: 298,
+  openat: 257,
+  statx: 332,
+  getdents64: 217,
+  mkdirat: 258,
+};
+const ARM64: Syscalls = {
+  bpf: 280,
+  perfEventOpen: 241,
+  openat: 56,
+  statx: 291,
+  getdents64: 61,
+  mkdirat: 34,
+};
 const SYSCALLS: Record<string, Syscalls> = { x64: X64, x86_64: X64, arm64: ARM64, aarch64: ARM64 };
 
-/** openat(2)'s and statx(2)'s dirfd for "relative to the working directory". */
+/** openat(2)'s, statx(2)'s and mkdirat(2)'s dirfd for "relative to the working directory". */
 export const AT_FDCWD = -100;
 
 /** Syscall numbers for `arch` (Node/Bun `process.arch` or Deno `Deno.build.arch` spelling). */

@@ -19,8 +19,10 @@ export interface RawLibc {
   close(fd: number): number;
   /** openat(AT_FDCWD, path, flags, mode): `path` NUL-terminated. */
   openat(path: Uint8Array, flags: number, mode: number): number;
-  /** statx(AT_FDCWD, path, 0, mask, buf): `path` NUL-terminated, `buf` 256 bytes. */
-  statx(path: Uint8Array, mask: number, buf: Uint8Array): number;
+  /** statx(AT_FDCWD, path, flags, mask, buf): `path` NUL-terminated, `buf` 256 bytes. */
+  statx(path: Uint8Array, flags: number, mask: number, buf: Uint8Array): number;
+  /** mkdirat(AT_FDCWD, path, mode): `path` NUL-terminated. */
+  mkdirat(path: Uint8Array, mode: number): number;
   /** getdents64(2): linux_dirent64 records into `buf`. */
   getdents64(fd: number, buf: Uint8Array, length: number): number;
   read(fd: number, buf: Uint8Array, length: number): number;

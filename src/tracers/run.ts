@@ -8,6 +8,8 @@ import type { Btf, NameQuery } from "../btf/reader.ts";
 import { kernelBtf } from "../btf/source.ts";
 import { TracerError } from "../errors.ts";
 import { type Collection, loadCollection } from "../loader/collection.ts";
+import type { CoreCacheConfig } from "../loader/core-cache.ts";
+import { BUILD_ID } from "../version.ts";
 import { attachProgram, attachRefusedUpFront } from "../link/attach.ts";
 import { attachTracepoint, MissingHookError } from "../link/tracepoint.ts";
 import { closeAll, type Link } from "../link/link.ts";
@@ -48,6 +50,11 @@ export interface RunOptions {
   /** Start-up phases to mark. */
   phases?: Phases;
   /**
+   * The per-boot cache of CO-RE results and attach ids (src/loader/core-cache.ts); none when
+   * unset, and never with `btf` (a BTF other than the running kernel's).
+   */
+  coreCache?: CoreCacheConfig;
+  /**
    * How the programs stamp records: bpf_ktime_get_boot_ns (5.8+), or bpf_ktime_get_ns plus
    * the boot clock's lead over the monotonic clock measured now ("monotonic": the same
    * CLOCK_BOOTTIME values unless the machine suspends while tracing). Default: the boot
@@ -62,6 +69,14 @@ export interface RunOptions {
 }
 
 export type EventBuffer = "ring" | "perf";
+
+/** Where a built tracer keeps its per-boot CO-RE cache: a tmpfs, emptied at every boot. */
+export const CORE_CACHE_DIR = "/run/tracer";
+
+/** The built tracer's CO-RE cache (keyed by its build); none when running from source. */
+export function builtCoreCache(): CoreCacheConfig | undefined {
+  return BUILD_ID === null ? undefined : { dir: CORE_CACHE_DIR, key: BUILD_ID };
+}
 
 /** Each CPU's perf buffer when no size is given: 256 KiB, as libbpf-tools use. */
 export const PERF_BUFFER_BYTES = 256 << 10;
@@ -104,6 +119,8 @@ export interface RunningTracer<R> {
   readonly attached: string[];
   /** The description's fallbacks for what this kernel lacks. */
   readonly fallbacks: string[];
+  /** Where CO-RE's results came from (the kernel's BTF, or the cache), null without CO-RE. */
+  readonly core: string | null;
   /** Hooks this kernel lacks, not attached: "tracepoint syscalls/sys_enter_open (...)". */
   readonly skipped: string[];
   /** Names of the stats counters, by index (index 0: lost). */
@@ -188,6 +205,7 @@ export function startTracer<R extends ContextRecord>(
       constants,
       programs: [...desc.programs, ...(announce ? [ANNOUNCE_PROGRAM] : [])],
       kernelBtf: target,
+      coreCache: opts.btf ? undefined : opts.coreCache,
       phases: opts.phases,
       mapSizes: {
         ...(context?.mapSizes() ?? { cgroup_verdicts: 1 }),
@@ -343,6 +361,7 @@ export function startTracer<R extends ContextRecord>(
   return {
     attached,
     fallbacks,
+    core: c.coreSource,
     skipped,
     statNames: desc.stats.names,
     buffer,

@@ -10,7 +10,7 @@ import { TracerError } from "../errors.ts";
 import type { Platform } from "../platform/types.ts";
 import type { Phases } from "../phases.ts";
 import { hasBpfLoop } from "../kernel/probes.ts";
-import { type RunningTracer, startTracer } from "./run.ts";
+import { builtCoreCache, type RunningTracer, startTracer } from "./run.ts";
 import { startWithFallback } from "./fallback.ts";
 import { say } from "./say.ts";
 import type { SessionOptions, SessionTracer } from "./session.ts";
@@ -78,6 +78,7 @@ function startOne<R extends ContextRecord, S extends string>(
         // TRACER_NO_BOOT_NS=1 (a test switch): the monotonic clock of kernels before 5.8.
         clock: process.env.TRACER_NO_BOOT_NS === "1" ? "monotonic" : undefined,
         perfWakeupBytes: o.wakeupBytes,
+        coreCache: o.noCache ? undefined : builtCoreCache(),
         phases,
         context,
       },

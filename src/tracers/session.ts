@@ -39,6 +39,8 @@ export interface SessionOptions {
   durationMs?: number;
   count?: number;
   btf?: string;
+  /** --no-cache: neither read nor write the per-boot CO-RE cache. */
+  noCache?: boolean;
   wakeupBytes: number;
   /** A forced way of attaching (--hooks, --attach); default: the tracer's order, with fallback. */
   strategy?: string;
@@ -268,6 +270,7 @@ async function session(
     if (o.verbose) {
       for (const { t, tracer } of started) {
         const name = combined ? `${t.name}: ` : "";
+        if (tracer.core) say(p, `tracer: ${name}CO-RE: ${tracer.core}\n`);
         for (const a of tracer.attached) say(p, `tracer: ${name}attached ${a}\n`);
         for (const s of tracer.skipped) say(p, `tracer: ${name}skipped ${s}\n`);
         for (const f of tracer.fallbacks) say(p, `tracer: ${name}fallback: ${f}\n`);
