@@ -66,7 +66,9 @@ mkdir -p .cache
 flock .cache/.build.lock node_modules/.bin/deno run -A build.ts --target "$bun_target" --out "$work/tracer" >"$work/build.log" 2>&1 ||
   { echo "vmtest: build.ts --target $bun_target failed:" >&2; cat "$work/build.log" >&2; exit 1; }
 init=$work/root
-mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,lib64,lib/x86_64-linux-gnu,work}
+# /run: where the tracer keeps its per-boot CO-RE cache (the guest's first exec relocates and
+# writes it, the later sections take it from there).
+mkdir -p "$init"/{bin,sbin,proc,sys,dev,tmp,run,lib64,lib/x86_64-linux-gnu,work}
 cp "$busybox" "$init/bin/busybox"
 for app in sh mount umount cp mkdir cat echo ls ln poweroff sleep grep true false id uname head wc rm chmod env dmesg; do
   ln -s busybox "$init/bin/$app"

@@ -102,7 +102,7 @@ test(
     const cache = { dir, key: "build-a" };
     const first = await loadAndCheck(cache);
     assert.ok(first.relocated > 0, "the first load relocates against the kernel's BTF");
-    const file = `${dir}/getpid.bpf.o.json`;
+    const file = `${dir}/getpid.bpf.o-build-a.json`;
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const entry = JSON.parse(readFileSync(file, "utf8"));
@@ -116,16 +116,22 @@ test(
     assert.equal(second.relocated, 0, "the second load takes CO-RE from the cache");
     assert.equal(second.tag, first.tag);
 
-    // Another build's entry is a miss, replaced by this build's.
+    // Another build's entries are not this build's: a file of its own, filled the long way.
     const other = await loadAndCheck({ dir, key: "build-b" });
     assert.ok(other.relocated > 0);
     assert.equal(other.tag, first.tag);
-    assert.match(JSON.parse(readFileSync(file, "utf8")).key, /^build-b /);
+    const otherFile = `${dir}/getpid.bpf.o-build-b.json`;
+    assert.match(JSON.parse(readFileSync(otherFile, "utf8")).key, /^build-b /);
+    assert.equal((await loadAndCheck(cache)).relocated, 0, "build-a's entries are still there");
+    // A file whose key is not the build's (or not this boot's) is a miss, written again.
+    const whole = readFileSync(file, "utf8");
+    writeFileSync(file, readFileSync(otherFile));
+    assert.ok((await loadAndCheck(cache)).relocated > 0);
+    assert.deepEqual(JSON.parse(readFileSync(file, "utf8")), JSON.parse(whole));
 
     // A torn file (a concurrent writer cut it) is a miss and is written whole again.
-    const whole = readFileSync(file, "utf8");
     writeFileSync(file, whole.slice(0, whole.length / 2));
-    assert.ok((await loadAndCheck({ dir, key: "build-b" })).relocated > 0);
+    assert.ok((await loadAndCheck(cache)).relocated > 0);
     assert.deepEqual(JSON.parse(readFileSync(file, "utf8")), JSON.parse(whole));
 
     // Patches that do not fit the functions (past their end): the load goes the long way.
@@ -134,7 +140,7 @@ test(
     past[past.length - 1] = 1;
     for (const k of Object.keys(bad.fns)) bad.fns[k] = diffInsns(new Uint8Array(past.length), past);
     writeFileSync(file, JSON.stringify(bad));
-    const longWay = await loadAndCheck({ dir, key: "build-b" });
+    const longWay = await loadAndCheck(cache);
     assert.ok(longWay.relocated > 0);
     assert.equal(longWay.tag, first.tag);
   },
@@ -152,30 +158,30 @@ test(
     mkdirSync(open);
     chmodSync(open, 0o777);
     assert.ok((await loadAndCheck(cache(open))).relocated > 0);
-    assert.equal(existsSync(`${open}/getpid.bpf.o.json`), false);
+    assert.equal(existsSync(`${open}/getpid.bpf.o-k.json`), false);
 
     // Owned by another user: neither read nor written (root could write there).
     const theirs = `${root}/theirs`;
     mkdirSync(theirs, { mode: 0o700 });
     chownSync(theirs, 65534, 65534);
     assert.ok((await loadAndCheck(cache(theirs))).relocated > 0);
-    assert.equal(existsSync(`${theirs}/getpid.bpf.o.json`), false);
+    assert.equal(existsSync(`${theirs}/getpid.bpf.o-k.json`), false);
 
     // A symbolic link to the directory: not followed.
     const real = `${root}/real`;
     mkdirSync(real, { mode: 0o700 });
     symlinkSync(real, `${root}/link`);
     assert.ok((await loadAndCheck(cache(`${root}/link`))).relocated > 0);
-    assert.equal(existsSync(`${real}/getpid.bpf.o.json`), false);
+    assert.equal(existsSync(`${real}/getpid.bpf.o-k.json`), false);
 
     // A symbolic link in place of the file: never written through.
     const mine = `${root}/mine`;
     mkdirSync(mine, { mode: 0o700 });
     writeFileSync(`${root}/victim`, "keep");
-    symlinkSync(`${root}/victim`, `${mine}/getpid.bpf.o.json`);
+    symlinkSync(`${root}/victim`, `${mine}/getpid.bpf.o-k.json`);
     assert.ok((await loadAndCheck(cache(mine))).relocated > 0);
     assert.equal(readFileSync(`${root}/victim`, "utf8"), "keep");
-    assert.ok(lstatSync(`${mine}/getpid.bpf.o.json`).isSymbolicLink());
+    assert.ok(lstatSync(`${mine}/getpid.bpf.o-k.json`).isSymbolicLink());
     rmSync(`${root}/link`);
   },
 );
@@ -196,13 +202,13 @@ test(
       first = load();
     } catch (e) {
       // This kernel refuses the tp_btf program: its attach id was learned (and saved) first.
-      const saved = JSON.parse(readFileSync(`${dir}/exec.json`, "utf8"));
+      const saved = JSON.parse(readFileSync(`${dir}/exec-k.json`, "utf8"));
       assert.deepEqual(Object.keys(saved.attach).length, 1, `${e}`);
       return;
     }
     const tag = first.program(prog.name).program.info().tag;
     first.close();
-    const entry = JSON.parse(readFileSync(`${dir}/exec.json`, "utf8"));
+    const entry = JSON.parse(readFileSync(`${dir}/exec-k.json`, "utf8"));
     const key = Object.keys(entry.attach);
     assert.equal(key.length, 1);
     const target = (prog.attach as { target: string }).target;

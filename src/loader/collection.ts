@@ -30,7 +30,12 @@ import { fixDatasecs, fixExternDatasecs } from "./btf-fixup.ts";
 import { NO_NEW_KINDS, sanitizeBtf } from "./btf-sanitize.ts";
 import { applyConstants, type ConstantValue } from "./constants.ts";
 import { POISON_CALL_KFUNC_BASE, relocateMaps } from "./relocate-maps.ts";
-import { encodeFuncInfo, encodeLineInfo, linkProgram } from "./link-subprograms.ts";
+import {
+  encodeFuncInfo,
+  encodeLineInfo,
+  linkProgram,
+  reachedFunctions,
+} from "./link-subprograms.ts";
 import { explainVerifierLog, poisonedInsnFromLog } from "../core/explain.ts";
 import { raiseMemlockIfCharged } from "../kernel/memlock.ts";
 import type { Phases } from "../phases.ts";
@@ -656,8 +661,8 @@ function loadWith(
     // Private copies of the functions the wanted programs reach (calls do not depend on
     // relocations, so the reach is known up front): CO-RE and map relocations patch them.
     const all = spec.programs.concat(spec.subprograms);
-    const reached = new Set(wanted.flatMap((w) => linkProgram(w, all).layout.map((l) => l.name)));
-    const pool = all.filter((f) => reached.has(f.name)).map((f) => ({
+    const reached = reachedFunctions(wanted, all);
+    const pool = all.filter((f) => reached.has(f)).map((f) => ({
       ...f,
       insns: f.insns.slice(),
     }));

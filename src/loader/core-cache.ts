@@ -4,8 +4,8 @@
 // build on the same boot applies them instead of reading the kernel's BTF (~127,000 types)
 // and relocating again. Nothing else is kept: maps, .rodata, fds and verdicts are made anew.
 //
-// One JSON file per object in a directory the caller names (the tracer's: /run/tracer, a
-// tmpfs gone at reboot). An entry is used only when its key matches: the caller's key (the
+// One JSON file per object and build in a directory the caller names (the tracer's:
+// /run/tracer, a tmpfs gone at reboot). An entry is used only when its key matches: the caller's key (the
 // build that computed it) and the kernel's boot id. The directory must be a directory owned
 // by the tracer's user and writable by nobody else, or it is neither read nor written; the
 // files are written with mode 0600, never through a symbolic link. A file that does not parse
@@ -125,7 +125,10 @@ export class CoreCache {
     const bootId = readTextOrNull(BOOT_ID)?.trim();
     if (!bootId) return null;
     const key = `${config.key} boot ${bootId}`;
-    const path = `${config.dir}/${object.replace(/[^A-Za-z0-9_.-]/g, "_")}.json`;
+    // A file per object and build: two builds used in turn (an upgrade, a benchmark of both)
+    // do not evict each other's entries.
+    const name = `${object}-${config.key}`.replace(/[^A-Za-z0-9_.-]/g, "_");
+    const path = `${config.dir}/${name}.json`;
     const fresh: CacheFile = { format: FORMAT, key, object, fns: {}, attach: {} };
     const found = safeDir(config.dir, euid) ? readEntry(path) : null;
     const entry = found && found.format === FORMAT && found.key === key && found.object === object

@@ -35,6 +35,76 @@ export interface LinkedProgram {
 const CALL = op.BPF_JMP | op.BPF_CALL;
 
 /**
+ * Calls `onCall(i, callee)` for each BPF-to-BPF call and function pointer of `f` (instruction
+ * `i`), the callee found in `pool`. Reads the instruction bytes directly: it runs at every
+ * start, cold, over every instruction of the functions a load reaches.
+ */
+function forEachCall(
+  entry: ProgramSpec,
+  f: ProgramSpec,
+  pool: readonly ProgramSpec[],
+  onCall: (i: number, callee: ProgramSpec) => void,
+): void {
+  const findFn = (sectionIndex: number, insn: number, i: number): ProgramSpec => {
+    const g = pool.find((g) => g.sectionIndex === sectionIndex && g.offset / 8 === insn);
+    if (!g) {
+      throw new LinkError(
+        `${
+          where(i)
+        }: target is instruction ${insn} of section ${sectionIndex}, which starts no function`,
+      );
+    }
+    return g;
+  };
+  const where = (i: number) => `program ${entry.name}, function ${f.name}, instruction ${i}`;
+  const rels = new Map(f.relocations.map((r) => [r.insn, r]));
+  const b = f.insns;
+  const count = b.length / 8;
+  for (let i = 0; i < count; i++) {
+    const code = b[i * 8];
+    const rel = rels.size ? rels.get(i) : undefined;
+    if (rel?.kind === "extern") {
+      // A kfunc call (or a ksym's address): relocate-maps.ts patches it, nothing to place.
+    } else if (code === CALL && b[i * 8 + 1] >> 4 === op.BPF_PSEUDO_CALL) {
+      const imm = b[i * 8 + 4] | b[i * 8 + 5] << 8 | b[i * 8 + 6] << 16 | b[i * 8 + 7] << 24;
+      onCall(
+        i,
+        rel
+          ? findFn(rel.sectionIndex, rel.addend, i)
+          // A call within the same section carries no relocation: imm is relative.
+          : findFn(f.sectionIndex, f.offset / 8 + i + imm + 1, i),
+      );
+    } else if (rel?.kind === "func_ptr") {
+      onCall(i, findFn(rel.sectionIndex, rel.addend, i));
+    } else if (rel?.kind === "call") {
+      throw new LinkError(`${where(i)}: call relocation on a non-call instruction`);
+    }
+    if (op.isLdImm64(code)) i++;
+  }
+}
+
+/** The functions of `pool` that `entries` reach (themselves included), in no set order. */
+export function reachedFunctions(
+  entries: readonly ProgramSpec[],
+  pool: readonly ProgramSpec[],
+): Set<ProgramSpec> {
+  const reached = new Set<ProgramSpec>();
+  for (const entry of entries) {
+    const todo = [entry];
+    reached.add(entry);
+    while (todo.length) {
+      forEachCall(entry, todo.pop()!, pool, (_, callee) => {
+        if (!reached.has(callee)) {
+          reached.add(callee);
+          todo.push(callee);
+        }
+      });
+    }
+  }
+  return reached;
+}
+
+/**
  * Links the entry function `entry`: its own instructions first, then each function it
  * reaches (from `pool`: entry programs and .text subprograms, already relocated copies).
  */
@@ -52,43 +122,15 @@ export function linkProgram(entry: ProgramSpec, pool: ProgramSpec[]): LinkedProg
     }
     return at;
   };
-  const findFn = (sectionIndex: number, insn: number, where: string): ProgramSpec => {
-    const f = pool.find((g) => g.sectionIndex === sectionIndex && g.offset / 8 === insn);
-    if (!f) {
-      throw new LinkError(
-        `${where}: target is instruction ${insn} of section ${sectionIndex}, which starts no function`,
-      );
-    }
-    return f;
-  };
 
   place(entry);
   const fixups: { f: ProgramSpec; i: number; callee: ProgramSpec }[] = [];
   for (let k = 0; k < order.length; k++) {
     const f = order[k];
-    const buf = new InsnBuffer(f.insns);
-    const rels = new Map(f.relocations.map((r) => [r.insn, r]));
-    for (let i = 0; i < buf.count; i++) {
-      const rel = rels.get(i);
-      const where = `program ${entry.name}, function ${f.name}, instruction ${i}`;
-      if (rel?.kind === "extern") {
-        // A kfunc call (or a ksym's address): relocate-maps.ts patches it, nothing to place.
-      } else if (buf.code(i) === CALL && buf.src(i) === op.BPF_PSEUDO_CALL) {
-        const callee = rel
-          ? findFn(rel.sectionIndex, rel.addend, where)
-          // A call within the same section carries no relocation: imm is relative.
-          : findFn(f.sectionIndex, f.offset / 8 + i + buf.imm(i) + 1, where);
-        place(callee);
-        fixups.push({ f, i, callee });
-      } else if (rel?.kind === "func_ptr") {
-        const callee = findFn(rel.sectionIndex, rel.addend, where);
-        place(callee);
-        fixups.push({ f, i, callee });
-      } else if (rel?.kind === "call") {
-        throw new LinkError(`${where}: call relocation on a non-call instruction`);
-      }
-      if (buf.isLdImm64(i)) i++;
-    }
+    forEachCall(entry, f, pool, (i, callee) => {
+      place(callee);
+      fixups.push({ f, i, callee });
+    });
   }
 
   const out = new InsnBuffer(new Uint8Array(total * 8));

@@ -319,6 +319,12 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
       why(exec),
     );
     assert.doesNotMatch(exec.out, / hooks refused /, why(exec));
+    // The guest's first tracer start relocates against its kernel's BTF and fills the cache.
+    assert.match(
+      exec.out,
+      /^tracer: CO-RE: \d+ relocations against the kernel's BTF, saved to \/run\/tracer\/exec-[0-9a-f]{32}\.json$/m,
+      why(exec),
+    );
     loopFallback(exec, /failed execs' argv read in a bounded loop/);
     for (const e of events) {
       assert.equal(e.args_truncated, false);
@@ -361,6 +367,12 @@ async function checkKernel(kernel: KernelName, extras: GuestExtras = {}, again =
   part("exec_perf", (perf) => {
     assert.equal(perf.exit, 127, why(perf));
     assert.match(perf.out, /^tracer: tracing exec \(\d+ programs attached, perf buffer\)/m);
+    // A later start on that boot: CO-RE from the cache, and still the exact records.
+    assert.match(
+      perf.out,
+      /^tracer: CO-RE: from the cache \/run\/tracer\/exec-[0-9a-f]{32}\.json$/m,
+      why(perf),
+    );
     loopFallback(perf, /failed execs' argv read in a bounded loop/);
     assert.deepEqual(
       byTimeWithPerf(perf, jsonLines(perf)).map((e) => [e.comm, e.filename, e.args, e.ret]),
