@@ -1,7 +1,7 @@
 // loadObjectSpec: a BPF ELF object's bytes -> ObjectSpec (programs with their instructions,
 // ELF relocations, func/line info; .text subprograms; maps; BTF and .BTF.ext). Pure.
 
-import { parseElf, type Section, type Sym } from "../elf/reader.ts";
+import { parseElf, type Rel, type Section, type Sym } from "../elf/reader.ts";
 import { SHF_EXECINSTR, SHN_UNDEF, SHT_PROGBITS, STT_FUNC, STT_SECTION } from "../elf/constants.ts";
 import { Btf } from "../btf/reader.ts";
 import { type BtfExt, parseBtfExt } from "../btf/ext.ts";
@@ -78,7 +78,20 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
     if (funcs.length === 0) {
       throw new FormatError(what, s.offset, `section ${s.name} has code but no function symbol`);
     }
-    const rels = elf.relocationsFor(s.index);
+    // Each relocation goes to the function holding it (functions are sorted by address).
+    const relsOf: Rel[][] = funcs.map(() => []);
+    for (const r of elf.relocationsFor(s.index)) {
+      let lo = 0;
+      let hi = funcs.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (funcs[mid].value <= r.offset) lo = mid;
+        else hi = mid - 1;
+      }
+      relsOf[lo].push(r);
+    }
+    const sectionFuncInfo = ext?.funcInfo.get(s.name) ?? [];
+    const sectionLineInfo = ext?.lineInfo.get(s.name) ?? [];
     for (let f = 0; f < funcs.length; f++) {
       const sym = funcs[f];
       const end = sym.size > 0 ? sym.value + sym.size : (funcs[f + 1]?.value ?? s.size);
@@ -94,7 +107,7 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
       const insns = s.data.slice(sym.value, end);
       const buf = new InsnBuffer(insns);
       const relocations: ProgramRelocation[] = [];
-      for (const r of rels) {
+      for (const r of relsOf[f]) {
         if (r.offset < sym.value || r.offset >= end) continue;
         if ((r.offset - sym.value) % INSN_SIZE !== 0) {
           throw new FormatError(
@@ -130,13 +143,11 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
           addend,
         });
       }
+      // func_info and line_info are made when first read: a load reads only the functions it
+      // reaches (a tracer's object holds the programs of all its strategies).
       const inRange = (off: number) => off >= sym.value && off < end;
-      const funcInfo = (ext?.funcInfo.get(s.name) ?? [])
-        .filter((r) => inRange(r.insnOff))
-        .map((r) => ({ insnOff: (r.insnOff - sym.value) / INSN_SIZE, typeId: r.typeId }));
-      const lineInfo = (ext?.lineInfo.get(s.name) ?? [])
-        .filter((r) => inRange(r.insnOff))
-        .map((r) => ({ ...r, insnOff: (r.insnOff - sym.value) / INSN_SIZE }));
+      let funcInfo: ProgramSpec["funcInfo"] | undefined;
+      let lineInfo: ProgramSpec["lineInfo"] | undefined;
       const spec: ProgramSpec = {
         name: sym.name,
         section: s.name,
@@ -150,8 +161,16 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
         autoload: def.autoload,
         isSubprogram: isText,
         relocations,
-        funcInfo,
-        lineInfo,
+        get funcInfo() {
+          return funcInfo ??= sectionFuncInfo
+            .filter((r) => inRange(r.insnOff))
+            .map((r) => ({ insnOff: (r.insnOff - sym.value) / INSN_SIZE, typeId: r.typeId }));
+        },
+        get lineInfo() {
+          return lineInfo ??= sectionLineInfo
+            .filter((r) => inRange(r.insnOff))
+            .map((r) => ({ ...r, insnOff: (r.insnOff - sym.value) / INSN_SIZE }));
+        },
       };
       (isText ? subprograms : programs).push(spec);
     }
