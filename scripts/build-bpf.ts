@@ -22,6 +22,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { loadObjectSpec } from "../src/object/load.ts";
+import { objectSnapshot } from "../src/object/snapshot.ts";
+import { fixDatasecs } from "../src/loader/btf-fixup.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..");
 export const BPF_DIR = join(ROOT, "bpf");
@@ -74,8 +77,21 @@ export function generatedModule(objects: Map<string, Uint8Array>): string {
     "",
     "export const OBJECTS: Record<string, () => string> = {",
   ];
-  for (const [name, bytes] of [...objects].sort(([a], [b]) => a < b ? -1 : 1)) {
+  const sorted = [...objects].sort(([a], [b]) => a < b ? -1 : 1);
+  for (const [name, bytes] of sorted) {
     lines.push(`  ${JSON.stringify(name)}: () =>`, `    ${JSON.stringify(toBase64(bytes))},`);
+  }
+  lines.push(
+    "};",
+    "",
+    "// Each object's spec as src/object/load.ts parses it, as src/object/snapshot.ts writes it:",
+    "// a start makes the spec from this (native JSON and base64 decoding) instead of parsing.",
+    "export const SNAPSHOTS: Record<string, () => string> = {",
+  );
+  for (const [name, bytes] of sorted) {
+    const spec = loadObjectSpec(bytes, name);
+    const text = objectSnapshot(spec, fixDatasecs(spec.btf, spec.elf));
+    lines.push(`  ${JSON.stringify(name)}: () =>`, `    ${JSON.stringify(text)},`);
   }
   lines.push("};", "");
   return lines.join("\n");

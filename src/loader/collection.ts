@@ -346,7 +346,7 @@ function loadObjectBtf(p: Platform, c: Collection): BtfObject | null {
   const kconfigMap = spec.maps.find((m) => m.data?.section === ".kconfig");
   const bytes = fixExternDatasecs(
     spec.btf,
-    fixDatasecs(spec.btf, spec.elf),
+    spec.datasecBtf ?? fixDatasecs(spec.btf, spec.elf),
     spec.externs.filter((e): e is KconfigExtern => e.kind === "kconfig"),
     kconfigMap?.valueSize ?? 0,
   );

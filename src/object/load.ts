@@ -4,7 +4,7 @@
 import { parseElf, type Rel, type Section, type Sym } from "../elf/reader.ts";
 import { SHF_EXECINSTR, SHN_UNDEF, SHT_PROGBITS, STT_FUNC, STT_SECTION } from "../elf/constants.ts";
 import { Btf } from "../btf/reader.ts";
-import { type BtfExt, parseBtfExt } from "../btf/ext.ts";
+import { type BtfExt, type FuncInfoRecord, type LineInfoRecord, parseBtfExt } from "../btf/ext.ts";
 import { FormatError } from "../errors.ts";
 import * as op from "../asm/opcodes.ts";
 import { INSN_SIZE, InsnBuffer } from "../asm/insn.ts";
@@ -39,6 +39,26 @@ function functionsIn(syms: Sym[], s: Section): Sym[] {
   return syms
     .filter((y) => y.shndx === s.index && y.type === STT_FUNC)
     .sort((a, b) => a.value - b.value);
+}
+
+/** func_info of the function at bytes [start, end) of its section, in its own instructions. */
+export function functionFuncInfo(
+  section: readonly FuncInfoRecord[],
+  start: number,
+  end: number,
+): ProgramSpec["funcInfo"] {
+  return section.filter((r) => r.insnOff >= start && r.insnOff < end)
+    .map((r) => ({ insnOff: (r.insnOff - start) / INSN_SIZE, typeId: r.typeId }));
+}
+
+/** line_info of the function at bytes [start, end) of its section, in its own instructions. */
+export function functionLineInfo(
+  section: readonly LineInfoRecord[],
+  start: number,
+  end: number,
+): LineInfoRecord[] {
+  return section.filter((r) => r.insnOff >= start && r.insnOff < end)
+    .map((r) => ({ ...r, insnOff: (r.insnOff - start) / INSN_SIZE }));
 }
 
 export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
@@ -145,7 +165,6 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
       }
       // func_info and line_info are made when first read: a load reads only the functions it
       // reaches (a tracer's object holds the programs of all its strategies).
-      const inRange = (off: number) => off >= sym.value && off < end;
       let funcInfo: ProgramSpec["funcInfo"] | undefined;
       let lineInfo: ProgramSpec["lineInfo"] | undefined;
       const spec: ProgramSpec = {
@@ -162,14 +181,10 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
         isSubprogram: isText,
         relocations,
         get funcInfo() {
-          return funcInfo ??= sectionFuncInfo
-            .filter((r) => inRange(r.insnOff))
-            .map((r) => ({ insnOff: (r.insnOff - sym.value) / INSN_SIZE, typeId: r.typeId }));
+          return funcInfo ??= functionFuncInfo(sectionFuncInfo, sym.value, end);
         },
         get lineInfo() {
-          return lineInfo ??= sectionLineInfo
-            .filter((r) => inRange(r.insnOff))
-            .map((r) => ({ ...r, insnOff: (r.insnOff - sym.value) / INSN_SIZE }));
+          return lineInfo ??= functionLineInfo(sectionLineInfo, sym.value, end);
         },
       };
       (isText ? subprograms : programs).push(spec);

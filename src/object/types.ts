@@ -125,4 +125,9 @@ export interface ObjectSpec {
   maps: MapSpec[];
   /** .kconfig and .ksyms externs (kconfig ones first, in their .kconfig map order). */
   externs: ExternSpec[];
+  /**
+   * The BTF's bytes with each DATASEC's size and variable offsets filled from the ELF (what
+   * the loader's fixDatasecs makes), when known ahead: an embedded object's snapshot.
+   */
+  datasecBtf?: Uint8Array;
 }

@@ -2,8 +2,9 @@
 // Pure: imports nothing from a runtime.
 
 import { TracerError } from "../errors.ts";
-import { OBJECTS } from "../generated/objects.ts";
+import { OBJECTS, SNAPSHOTS } from "../generated/objects.ts";
 import { loadObjectSpec } from "../object/load.ts";
+import { specFromSnapshot } from "../object/snapshot.ts";
 import type { ObjectSpec } from "../object/types.ts";
 
 const cache = new Map<string, Uint8Array>();
@@ -41,14 +42,24 @@ export function embeddedObjectNames(): string[] {
 const specs = new Map<string, ObjectSpec>();
 
 /**
- * The parsed embedded object `name`, parsed once per process (a tracer trying its attach
- * strategies in turn loads the same object several times; loading never changes the spec).
+ * The parsed embedded object `name`, made once per process (a tracer trying its attach
+ * strategies in turn loads the same object several times; loading never changes the spec):
+ * from its build-time snapshot, as loadObjectSpec would parse it (test/object-snapshot.test.ts
+ * holds them equal), the ELF bytes decoded only if the spec's ELF is asked for.
  */
 export function embeddedSpec(name: string): ObjectSpec {
   let spec = specs.get(name);
   if (!spec) {
-    spec = loadObjectSpec(embeddedObject(name), name);
+    const snapshot = Object.hasOwn(SNAPSHOTS, name) ? SNAPSHOTS[name]() : undefined;
+    spec = snapshot === undefined
+      ? loadObjectSpec(embeddedObject(name), name)
+      : specFromSnapshot(snapshot, () => embeddedObject(name));
     specs.set(name, spec);
   }
   return spec;
+}
+
+/** The embedded object `name` parsed from its bytes (not its snapshot): for the tests. */
+export function parsedEmbeddedSpec(name: string): ObjectSpec {
+  return loadObjectSpec(embeddedObject(name), name);
 }
