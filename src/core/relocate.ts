@@ -353,7 +353,7 @@ export function relocateCore(
   const buf = new InsnBuffer(program.insns);
   const out: CoreRelocationResult[] = [];
   const end = program.offset + program.insns.length;
-  const sectionSize = spec.elf?.sections[program.sectionIndex]?.size ?? end;
+  const sectionSize = program.sectionSize;
   records.forEach((rec, i) => {
     checkRecord(spec, program.section, rec, i);
     if (rec.insnOff >= Math.max(sectionSize, end)) {

@@ -172,6 +172,7 @@ export function loadObjectSpec(bytes: Uint8Array, name: string): ObjectSpec {
         section: s.name,
         sectionIndex: s.index,
         offset: sym.value,
+        sectionSize: s.size,
         insns,
         attach: def.attach,
         progType: def.progType,

@@ -70,6 +70,7 @@ export function objectSnapshot(spec: ObjectSpec, datasecBtf: Uint8Array): string
     section: f.section,
     sectionIndex: f.sectionIndex,
     offset: f.offset,
+    sectionSize: f.sectionSize,
     insns: toBase64(f.insns),
     attach: f.attach,
     progType: f.progType,

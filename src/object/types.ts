@@ -69,6 +69,8 @@ export interface ProgramSpec {
   sectionIndex: number;
   /** Byte offset of the function within its section (CO-RE records are section-relative). */
   offset: number;
+  /** The size of that section in bytes (CO-RE records past it are refused). */
+  sectionSize: number;
   /** This function's instructions, an own copy (relocateCore patches it in place). */
   insns: Uint8Array;
   attach: AttachPoint;
