@@ -62,7 +62,9 @@ const fixture = () =>
   new Uint8Array(readFileSync(new URL("./fixtures/loader/getpid.bpf.o", import.meta.url)));
 
 /** Loads getpid.bpf.o's program with `cache`, and checks its events' CO-RE read fields. */
-async function loadAndCheck(cache: CoreCacheConfig): Promise<{ tag: string; relocated: number }> {
+async function loadAndCheck(
+  cache: CoreCacheConfig,
+): Promise<{ tag: string; relocated: number; source: string | null }> {
   const p = await getPlatform();
   const spec = loadObjectSpec(fixture(), "getpid.bpf.o");
   const tid = currentTid();
@@ -88,7 +90,11 @@ async function loadAndCheck(cache: CoreCacheConfig): Promise<{ tag: string; relo
     } finally {
       reader.close();
     }
-    return { tag: c.program("on_getpid").program.info().tag, relocated: c.coreResults.length };
+    return {
+      tag: c.program("on_getpid").program.info().tag,
+      relocated: c.coreResults.length,
+      source: c.coreSource,
+    };
   } finally {
     c.close();
   }
@@ -103,6 +109,10 @@ test(
     const first = await loadAndCheck(cache);
     assert.ok(first.relocated > 0, "the first load relocates against the kernel's BTF");
     const file = `${dir}/getpid.bpf.o-build-a.json`;
+    assert.equal(
+      first.source,
+      `${first.relocated} relocations against the kernel's BTF, saved to ${file}`,
+    );
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const entry = JSON.parse(readFileSync(file, "utf8"));
@@ -115,6 +125,7 @@ test(
     const second = await loadAndCheck(cache);
     assert.equal(second.relocated, 0, "the second load takes CO-RE from the cache");
     assert.equal(second.tag, first.tag);
+    assert.equal(second.source, `from the cache ${file}`);
 
     // Another build's entries are not this build's: a file of its own, filled the long way.
     const other = await loadAndCheck({ dir, key: "build-b" });
@@ -157,7 +168,9 @@ test(
     const open = `${root}/open`;
     mkdirSync(open);
     chmodSync(open, 0o777);
-    assert.ok((await loadAndCheck(cache(open))).relocated > 0);
+    const refused = await loadAndCheck(cache(open));
+    assert.ok(refused.relocated > 0);
+    assert.equal(refused.source, `${refused.relocated} relocations against the kernel's BTF`);
     assert.equal(existsSync(`${open}/getpid.bpf.o-k.json`), false);
 
     // Owned by another user: neither read nor written (root could write there).

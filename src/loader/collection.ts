@@ -591,16 +591,19 @@ export function loadCollection(
   const cache = opts.coreCache && !SKIP_CORE
     ? CoreCache.open(opts.coreCache, spec.name, p.identity().euid)
     : null;
+  let c: Collection;
   try {
-    return loadWith(p, spec, opts, cache);
+    c = loadWith(p, spec, opts, cache);
   } catch (e) {
+    // What the load learned before it failed holds (a refused strategy's patches and ids).
+    cache?.save();
     if (!cache?.used || !(e instanceof SysError) || poisonedInsnFromLog(e.detail ?? "") === null) {
       throw e;
     }
     return loadWith(p, spec, opts, null);
-  } finally {
-    cache?.save();
   }
+  if (cache?.save() && c.coreResults.length > 0) c.coreSource += `, saved to ${cache.path}`;
+  return c;
 }
 
 /** The key of function `f` in the cache: section and name (static functions may share names). */
@@ -691,12 +694,12 @@ function loadWith(
         r.insnOff >= f.offset && r.insnOff < f.offset + f.insns.length
       )
     );
-    // Every name the loads look up in the kernel's BTF (CO-RE candidates, attach targets),
-    // found in one pass over its types: its index pass when this reads it.
     // A cache holding every function's CO-RE patches spares reading the kernel's BTF at all.
     const cached = hasCore && cache !== null && coreFromCache(pool, cache);
     let target: Btf | null = null;
     if (hasCore && !cached) {
+      // Every name the loads look up in the kernel's BTF (CO-RE candidates, attach targets),
+      // found in one pass over its types: its index pass when this reads it.
       const lookUps = [
         ...coreLookups(spec, pool),
         ...wanted.flatMap((w) => attachBtfName(w) ?? []),
@@ -716,8 +719,7 @@ function loadWith(
       relocateMaps(fn, resolver);
     }
     if (target && !SKIP_CORE) {
-      c.coreSource = `${c.coreResults.length} relocations against the kernel's BTF` +
-        (cache ? `, saved to ${cache.path}` : "");
+      c.coreSource = `${c.coreResults.length} relocations against the kernel's BTF`;
     }
     opts.phases?.mark("CO-RE + relocations");
     for (const prog of wanted) {

@@ -158,17 +158,21 @@ export class CoreCache {
     this.dirty = true;
   }
 
-  /** Writes what this load learned (merged with what was read); failures are left silent. */
-  save(): void {
-    if (!this.dirty) return;
+  /**
+   * Writes what this load learned (merged with what was read): true when written, false when
+   * there was nothing new or it could not be (a failure is a miss for the next start, not an
+   * error of this one).
+   */
+  save(): boolean {
+    if (!this.dirty) return false;
     this.dirty = false;
     try {
       makeDir(this.dir, 0o700);
     } catch (e) {
-      if (!(e instanceof FileError) || e.code !== "EEXIST") return;
+      if (!(e instanceof FileError) || e.code !== "EEXIST") return false;
     }
-    if (!safeDir(this.dir, this.euid)) return;
-    writeWhole(this.path, new TextEncoder().encode(JSON.stringify(this.entry)));
+    if (!safeDir(this.dir, this.euid)) return false;
+    return writeWhole(this.path, new TextEncoder().encode(JSON.stringify(this.entry)));
   }
 }
 
@@ -201,18 +205,21 @@ function readEntry(path: string): CacheFile | null {
   }
 }
 
-function writeWhole(path: string, bytes: Uint8Array): void {
+/** Writes `bytes` to `path` (mode 0600, not through a link): false when it cannot. */
+function writeWhole(path: string, bytes: Uint8Array): boolean {
   let fd: number;
   try {
     fd = openFile(path, "private");
   } catch (e) {
-    if (e instanceof FileError) return;
+    if (e instanceof FileError) return false;
     throw e;
   }
   try {
     for (let at = 0; at < bytes.length;) at += writeFile(fd, bytes.subarray(at));
+    return true;
   } catch (e) {
     if (!(e instanceof FileError)) throw e;
+    return false;
   } finally {
     closeFile(fd);
   }
