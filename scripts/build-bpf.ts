@@ -22,6 +22,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { toBase64 } from "../src/base64.ts";
 import { loadObjectSpec } from "../src/object/load.ts";
 import { objectSnapshot } from "../src/object/snapshot.ts";
 import { fixDatasecs } from "../src/loader/btf-fixup.ts";
@@ -95,14 +96,6 @@ export function generatedModule(objects: Map<string, Uint8Array>): string {
   }
   lines.push("};", "");
   return lines.join("\n");
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
 }
 
 /** Compiles every srcDir/NAME.bpf.c (default bpf/) into outDir/NAME.bpf.o. Returns name -> object bytes. */

@@ -12,6 +12,7 @@
 // (a torn concurrent write) is a miss and is written again. Any failure to read or write the
 // cache is a miss, never an error: the load goes the long way.
 
+import { fromBase64, toBase64 } from "../base64.ts";
 import {
   closeFile,
   FileError,
@@ -70,7 +71,7 @@ export function diffInsns(before: Uint8Array, after: Uint8Array): string {
 
 /** Applies diffInsns' patches to `insns` in place; false (nothing changed) when they do not fit. */
 export function applyPatches(insns: Uint8Array, patches: string): boolean {
-  const bytes = fromBase64(patches);
+  const bytes = typeof patches === "string" ? decoded(patches) : null;
   if (bytes === null || bytes.length % PATCH_SIZE !== 0) return false;
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   for (let at = 0; at < bytes.length; at += PATCH_SIZE) {
@@ -82,25 +83,10 @@ export function applyPatches(insns: Uint8Array, patches: string): boolean {
   return true;
 }
 
-type Base64Codec = {
-  fromBase64?: (s: string) => Uint8Array;
-  prototype: { toBase64?: () => string };
-};
-
-function toBase64(bytes: Uint8Array): string {
-  const native = (Uint8Array as unknown as Base64Codec).prototype.toBase64;
-  if (native) return native.call(bytes);
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin);
-}
-
-function fromBase64(s: string): Uint8Array | null {
+/** base64 text's bytes, or null when it is not base64. */
+function decoded(text: string): Uint8Array | null {
   try {
-    const native = (Uint8Array as unknown as Base64Codec).fromBase64;
-    if (native) return native(s);
-    const bin = atob(s);
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+    return fromBase64(text);
   } catch {
     return null;
   }

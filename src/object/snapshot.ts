@@ -6,6 +6,7 @@
 // the loader's DATASEC fix-up is taken from the snapshot. Pure.
 
 import type { BtfExt, CoreReloRecord, FuncInfoRecord, LineInfoRecord } from "../btf/ext.ts";
+import { fromBase64, toBase64 } from "../base64.ts";
 import { Btf } from "../btf/reader.ts";
 import { type ElfFile, parseElf } from "../elf/reader.ts";
 import { FormatError } from "../errors.ts";
@@ -43,24 +44,6 @@ interface ObjectSnapshot {
   subprograms: FunctionSnapshot[];
   maps: MapSnapshot[];
   externs: ExternSpec[];
-}
-
-type Codec = { fromBase64?: (s: string) => Uint8Array; prototype: { toBase64?: () => string } };
-
-function toBase64(bytes: Uint8Array): string {
-  const native = (Uint8Array as unknown as Codec).prototype.toBase64;
-  if (native) return native.call(bytes);
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
-
-function fromBase64(s: string): Uint8Array {
-  const native = (Uint8Array as unknown as Codec).fromBase64;
-  if (native) return native(s);
-  return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 }
 
 /** The snapshot of `spec` (parsed by loadObjectSpec), with its fixed-up BTF `datasecBtf`. */

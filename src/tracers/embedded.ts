@@ -1,6 +1,7 @@
 // The BPF objects built into the tracer (src/generated/objects.ts, by scripts/build-bpf.ts).
 // Pure: imports nothing from a runtime.
 
+import { fromBase64 } from "../base64.ts";
 import { TracerError } from "../errors.ts";
 import { OBJECTS, SNAPSHOTS } from "../generated/objects.ts";
 import { loadObjectSpec } from "../object/load.ts";
@@ -19,18 +20,8 @@ export function embeddedObject(name: string): Uint8Array {
       `no embedded BPF object '${name}' (have: ${Object.keys(OBJECTS).join(", ")})`,
     );
   }
-  bytes = decodeBase64(b64);
+  bytes = fromBase64(b64);
   cache.set(name, bytes);
-  return bytes;
-}
-
-/** Base64 to bytes: the native Uint8Array.fromBase64 where the runtime has it (both do today). */
-function decodeBase64(b64: string): Uint8Array {
-  const native = (Uint8Array as unknown as { fromBase64?: (s: string) => Uint8Array }).fromBase64;
-  if (native) return native(b64);
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return bytes;
 }
 
