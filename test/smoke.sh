@@ -37,6 +37,15 @@ if [ "$(id -u)" = 0 ] || [ "${CI:-}" = true ]; then  # under CI a missing root f
     { echo "open --json -- sh -c ': > /dev/null': event missing"; exit 1; }
   "$bin" inspect exec --json | grep -q '"kind":"byte_off"' || { echo "inspect exec: no relocations"; exit 1; }
   "$bin" btf dump task_struct | grep -q '^struct task_struct {' || { echo "btf dump task_struct"; exit 1; }
+  # The per-boot CO-RE cache: --no-cache relocates against the kernel's BTF and leaves the cache
+  # alone; a start with it fills it (or finds it filled), and the next one takes CO-RE from it.
+  "$bin" exec -v --no-cache -d 0.01 2>&1 >/dev/null |
+    grep -qE "^tracer: CO-RE: [0-9]+ relocations against the kernel's BTF$" ||
+    { echo "exec --no-cache: CO-RE not from the kernel's BTF"; exit 1; }
+  "$bin" exec -v -d 0.01 >/dev/null 2>&1
+  "$bin" exec -v -d 0.01 2>&1 >/dev/null |
+    grep -qE '^tracer: CO-RE: from the cache /run/tracer/exec-[0-9a-f]{32}\.json$' ||
+    { echo "exec: CO-RE not from the cache on a later start"; exit 1; }
 else
   # Not root, outside CI: the kernel checks did not run, which is a skip, not a pass.
   echo "smoke: the exec, open, inspect and btf checks were skipped (not root)"
