@@ -5,12 +5,12 @@
 // and relocating again. Nothing else is kept: maps, .rodata, fds and verdicts are made anew.
 //
 // One JSON file per object and build in a directory the caller names (the tracer's:
-// /run/tracer, a tmpfs gone at reboot). An entry is used only when its key matches: the caller's key (the
-// build that computed it) and the kernel's boot id. The directory must be a directory owned
-// by the tracer's user and writable by nobody else, or it is neither read nor written; the
-// files are written with mode 0600, never through a symbolic link. A file that does not parse
-// (a torn concurrent write) is a miss and is written again. Any failure to read or write the
-// cache is a miss, never an error: the load goes the long way.
+// /run/tracer, a tmpfs gone at reboot). An entry is used only when its key matches: the
+// caller's key (the build that computed it) and the kernel's boot id. The directory must be a
+// directory owned by the tracer's user and writable by nobody else, or it is neither read nor
+// written; the files are written with mode 0600, never through a symbolic link. A file that
+// does not parse (a torn concurrent write) is a miss and is written again. Any failure to
+// read or write the cache is a miss, never an error: the load goes the long way.
 
 import { fromBase64, toBase64 } from "../base64.ts";
 import {
