@@ -8,12 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { SNAPSHOTS } from "../src/generated/objects.ts";
-import {
-  embeddedObject,
-  embeddedObjectNames,
-  embeddedSpec,
-  parsedEmbeddedSpec,
-} from "../src/tracers/embedded.ts";
+import { embeddedObject, embeddedObjectNames, embeddedSpec } from "../src/tracers/embedded.ts";
+import { loadObjectSpec } from "../src/object/load.ts";
 import { objectSnapshot, specFromSnapshot } from "../src/object/snapshot.ts";
 import { fixDatasecs } from "../src/loader/btf-fixup.ts";
 import type { ObjectSpec, ProgramSpec } from "../src/object/types.ts";
@@ -57,7 +53,7 @@ test("object snapshots: each embedded object's snapshot makes the spec parsing m
   const names = embeddedObjectNames();
   assert.deepEqual(Object.keys(SNAPSHOTS).sort(), names);
   for (const name of names) {
-    const parsed = parsedEmbeddedSpec(name);
+    const parsed = loadObjectSpec(embeddedObject(name), name);
     const snap = specFromSnapshot(SNAPSHOTS[name](), () => embeddedObject(name));
     // Without the ELF first: the spec made from the snapshot parses it only when asked.
     const { elf: _a, ...parsedRest } = plain(parsed) as Record<string, unknown>;

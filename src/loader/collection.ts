@@ -312,10 +312,7 @@ function attachTarget(
   const { name, kind } = q;
   const cacheKey = `${kind}:${name}`;
   const cached = cache?.attachId(cacheKey);
-  if (cached !== undefined) {
-    cache!.used = true;
-    return { attachBtfId: cached };
-  }
+  if (cached !== undefined) return { attachBtfId: cached };
   const kbtf = requireKernelBtf(p, opts);
   const ids = kbtf.byName(name, kind);
   if (ids.length) cache?.learnAttachId(cacheKey, ids[0]);

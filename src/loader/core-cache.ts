@@ -36,6 +36,7 @@ export interface CoreCacheConfig {
 const FORMAT = 1;
 
 const BOOT_ID = "/proc/sys/kernel/random/boot_id";
+let bootId: string | undefined;
 
 /** One 12-byte record per changed instruction: u32 index, then the instruction's 8 bytes. */
 const PATCH_SIZE = 12;
@@ -94,7 +95,10 @@ function decoded(text: string): Uint8Array | null {
 
 /** The cache of one object: what an earlier load on this boot learned, and what this one adds. */
 export class CoreCache {
-  /** Whether this load took anything from the file. */
+  /**
+   * Whether this load's CO-RE patches came from the file (a verifier rejection at a poisoned
+   * instruction is then retried the long way, which names the relocation).
+   */
   used = false;
   private dirty = false;
 
@@ -108,7 +112,8 @@ export class CoreCache {
 
   /** The cache of `object`, or null when there can be none (no boot id). */
   static open(config: CoreCacheConfig, object: string, euid: number): CoreCache | null {
-    const bootId = readTextOrNull(BOOT_ID)?.trim();
+    // Read once per process: a tracer trying strategies in turn opens the cache per load.
+    bootId ??= readTextOrNull(BOOT_ID)?.trim() ?? "";
     if (!bootId) return null;
     const key = `${config.key} boot ${bootId}`;
     // A file per object and build: two builds used in turn (an upgrade, a benchmark of both)

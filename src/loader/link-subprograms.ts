@@ -45,18 +45,17 @@ function forEachCall(
   pool: readonly ProgramSpec[],
   onCall: (i: number, callee: ProgramSpec) => void,
 ): void {
+  const where = (i: number) => `program ${entry.name}, function ${f.name}, instruction ${i}`;
   const findFn = (sectionIndex: number, insn: number, i: number): ProgramSpec => {
     const g = pool.find((g) => g.sectionIndex === sectionIndex && g.offset / 8 === insn);
     if (!g) {
       throw new LinkError(
-        `${
-          where(i)
-        }: target is instruction ${insn} of section ${sectionIndex}, which starts no function`,
+        `${where(i)}: target is instruction ${insn} of section ${sectionIndex}, ` +
+          "which starts no function",
       );
     }
     return g;
   };
-  const where = (i: number) => `program ${entry.name}, function ${f.name}, instruction ${i}`;
   const rels = new Map(f.relocations.map((r) => [r.insn, r]));
   const b = f.insns;
   const count = b.length / 8;

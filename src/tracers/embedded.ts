@@ -49,8 +49,3 @@ export function embeddedSpec(name: string): ObjectSpec {
   }
   return spec;
 }
-
-/** The embedded object `name` parsed from its bytes (not its snapshot): for the tests. */
-export function parsedEmbeddedSpec(name: string): ObjectSpec {
-  return loadObjectSpec(embeddedObject(name), name);
-}
